@@ -1,0 +1,70 @@
+#include "resolver/pipeline/finalize.hpp"
+
+#include <cstring>
+
+#include "resolver/wire/builder.hpp"
+
+namespace vnetdns::pipeline {
+
+namespace {
+constexpr std::uint16_t kKeptFlags = wire::kFlagAA | wire::kRcodeMask;
+}
+
+std::size_t finalize_answer(std::uint8_t* out, std::size_t len, std::size_t cap,
+                            const ClientInfo& c, int ede_code, bool* truncated) noexcept {
+  const wire::QueryView& q = *c.query;
+  const std::uint16_t flags = static_cast<std::uint16_t>(
+      (wire::header_flags(out) & kKeptFlags) | wire::kFlagQR | wire::kFlagRA |
+      (q.flags & (wire::kFlagRD | wire::kFlagCD)));
+  wire::store16(out, q.id);
+  wire::store16(out + 2, flags);
+  std::memcpy(out + wire::kHeaderSize, c.qname_raw, q.qname_wire_len);
+
+  const std::size_t opt_len = q.has_opt ? 11 + (ede_code >= 0 ? 6 : 0) : 0;
+  const std::size_t limit =
+      c.transport == Transport::kUdp ? q.max_udp_response() : wire::kMaxMessageSize;
+  const std::size_t max = limit < cap ? limit : cap;
+  bool tc = false;
+  if (len + opt_len > max) {
+    // Too big for this client: keep the question only and set TC, so it retries over TCP.
+    len = wire::kHeaderSize + q.qname_wire_len + 4;
+    std::memset(out + 6, 0, 6);
+    wire::store16(out + 2, static_cast<std::uint16_t>(flags | wire::kFlagTC));
+    tc = true;
+  }
+  if (truncated != nullptr) *truncated = tc;
+  if (!q.has_opt) return len;
+  wire::MessageBuilder b(out, max);
+  b.resume(len, wire::Section::kAdditional);
+  wire::OptOptions opt;
+  opt.dnssec_ok = q.dnssec_ok;
+  opt.ede_code = ede_code;
+  if (!b.add_opt(opt)) return len;
+  return b.size();
+}
+
+std::size_t write_error(std::uint8_t* out, std::size_t cap, const std::uint8_t* query,
+                        std::size_t query_len, const wire::QueryView& parsed, bool with_question,
+                        std::uint16_t rcode, int ede_code) noexcept {
+  (void)query_len;
+  wire::MessageBuilder b(out, cap);
+  const std::uint16_t flags = static_cast<std::uint16_t>(
+      wire::kFlagQR | (parsed.flags & (wire::kOpcodeMask | wire::kFlagRD | wire::kFlagCD)) |
+      (rcode & 0x0f));
+  b.start(parsed.id, flags);
+  if (with_question) {
+    b.add_question(query + wire::kHeaderSize, parsed.qname_wire_len, parsed.qtype, parsed.qclass);
+  }
+  b.set_flags(static_cast<std::uint16_t>(b.flags() | (with_question ? wire::kFlagRA : 0)));
+  // RFC 6891 section 7: an OPT in the answer only when the query had one; BADVERS needs it.
+  if (parsed.has_opt || rcode > 15) {
+    wire::OptOptions opt;
+    opt.extended_rcode = static_cast<std::uint8_t>(rcode >> 4);
+    opt.dnssec_ok = parsed.dnssec_ok;
+    opt.ede_code = ede_code;
+    b.add_opt(opt);
+  }
+  return b.size();
+}
+
+}  // namespace vnetdns::pipeline

@@ -1,0 +1,38 @@
+// The transport edge: every answer leaves through these functions, once.
+// finalize_answer() takes a message in the internal format (header with our RCODE and AA,
+// the question, records, no OPT) and makes it the client's: its ID, its RD and CD bits,
+// its question bytes (letter case echoed), our OPT when the client sent one (RFC 6891
+// section 7: no OPT in the answer otherwise), an EDE option when given, and TC=1 with the
+// sections emptied when it exceeds what the client can take over UDP (RFC 1035 section
+// 4.2.1, RFC 6891 section 6.2.5). write_error() builds the short answers the pipeline
+// decides on (FORMERR, NOTIMP, REFUSED, SERVFAIL, BADVERS).
+// Thread safety: pure functions over caller-owned buffers. No allocation.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "resolver/pipeline/counters.hpp"
+#include "resolver/wire/query_view.hpp"
+
+namespace vnetdns::pipeline {
+
+struct ClientInfo {
+  const wire::QueryView* query = nullptr;
+  const std::uint8_t* qname_raw = nullptr;  // the client's question name bytes
+  Transport transport = Transport::kUdp;
+};
+
+// `len` bytes of internal-format message sit in `out` (capacity `cap`). Returns the length
+// to send (0 if even a truncated answer does not fit, which cannot happen with cap >= 512).
+std::size_t finalize_answer(std::uint8_t* out, std::size_t len, std::size_t cap,
+                            const ClientInfo& client, int ede_code = -1,
+                            bool* truncated = nullptr) noexcept;
+
+// An answer with just the header (and the question when `with_question`), RCODE `rcode`
+// (12-bit: BADVERS puts its upper bits in OPT). Returns the length.
+std::size_t write_error(std::uint8_t* out, std::size_t cap, const std::uint8_t* query,
+                        std::size_t query_len, const wire::QueryView& parsed, bool with_question,
+                        std::uint16_t rcode, int ede_code = -1) noexcept;
+
+}  // namespace vnetdns::pipeline

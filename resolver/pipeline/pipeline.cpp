@@ -1,0 +1,349 @@
+#include "resolver/pipeline/pipeline.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstring>
+#include <vector>
+
+#include "resolver/pipeline/finalize.hpp"
+#include "resolver/wire/builder.hpp"
+#include "resolver/wire/message_view.hpp"
+#include "resolver/zone/local_answer.hpp"
+
+namespace vnetdns::pipeline {
+
+namespace asio = boost::asio;
+using wire::QueryError;
+using wire::Rcode;
+
+namespace {
+
+// RFC 9520 section 3.2: remember a resolution failure for a short while (at least 1 s).
+constexpr std::uint32_t kFailureTtl = 5;
+
+std::uint32_t seconds(settings::Millis ms) {
+  return static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(ms).count());
+}
+
+// Route of a name: a local zone wins over a forward rule with an equal or shorter suffix.
+struct Route {
+  const zone::Zone* zone = nullptr;
+  const std::size_t* group = nullptr;
+};
+
+Route route(const Snapshot& s, const wire::Name& name) {
+  Route r;
+  std::size_t fwd_labels = 0;
+  r.group = s.routes.find(name, &fwd_labels);
+  r.zone = s.zones ? s.zones->find(name) : nullptr;
+  if (r.zone != nullptr && r.group != nullptr && r.zone->origin().label_count() < fwd_labels) {
+    r.zone = nullptr;  // a more specific forward rule below the zone
+  }
+  return r;
+}
+
+// Appends the records of an internal-format message (answer, then authority) to `b`.
+bool append_records(const Processed& p, wire::MessageBuilder& b) {
+  wire::MessageView view;
+  if (wire::parse_message(p.wire.data(), p.wire.size(), view) != wire::MessageError::kNone) {
+    return false;
+  }
+  std::vector<std::uint8_t> rdata(wire::kMaxMessageSize);
+  wire::Name owner;
+  for (const auto& rr : view.rrs) {
+    std::size_t n = 0;
+    if (!view.owner(rr, owner) || !wire::copy_rdata(view, rr, rdata.data(), rdata.size(), &n)) {
+      return false;
+    }
+    if (!b.add_rr(rr.section, owner, rr.type, rr.klass, rr.ttl, rdata.data(), n)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Pipeline::Pipeline(const SnapshotHolder& snapshots, cache::PacketCache& cache,
+                   const util::Clock& clock)
+    : snapshots_(snapshots), cache_(cache), clock_(clock) {
+  refresh_snapshot();
+}
+
+void Pipeline::refresh_snapshot() {
+  const auto g = snapshots_.generation();
+  if (g == generation_) return;
+  snap_ = snapshots_.get();
+  generation_ = g;
+}
+
+TtlPolicy Pipeline::ttl_policy(const Snapshot& snap) const {
+  const auto& c = snap.settings.cache;
+  return TtlPolicy{seconds(c.min_ttl), seconds(c.max_ttl), seconds(c.max_negative_ttl)};
+}
+
+Step Pipeline::send(std::uint8_t* out, std::size_t len, AnswerSource source) {
+  counters_.answers[static_cast<std::size_t>(source)].add();
+  counters_.count_rcode(wire::header_rcode(out));
+  if ((wire::header_flags(out) & wire::kFlagTC) != 0) counters_.truncated.add();
+  return Step{StepKind::kSend, len};
+}
+
+Step Pipeline::error(std::uint8_t* out, std::size_t cap, const std::uint8_t* query,
+                     std::size_t len, const wire::QueryView& q, bool with_question, Rcode rcode,
+                     int ede) {
+  const std::size_t n = write_error(out, cap, query, len, q, with_question,
+                                    static_cast<std::uint16_t>(rcode), ede);
+  counters_.count_rcode(static_cast<std::uint16_t>(rcode));
+  counters_.answers[static_cast<std::size_t>(AnswerSource::kSynthesized)].add();
+  return Step{StepKind::kSend, n};
+}
+
+bool Pipeline::complete_splice(const Snapshot& snap, std::uint8_t* out, std::size_t& len,
+                               std::size_t cap, const wire::Name& target, std::uint16_t qtype) {
+  const zone::Zone* z = snap.zones ? snap.zones->find(target) : nullptr;
+  if (z == nullptr) return false;
+  wire::MessageBuilder b(out, cap);
+  b.resume(len, wire::Section::kAnswer);
+  const zone::LocalResult r =
+      zone::answer_local(*snap.zones, *z, target, qtype, b, b.count(wire::Section::kAnswer));
+  if (r.status != zone::LocalStatus::kAnswered) return false;
+  b.set_rcode(r.rcode);
+  b.set_flags(static_cast<std::uint16_t>(b.flags() & ~wire::kFlagAA));
+  len = b.size();
+  return true;
+}
+
+Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::Endpoint& client,
+                      Transport transport, std::uint8_t* out, std::size_t cap,
+                      PendingQuery& pending) {
+  counters_.queries[static_cast<std::size_t>(transport)].add();
+  wire::QueryView& q = pending.view;
+  q = wire::QueryView{};
+  // Stage 2: sanitize (RFC 1035 section 4.1.1; RFC 6891 section 6.1.3 for BADVERS).
+  const QueryError e = wire::parse_query(query, len, q);
+  if (e != QueryError::kNone) {
+    counters_.formerr_reasons[static_cast<std::size_t>(e)].add();
+    switch (e) {
+      case QueryError::kShort:
+        counters_.drops[static_cast<std::size_t>(DropReason::kParse)].add();
+        return Step{StepKind::kDrop, 0};
+      case QueryError::kResponse:  // never answer a response: no reflection loops
+        counters_.drops[static_cast<std::size_t>(DropReason::kResponse)].add();
+        return Step{StepKind::kDrop, 0};
+      case QueryError::kNotQuery:
+        return error(out, cap, query, len, q, false, Rcode::kNotImp);
+      case QueryError::kBadVersion:
+        return error(out, cap, query, len, q, true, Rcode::kBadVers);
+      default:
+        return error(out, cap, query, len, q, false, Rcode::kFormErr);
+    }
+  }
+  const Snapshot& s = *snap_;
+  // Stage 3: ACL (RFC 8914 EDE 18 "Prohibited" with REFUSED).
+  if (!s.settings.acl.allow.contains(client)) {
+    counters_.drops[static_cast<std::size_t>(DropReason::kAcl)].add();
+    if (s.settings.acl.action == settings::AclAction::kDrop) return Step{StepKind::kDrop, 0};
+    return error(out, cap, query, len, q, true, Rcode::kRefused, wire::ede::kProhibited);
+  }
+  counters_.count_qtype(q.qtype);
+  if (q.qclass != wire::klass::kIN || q.qtype == wire::type::kAXFR ||
+      q.qtype == wire::type::kIXFR || q.qtype == wire::type::kOPT) {
+    return error(out, cap, query, len, q, true, Rcode::kRefused);
+  }
+  ClientInfo ci{&q, query + wire::kHeaderSize, transport};
+
+  // Stage 4: route by longest suffix.
+  const Route r = route(s, q.qname);
+  if (r.zone != nullptr) {
+    // Stage 5: local zone.
+    wire::MessageBuilder b(out, cap);
+    b.start(0, wire::kFlagQR | wire::kFlagAA);
+    b.add_question(query + wire::kHeaderSize, q.qname_wire_len, q.qtype, q.qclass);
+    const zone::LocalResult lr = zone::answer_local(*s.zones, *r.zone, q.qname, q.qtype, b);
+    switch (lr.status) {
+      case zone::LocalStatus::kAnswered: {
+        b.set_rcode(lr.rcode);
+        if (!lr.authoritative) b.set_flags(static_cast<std::uint16_t>(b.flags() & ~wire::kFlagAA));
+        return send(out, finalize_answer(out, b.size(), cap, ci), AnswerSource::kLocal);
+      }
+      case zone::LocalStatus::kMiss:
+        if (r.group == nullptr) return error(out, cap, query, len, q, true, Rcode::kRefused);
+        break;  // on_miss = "forward": resolve it upstream like any other name
+      case zone::LocalStatus::kLeavesLocal:
+        pending.local_first = true;
+        break;
+      default:
+        return error(out, cap, query, len, q, true, Rcode::kServFail);
+    }
+  } else if (r.group == nullptr) {
+    return error(out, cap, query, len, q, true, Rcode::kRefused);  // no rule matches
+  }
+
+  // Stage 6: cache (the entry is copied with TTLs aged; no allocation).
+  if (!pending.local_first) {
+    const cache::CacheKey key{q.qname, q.qtype, q.qclass, q.dnssec_ok};
+    cache::HitInfo hit = cache_.lookup(key, clock_.now_seconds(), out, cap);
+    if (hit.freshness == cache::Freshness::kFresh) {
+      std::size_t n = hit.len;
+      if (!hit.splice || complete_splice(s, out, n, cap, hit.splice_target, q.qtype)) {
+        return send(out, finalize_answer(out, n, cap, ci), AnswerSource::kCache);
+      }
+    }
+  }
+  pending.transport = transport;
+  pending.client = client;
+  pending.snapshot = snap_;
+  std::memcpy(pending.qname_raw.data(), query + wire::kHeaderSize, q.qname_wire_len);
+  return Step{StepKind::kAsync, 0};
+}
+
+asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* out,
+                                               std::size_t cap) {
+  const Snapshot& s = *p.snapshot;
+  const wire::QueryView& q = p.view;
+  ClientInfo ci{&q, p.qname_raw.data(), p.transport};
+  wire::MessageBuilder b(out, cap);
+  b.start(0, wire::kFlagQR | wire::kFlagAA);
+  b.add_question(p.qname_raw.data(), q.qname_wire_len, q.qtype, q.qclass);
+
+  wire::Name name = q.qname;
+  bool local = p.local_first;
+  bool authoritative = true;
+  std::uint8_t rcode = 0;
+  AnswerSource source = AnswerSource::kUpstream;
+  // Each round answers `name` from local data or from upstream; a CNAME that crosses from
+  // one to the other starts another round. Bounded like any CNAME chain.
+  for (std::size_t round = 0;; ++round) {
+    if (round > zone::kMaxChain) {
+      rcode = static_cast<std::uint8_t>(Rcode::kServFail);
+      break;
+    }
+    const Route r = route(s, name);
+    if (local && r.zone != nullptr) {
+      const zone::LocalResult lr = zone::answer_local(*s.zones, *r.zone, name, q.qtype, b,
+                                                      b.count(wire::Section::kAnswer));
+      if (lr.status == zone::LocalStatus::kAnswered) {
+        rcode = lr.rcode;
+        authoritative = authoritative && lr.authoritative;
+        break;
+      }
+      if (lr.status == zone::LocalStatus::kLeavesLocal) {
+        name = lr.next;
+        local = false;
+        continue;
+      }
+      if (lr.status != zone::LocalStatus::kMiss || round != 0) {
+        rcode = static_cast<std::uint8_t>(Rcode::kServFail);
+        break;
+      }
+      // kMiss on the question itself: forward it.
+    }
+    local = false;
+    authoritative = false;
+    if (r.group == nullptr) {
+      // A local CNAME pointing where no rule forwards: the chain is all we can give.
+      rcode = round == 0 ? static_cast<std::uint8_t>(Rcode::kRefused) : 0;
+      break;
+    }
+    const cache::CacheKey key{name, q.qtype, q.qclass, q.dnssec_ok};
+    std::shared_ptr<const Processed> got = co_await fetch(p.snapshot, *r.group, key, q.cd());
+    if (got->kind == cache::EntryKind::kFailure) {
+      rcode = static_cast<std::uint8_t>(Rcode::kServFail);
+      // Drop a partial chain: a SERVFAIL carries no answer.
+      b.start(0, wire::kFlagQR);
+      b.add_question(p.qname_raw.data(), q.qname_wire_len, q.qtype, q.qclass);
+      break;
+    }
+    if (round == 0 && got->wire.size() <= cap) {
+      // The common case: the whole answer is the upstream one; take its bytes as they are.
+      std::memcpy(out, got->wire.data(), got->wire.size());
+      b.resume(got->wire.size(), wire::Section::kAnswer);
+    } else if (!append_records(*got, b)) {
+      rcode = static_cast<std::uint8_t>(Rcode::kServFail);
+      break;
+    }
+    rcode = got->rcode;
+    if (!got->splice) break;
+    name = got->splice_target;  // the chain continues in local data
+    local = true;
+  }
+  std::size_t len = b.size();
+  wire::store16(out + 2, static_cast<std::uint16_t>(
+                             (authoritative ? wire::kFlagAA : 0) | wire::kFlagQR | (rcode & 0x0f)));
+  if (rcode == static_cast<std::uint8_t>(Rcode::kServFail)) {
+    counters_.upstream_failures.add();
+    len = wire::kHeaderSize + q.qname_wire_len + 4;
+    std::memset(out + 6, 0, 6);
+  }
+  len = finalize_answer(out, len, cap, ci,
+                        rcode == static_cast<std::uint8_t>(Rcode::kServFail)
+                            ? wire::ede::kNoReachableAuthority
+                            : -1);
+  send(out, len, source);
+  co_return len;
+}
+
+asio::awaitable<std::shared_ptr<const Processed>> Pipeline::fetch(
+    std::shared_ptr<const Snapshot> snap, std::size_t group, cache::CacheKey key, bool cd) {
+  // A chained name may already be cached.
+  {
+    std::vector<std::uint8_t> buf(wire::kMaxMessageSize);
+    const cache::HitInfo hit = cache_.lookup(key, clock_.now_seconds(), buf.data(), buf.size());
+    if (hit.freshness == cache::Freshness::kFresh) {
+      auto p = std::make_shared<Processed>();
+      buf.resize(hit.len);
+      p->wire = std::move(buf);
+      p->kind = hit.kind;
+      p->splice = hit.splice;
+      p->splice_target = hit.splice_target;
+      p->rcode = wire::header_rcode(p->wire.data());
+      co_return p;
+    }
+  }
+  // Coalescing (RFC 5452 section 5): one upstream query per identical question in flight.
+  if (auto it = inflight_.find(key); it != inflight_.end()) {
+    counters_.coalesced.add();
+    std::shared_ptr<Flight> flight = it->second;
+    co_await flight->done.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_return flight->result;
+  }
+  auto flight = std::make_shared<Flight>(co_await asio::this_coro::executor);
+  flight->done.expires_at(asio::steady_timer::time_point::max());
+  inflight_.emplace(key, flight);
+
+  upstream::UpstreamQuery uq;
+  uq.qname = key.qname;
+  uq.qtype = key.qtype;
+  uq.qclass = key.qclass;
+  uq.dnssec_ok = key.dnssec_ok;
+  uq.checking_disabled = cd;
+  counters_.upstream_queries.add();
+  upstream::ForwardResult fr = co_await snap->groups[group]->resolve(uq);
+  counters_.reply_mismatches.add(fr.mismatches);
+  if (fr.mismatches > 0) counters_.drops[static_cast<std::size_t>(DropReason::kMismatch)].add(fr.mismatches);
+
+  std::shared_ptr<Processed> result;
+  if (fr.status == upstream::ForwardStatus::kOk) {
+    auto scrubbed = scrub_reply(fr.reply.data(), fr.reply.size(), key, *snap->zones, ttl_policy(*snap));
+    if (scrubbed) result = std::make_shared<Processed>(std::move(scrubbed.value()));
+  }
+  if (!result) result = std::make_shared<Processed>(failure_answer(key, kFailureTtl));
+  if (result->ttl > 0) {
+    cache::InsertRequest ins;
+    ins.wire = result->wire.data();
+    ins.len = result->wire.size();
+    ins.ttl_offsets = result->ttl_offsets.data();
+    ins.ttl_offset_count = result->ttl_offsets.size();
+    ins.ttl = result->ttl;
+    ins.kind = result->kind;
+    ins.splice = result->splice;
+    ins.splice_target = result->splice_target;
+    cache_.insert(key, ins, clock_.now_seconds());
+  }
+  flight->result = result;
+  inflight_.erase(key);
+  flight->done.cancel();
+  co_return result;
+}
+
+}  // namespace vnetdns::pipeline

@@ -1,0 +1,91 @@
+// Pipeline: the ordered stages every query goes through (DESIGN.md "The query pipeline"),
+// and the one place that decides which RCODE a client gets.
+// handle() runs the synchronous stages inline in the receive loop: sanitize, ACL, route,
+// local answer, cache hit; it never allocates and either yields bytes to send, a drop, or
+// kAsync, with the parsed query left in a PendingQuery. resolve() is the asynchronous rest:
+// coalesce identical questions in flight, forward, scrub and splice, cache, and finalize.
+// One Pipeline per worker thread: its in-flight table and counters belong to that worker.
+// Thread safety: not thread safe; call from the owning worker's io_context thread only.
+// The cache and the snapshot it reads are shared and safe.
+#pragma once
+
+#include <array>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+
+#include "resolver/cache/packet_cache.hpp"
+#include "resolver/pipeline/counters.hpp"
+#include "resolver/pipeline/response_scrubber.hpp"
+#include "resolver/pipeline/snapshot.hpp"
+#include "resolver/util/clock.hpp"
+#include "resolver/util/endpoint.hpp"
+#include "resolver/wire/query_view.hpp"
+
+namespace vnetdns::pipeline {
+
+enum class StepKind : std::uint8_t { kSend, kDrop, kAsync };
+struct Step {
+  StepKind kind = StepKind::kDrop;
+  std::size_t len = 0;
+};
+
+// A query that left the synchronous path: everything resolve() needs, owned.
+struct PendingQuery {
+  wire::QueryView view;
+  std::array<std::uint8_t, wire::kMaxNameLength> qname_raw{};
+  Transport transport = Transport::kUdp;
+  util::Endpoint client;
+  std::shared_ptr<const Snapshot> snapshot;
+  bool local_first = false;  // a local CNAME chain leaves local data
+};
+
+class Pipeline {
+ public:
+  Pipeline(const SnapshotHolder& snapshots, cache::PacketCache& cache, const util::Clock& clock);
+
+  // Picks up a newly published snapshot; call once per receive batch.
+  void refresh_snapshot();
+  [[nodiscard]] const std::shared_ptr<const Snapshot>& snapshot() const noexcept { return snap_; }
+
+  Step handle(const std::uint8_t* query, std::size_t len, const util::Endpoint& client,
+              Transport transport, std::uint8_t* out, std::size_t cap, PendingQuery& pending);
+
+  // Resolves a query handle() returned kAsync for; writes the answer into `out` and returns
+  // its length (0: nothing to send).
+  boost::asio::awaitable<std::size_t> resolve(PendingQuery& pending, std::uint8_t* out,
+                                              std::size_t cap);
+
+  [[nodiscard]] Counters& counters() noexcept { return counters_; }
+  [[nodiscard]] const Counters& counters() const noexcept { return counters_; }
+
+ private:
+  struct Flight {
+    explicit Flight(boost::asio::any_io_executor ex) : done(std::move(ex)) {}
+    boost::asio::steady_timer done;  // cancelled when the result is in
+    std::shared_ptr<const Processed> result;
+  };
+
+  Step send(std::uint8_t* out, std::size_t len, AnswerSource source);
+  Step error(std::uint8_t* out, std::size_t cap, const std::uint8_t* query, std::size_t len,
+             const wire::QueryView& q, bool with_question, wire::Rcode rcode, int ede = -1);
+  // Completes a spliced cached answer from local data; false if it leaves local data again.
+  bool complete_splice(const Snapshot& snap, std::uint8_t* out, std::size_t& len,
+                       std::size_t cap, const wire::Name& target, std::uint16_t qtype);
+  boost::asio::awaitable<std::shared_ptr<const Processed>> fetch(
+      std::shared_ptr<const Snapshot> snap, std::size_t group, cache::CacheKey key, bool cd);
+  TtlPolicy ttl_policy(const Snapshot& snap) const;
+
+  const SnapshotHolder& snapshots_;
+  std::uint64_t generation_ = ~0ULL;
+  std::shared_ptr<const Snapshot> snap_;
+  cache::PacketCache& cache_;
+  const util::Clock& clock_;
+  Counters counters_;
+  std::unordered_map<cache::CacheKey, std::shared_ptr<Flight>, cache::CacheKeyHash> inflight_;
+};
+
+}  // namespace vnetdns::pipeline

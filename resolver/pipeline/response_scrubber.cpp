@@ -1,0 +1,163 @@
+#include "resolver/pipeline/response_scrubber.hpp"
+
+#include <algorithm>
+#include <array>
+#include <limits>
+
+#include "resolver/wire/builder.hpp"
+#include "resolver/wire/message_view.hpp"
+#include "resolver/zone/local_answer.hpp"
+
+namespace vnetdns::pipeline {
+
+namespace {
+
+using wire::Section;
+
+// True when `target` is answered from local data (so the upstream chain is cut there).
+bool answered_locally(const zone::ZoneSet& zones, const wire::Name& target, std::uint16_t qtype,
+                      std::size_t chain) {
+  const zone::Zone* z = zones.find(target);
+  if (z == nullptr) return false;
+  std::array<std::uint8_t, 4096> scratch{};
+  wire::MessageBuilder b(scratch.data(), scratch.size());
+  b.start(0, wire::kFlagQR);
+  b.add_question(target, qtype, wire::klass::kIN);
+  const zone::LocalResult r = zone::answer_local(zones, *z, target, qtype, b, chain);
+  if (r.status == zone::LocalStatus::kMiss) return false;
+  if (r.status == zone::LocalStatus::kLeavesLocal && r.next == target) return false;
+  return true;
+}
+
+std::uint32_t clamp(std::uint32_t v, std::uint32_t lo, std::uint32_t hi) {
+  return std::min(std::max(v, lo), hi);
+}
+
+}  // namespace
+
+util::Result<Processed, ScrubError> scrub_reply(const std::uint8_t* reply, std::size_t len,
+                                                const cache::CacheKey& key,
+                                                const zone::ZoneSet& zones,
+                                                const TtlPolicy& policy) {
+  wire::MessageView view;
+  if (wire::parse_message(reply, len, view) != wire::MessageError::kNone) {
+    return util::Err(ScrubError::kMalformed);
+  }
+  const std::uint16_t rcode = view.rcode();
+  if (rcode != 0 && rcode != 3) return util::Err(ScrubError::kRcode);
+
+  Processed out;
+  out.wire.resize(wire::kMaxMessageSize);
+  wire::MessageBuilder b(out.wire.data(), out.wire.size());
+  b.start(0, wire::kFlagQR | wire::kFlagRA);
+  b.add_question(key.qname, key.qtype, key.qclass);
+
+  std::vector<std::uint8_t> rdata(wire::kMaxMessageSize);
+  std::uint32_t min_ttl = std::numeric_limits<std::uint32_t>::max();
+  auto write = [&](const wire::RrView& rr, const wire::Name& owner, Section s,
+                   std::uint32_t ttl) -> bool {
+    std::size_t n = 0;
+    if (!wire::copy_rdata(view, rr, rdata.data(), rdata.size(), &n)) return false;
+    return b.add_rr(s, owner, rr.type, rr.klass, ttl, rdata.data(), n);
+  };
+
+  wire::Name current = key.qname;
+  wire::Name owner;
+  std::size_t chain = 0;
+  bool have_data = false;
+  for (;;) {
+    bool found = false;
+    const wire::RrView* cname = nullptr;
+    for (const auto& rr : view.rrs) {
+      if (rr.section != Section::kAnswer || rr.klass != key.qclass) continue;
+      if (!view.owner(rr, owner)) return util::Err(ScrubError::kMalformed);
+      if (rr.type == wire::type::kDNAME && current != owner && current.is_subdomain_of(owner)) {
+        // RFC 6672: the DNAME stays with the synthesised CNAME that follows it.
+        const std::uint32_t t = clamp(rr.ttl, policy.min_ttl, policy.max_ttl);
+        if (!write(rr, owner, Section::kAnswer, t)) return util::Err(ScrubError::kTooBig);
+        min_ttl = std::min(min_ttl, t);
+        continue;
+      }
+      if (owner != current) continue;
+      const bool wanted = rr.type == key.qtype || key.qtype == wire::type::kANY ||
+                          (key.dnssec_ok && rr.type == wire::type::kRRSIG);
+      if (wanted) {
+        const std::uint32_t t = clamp(rr.ttl, policy.min_ttl, policy.max_ttl);
+        if (!write(rr, owner, Section::kAnswer, t)) return util::Err(ScrubError::kTooBig);
+        min_ttl = std::min(min_ttl, t);
+        if (rr.type != wire::type::kRRSIG) found = true;
+      } else if (rr.type == wire::type::kCNAME && cname == nullptr) {
+        cname = &rr;
+      }
+    }
+    if (found) {
+      have_data = true;
+      break;
+    }
+    if (cname == nullptr) break;
+    // RFC 1034 section 3.6.2: follow the CNAME; bounded against loops.
+    if (++chain > zone::kMaxChain) return util::Err(ScrubError::kChainTooLong);
+    wire::Name target;
+    if (!wire::rdata_name(view, *cname, target)) return util::Err(ScrubError::kMalformed);
+    const std::uint32_t t = clamp(cname->ttl, policy.min_ttl, policy.max_ttl);
+    if (!write(*cname, current, Section::kAnswer, t)) return util::Err(ScrubError::kTooBig);
+    min_ttl = std::min(min_ttl, t);
+    if (answered_locally(zones, target, key.qtype, chain)) {
+      out.splice = true;
+      out.splice_target = target;
+      break;
+    }
+    current = target;
+  }
+
+  out.rcode = static_cast<std::uint8_t>(rcode);
+  if (!have_data && !out.splice) {
+    // Negative (NXDOMAIN, or NODATA at the end of the chain): keep the SOA of the zone
+    // that holds the last name, its TTL lowered to the SOA MINIMUM (RFC 2308 section 5).
+    std::uint32_t neg_ttl = 0;
+    bool have_soa = false;
+    for (const auto& rr : view.rrs) {
+      if (rr.section != Section::kAuthority) continue;
+      if (!view.owner(rr, owner)) return util::Err(ScrubError::kMalformed);
+      if (!current.is_subdomain_of(owner)) continue;
+      if (rr.type == wire::type::kSOA && !have_soa && rr.rdlength >= 22) {
+        const std::uint32_t minimum = wire::load32(reply + rr.rdata_offset + rr.rdlength - 4);
+        neg_ttl = std::min({rr.ttl, minimum, policy.max_negative_ttl});
+        if (!write(rr, owner, Section::kAuthority, neg_ttl)) return util::Err(ScrubError::kTooBig);
+        have_soa = true;
+      } else if (key.dnssec_ok && (rr.type == wire::type::kRRSIG || rr.type == wire::type::kNSEC ||
+                                   rr.type == 50 /* NSEC3 */)) {
+        if (!write(rr, owner, Section::kAuthority, std::min(rr.ttl, policy.max_negative_ttl))) {
+          return util::Err(ScrubError::kTooBig);
+        }
+      }
+    }
+    out.kind = cache::EntryKind::kNegative;
+    // RFC 2308 section 5: a negative answer without an SOA is not cached.
+    out.ttl = have_soa ? std::min(neg_ttl, min_ttl) : 0;
+  } else {
+    out.kind = cache::EntryKind::kPositive;
+    out.ttl = min_ttl == std::numeric_limits<std::uint32_t>::max() ? 0 : min_ttl;
+  }
+  b.set_rcode(static_cast<std::uint8_t>(rcode & 0x0f));
+  if (!b.fits()) return util::Err(ScrubError::kTooBig);
+  if (!b.ttl_offsets_complete()) out.ttl = 0;  // cannot age it: do not cache
+  out.ttl_offsets.assign(b.ttl_offsets(), b.ttl_offsets() + b.ttl_offset_count());
+  out.wire.resize(b.size());
+  return out;
+}
+
+Processed failure_answer(const cache::CacheKey& key, std::uint32_t ttl) {
+  Processed out;
+  out.wire.resize(wire::kHeaderSize + key.qname.size() + 4);
+  wire::MessageBuilder b(out.wire.data(), out.wire.size());
+  b.start(0, wire::kFlagQR | wire::kFlagRA);
+  b.add_question(key.qname, key.qtype, key.qclass);
+  b.set_rcode(static_cast<std::uint8_t>(wire::Rcode::kServFail));
+  out.kind = cache::EntryKind::kFailure;
+  out.ttl = ttl;
+  out.rcode = static_cast<std::uint8_t>(wire::Rcode::kServFail);
+  return out;
+}
+
+}  // namespace vnetdns::pipeline

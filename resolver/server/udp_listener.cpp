@@ -1,0 +1,179 @@
+#include "resolver/server/udp_listener.hpp"
+
+#include <netinet/in.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstring>
+
+#include "resolver/util/log.hpp"
+
+namespace vnetdns::server {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// Builds, in `out`, the control message that makes a reply leave from the address the
+// query was sent to. Returns its length (0 when the query carried no such information).
+std::size_t reply_control(msghdr& rx, std::uint8_t* out, std::size_t cap) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&rx); c != nullptr; c = CMSG_NXTHDR(&rx, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      in_pktinfo info{};
+      std::memcpy(&info, CMSG_DATA(c), sizeof(info));
+      info.ipi_spec_dst = info.ipi_addr;
+      info.ipi_ifindex = 0;
+      if (CMSG_SPACE(sizeof(info)) > cap) return 0;
+      std::memset(out, 0, CMSG_SPACE(sizeof(info)));
+      auto* h = reinterpret_cast<cmsghdr*>(out);
+      h->cmsg_level = IPPROTO_IP;
+      h->cmsg_type = IP_PKTINFO;
+      h->cmsg_len = CMSG_LEN(sizeof(info));
+      std::memcpy(CMSG_DATA(h), &info, sizeof(info));
+      return CMSG_SPACE(sizeof(info));
+    }
+    if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      in6_pktinfo info{};
+      std::memcpy(&info, CMSG_DATA(c), sizeof(info));
+      info.ipi6_ifindex = 0;
+      if (CMSG_SPACE(sizeof(info)) > cap) return 0;
+      std::memset(out, 0, CMSG_SPACE(sizeof(info)));
+      auto* h = reinterpret_cast<cmsghdr*>(out);
+      h->cmsg_level = IPPROTO_IPV6;
+      h->cmsg_type = IPV6_PKTINFO;
+      h->cmsg_len = CMSG_LEN(sizeof(info));
+      std::memcpy(CMSG_DATA(h), &info, sizeof(info));
+      return CMSG_SPACE(sizeof(info));
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+UdpListener::UdpListener(asio::io_context& io, int fd, pipeline::Pipeline& pipeline)
+    : io_(io), socket_(io), pipeline_(pipeline), rx_(kBatch * kRxSize), tx_(kBatch * kTxSize) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  socket_.assign(ss.ss_family == AF_INET6 ? asio::ip::udp::v6() : asio::ip::udp::v4(), fd);
+  for (std::size_t i = 0; i < kBatch; ++i) {
+    rx_iov_[i] = {rx_.data() + i * kRxSize, kRxSize};
+  }
+}
+
+void UdpListener::start() {
+  asio::co_spawn(io_, run(), asio::detached);
+}
+
+void UdpListener::stop() {
+  stopped_ = true;
+  boost::system::error_code ec;
+  socket_.close(ec);
+}
+
+asio::awaitable<void> UdpListener::run() {
+  const int fd = socket_.native_handle();
+  while (!stopped_) {
+    auto [ec] = co_await socket_.async_wait(asio::ip::udp::socket::wait_read,
+                                            asio::as_tuple(asio::use_awaitable));
+    if (ec || stopped_) break;
+    // Drain what is queued, a batch at a time, before waiting again.
+    for (;;) {
+      for (std::size_t i = 0; i < kBatch; ++i) {
+        msghdr& h = rx_msgs_[i].msg_hdr;
+        h.msg_name = &rx_addr_[i];
+        h.msg_namelen = sizeof(sockaddr_storage);
+        h.msg_iov = &rx_iov_[i];
+        h.msg_iovlen = 1;
+        h.msg_control = rx_control_[i].data();
+        h.msg_controllen = kControlSize;
+        h.msg_flags = 0;
+      }
+      const int n = ::recvmmsg(fd, rx_msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
+      if (n <= 0) break;
+      process_batch(n);
+      if (static_cast<std::size_t>(n) < kBatch) break;
+    }
+  }
+}
+
+void UdpListener::process_batch(int received) {
+  pipeline_.refresh_snapshot();
+  const int fd = socket_.native_handle();
+  std::size_t out = 0;
+  for (int i = 0; i < received; ++i) {
+    msghdr& rx = rx_msgs_[i].msg_hdr;
+    if ((rx.msg_flags & MSG_TRUNC) != 0) continue;  // bigger than any sane query: drop
+    const util::Endpoint client =
+        util::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&rx_addr_[i]), rx.msg_namelen);
+    std::uint8_t* tx = tx_.data() + out * kTxSize;
+    const pipeline::Step step = pipeline_.handle(rx_.data() + i * kRxSize, rx_msgs_[i].msg_len,
+                                                 client, pipeline::Transport::kUdp, tx, kTxSize,
+                                                 pending_);
+    if (step.kind == pipeline::StepKind::kAsync) {
+      spawn_async(static_cast<std::size_t>(i));
+      continue;
+    }
+    if (step.kind != pipeline::StepKind::kSend || step.len == 0) continue;
+    msghdr& h = tx_msgs_[out].msg_hdr;
+    tx_iov_[out] = {tx, step.len};
+    h.msg_name = &rx_addr_[i];
+    h.msg_namelen = rx.msg_namelen;
+    h.msg_iov = &tx_iov_[out];
+    h.msg_iovlen = 1;
+    const std::size_t cl = reply_control(rx, tx_control_[out].data(), kControlSize);
+    h.msg_control = cl > 0 ? tx_control_[out].data() : nullptr;
+    h.msg_controllen = cl;
+    h.msg_flags = 0;
+    ++out;
+  }
+  std::size_t sent = 0;
+  while (sent < out) {
+    const int n = ::sendmmsg(fd, tx_msgs_.data() + sent, static_cast<unsigned>(out - sent), 0);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      ++sent;  // skip the datagram the kernel refused (e.g. EAGAIN, unreachable); UDP may drop
+      continue;
+    }
+    sent += static_cast<std::size_t>(n);
+  }
+}
+
+void UdpListener::spawn_async(std::size_t slot) {
+  // Everything the coroutine needs is moved to the heap: this path is the cache miss.
+  struct Job {
+    pipeline::PendingQuery pending;
+    sockaddr_storage addr;
+    socklen_t addr_len;
+    std::array<std::uint8_t, kControlSize> control;
+    std::size_t control_len;
+  };
+  auto job = std::make_shared<Job>();
+  job->pending = std::move(pending_);
+  msghdr& rx = rx_msgs_[slot].msg_hdr;
+  job->addr = rx_addr_[slot];
+  job->addr_len = rx.msg_namelen;
+  job->control_len = reply_control(rx, job->control.data(), job->control.size());
+  asio::co_spawn(
+      io_,
+      [this, job]() -> asio::awaitable<void> {
+        std::vector<std::uint8_t> out(kTxSize);
+        const std::size_t len = co_await pipeline_.resolve(job->pending, out.data(), out.size());
+        if (len == 0 || stopped_) co_return;
+        iovec iov{out.data(), len};
+        msghdr h{};
+        h.msg_name = &job->addr;
+        h.msg_namelen = job->addr_len;
+        h.msg_iov = &iov;
+        h.msg_iovlen = 1;
+        h.msg_control = job->control_len > 0 ? job->control.data() : nullptr;
+        h.msg_controllen = job->control_len;
+        ::sendmsg(socket_.native_handle(), &h, MSG_DONTWAIT);
+      },
+      asio::detached);
+}
+
+}  // namespace vnetdns::server

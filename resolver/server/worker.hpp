@@ -1,0 +1,46 @@
+// Worker: one thread with its own io_context, its own Pipeline (in-flight table, counters),
+// and its own UDP socket and TCP acceptor on every listen address (SO_REUSEPORT), so workers
+// share nothing on the query path but the cache and the published snapshot.
+// Lifecycle: construct (binds; throws std::runtime_error naming the address on failure),
+// start() (spawns the thread), stop() (closes the listeners, stops the loop), join().
+// Thread safety: start/stop/join from the controlling thread; everything else runs on the
+// worker's own thread.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "resolver/cache/packet_cache.hpp"
+#include "resolver/pipeline/pipeline.hpp"
+#include "resolver/pipeline/snapshot.hpp"
+#include "resolver/server/tcp_listener.hpp"
+#include "resolver/server/udp_listener.hpp"
+
+namespace vnetdns::server {
+
+class Worker {
+ public:
+  Worker(std::size_t index, const pipeline::SnapshotHolder& snapshots, cache::PacketCache& cache,
+         const settings::ServerSettings& server);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void start();
+  void stop();  // thread safe: posts the stop onto the worker's loop
+  void join();
+  [[nodiscard]] const pipeline::Counters& counters() const noexcept { return pipeline_.counters(); }
+  [[nodiscard]] std::size_t index() const noexcept { return index_; }
+
+ private:
+  std::size_t index_;
+  boost::asio::io_context io_;  // declared first: destroyed last
+  pipeline::Pipeline pipeline_;
+  std::vector<std::unique_ptr<UdpListener>> udp_;
+  std::vector<std::unique_ptr<TcpListener>> tcp_;
+  std::thread thread_;
+};
+
+}  // namespace vnetdns::server

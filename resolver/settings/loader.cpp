@@ -1,0 +1,598 @@
+// TOML -> Settings with validation. The only file that includes toml++. toml++ is used with
+// exceptions (how Debian's shared library is built); every exception is caught here, so
+// load_settings()/parse_settings() never throw. Every problem becomes "FILE:LINE: message"
+// and all of them are collected. Schema and defaults: resolver/settings/README.md.
+#include "resolver/settings/loader.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <toml++/toml.h>
+
+namespace vnetdns::settings {
+
+namespace {
+
+constexpr std::uint16_t kDnsPort = 53;
+constexpr std::uint16_t kAdminPort = 9153;
+constexpr unsigned kMaxThreads = 1024;
+
+const char* type_name(toml::node_type t) {
+  switch (t) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    default: return "nothing";
+  }
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+// A DNS name as written in the config: letters, digits, '-', '_', dot-separated, labels of
+// 1..63 characters, optional trailing dot; "." is the root.
+bool valid_domain_text(std::string_view s) {
+  if (s == ".") return true;
+  if (s.empty() || s.size() > 254) return false;
+  if (s.back() == '.') s.remove_suffix(1);
+  if (s.size() > 253) return false;
+  std::size_t label = 0;
+  for (char c : s) {
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_';
+    if (!ok || ++label > 63) return false;
+  }
+  return label != 0;
+}
+
+// "1s", "1800ms", "10m", "1h", "1d", "0", compounds like "1h30m". Returns false if malformed.
+bool parse_duration_text(std::string_view s, Millis& out) {
+  if (s.empty()) return false;
+  if (s == "0") {
+    out = Millis(0);
+    return true;
+  }
+  constexpr std::int64_t kMax = std::int64_t{1} << 50;  // ~35,000 years in ms: no overflow
+  std::int64_t total = 0;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    std::int64_t n = 0;
+    const std::size_t digits_start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+      n = n * 10 + (s[i] - '0');
+      if (n > kMax) return false;
+      ++i;
+    }
+    if (i == digits_start) return false;
+    std::int64_t unit = 0;
+    if (s.substr(i, 2) == "ms") {
+      unit = 1;
+      i += 2;
+    } else if (i < s.size()) {
+      switch (s[i]) {
+        case 's': unit = 1000; break;
+        case 'm': unit = 60 * 1000; break;
+        case 'h': unit = 3600 * 1000; break;
+        case 'd': unit = 86400 * 1000; break;
+        default: return false;
+      }
+      ++i;
+    } else {
+      return false;  // a number without unit is only allowed as "0" or as a TOML integer
+    }
+    total += n * unit;
+    if (total > kMax) return false;
+  }
+  out = Millis(total);
+  return true;
+}
+
+class Loader {
+ public:
+  explicit Loader(std::string path) : path_(std::move(path)) {
+    std::error_code ec;
+    auto parent = std::filesystem::path(path_).parent_path();
+    auto abs = std::filesystem::absolute(parent.empty() ? std::filesystem::path(".") : parent, ec);
+    dir_ = ec ? parent : abs;
+  }
+
+  util::Result<Settings, Errors> run(std::string_view text) {
+    toml::table root;
+    try {
+      root = toml::parse(text, path_);
+    } catch (const toml::parse_error& e) {
+      return util::Err{Errors{path_ + ":" + std::to_string(e.source().begin.line) + ": " +
+                              std::string(e.description())}};
+    }
+    s_.path = path_;
+    load_root(root);
+    if (!errors_.empty()) {
+      // Report in file order (toml++ tables iterate keys alphabetically).
+      std::stable_sort(errors_.begin(), errors_.end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
+      Errors out;
+      out.reserve(errors_.size());
+      for (auto& e : errors_) out.push_back(std::move(e.second));
+      return util::Err{std::move(out)};
+    }
+    return std::move(s_);
+  }
+
+ private:
+  // ---- messages -------------------------------------------------------------------------
+  std::string where(const toml::node& n) const { return where(n.source()); }
+  std::string where(const toml::source_region& r) const {
+    return path_ + ":" + std::to_string(r.begin.line);
+  }
+  void error(const toml::source_region& r, const std::string& msg) {
+    errors_.emplace_back(r.begin.line, where(r) + ": " + msg);
+  }
+  void error(const toml::node& n, const std::string& msg) { error(n.source(), msg); }
+
+  // Reports keys of `t` that are not in `known`, with a suggestion for near misses.
+  void check_keys(const toml::table& t, const std::string& section,
+                  std::initializer_list<std::string_view> known) {
+    for (const auto& [key, node] : t) {
+      const std::string_view k = key.str();
+      if (std::find(known.begin(), known.end(), k) != known.end()) continue;
+      std::string msg = "unknown key '" + std::string(k) + "' in " + section;
+      std::string_view best;
+      std::size_t best_d = 3;
+      for (auto cand : known) {
+        auto d = edit_distance(k, cand);
+        if (d < best_d) best_d = d, best = cand;
+      }
+      if (!best.empty()) msg += " (did you mean '" + std::string(best) + "'?)";
+      error(key.source(), msg);
+    }
+  }
+
+  bool expect(const toml::node& n, toml::node_type type, const std::string& name) {
+    if (n.type() == type) return true;
+    error(n, name + " must be " + type_name(type) + ", not " + type_name(n.type()));
+    return false;
+  }
+
+  // ---- typed getters: absent keys leave `out` untouched ----------------------------------
+  const toml::node* find(const toml::table& t, std::string_view key) { return t.get(key); }
+
+  bool get_string(const toml::table& t, std::string_view key, const std::string& name,
+                  std::string& out) {
+    const auto* n = find(t, key);
+    if (!n || !expect(*n, toml::node_type::string, name)) return false;
+    out = n->as_string()->get();
+    return true;
+  }
+
+  void get_bool(const toml::table& t, std::string_view key, const std::string& name, bool& out) {
+    const auto* n = find(t, key);
+    if (n && expect(*n, toml::node_type::boolean, name)) out = n->as_boolean()->get();
+  }
+
+  template <typename U>
+  bool get_uint(const toml::table& t, std::string_view key, const std::string& name, U& out,
+                std::int64_t min, std::int64_t max) {
+    const auto* n = find(t, key);
+    if (!n || !expect(*n, toml::node_type::integer, name)) return false;
+    const std::int64_t v = n->as_integer()->get();
+    if (v < min || v > max) {
+      error(*n, name + " = " + std::to_string(v) + " is out of range (" + std::to_string(min) +
+                    ".." + std::to_string(max) + ")");
+      return false;
+    }
+    out = static_cast<U>(v);
+    return true;
+  }
+
+  // A duration: a string with units or an integer number of seconds.
+  bool get_duration(const toml::table& t, std::string_view key, const std::string& name,
+                    Millis& out, bool allow_zero = true) {
+    const auto* n = find(t, key);
+    if (!n) return false;
+    Millis v{0};
+    if (const auto* i = n->as_integer()) {
+      if (i->get() < 0 || i->get() > (std::int64_t{1} << 40)) {
+        error(*n, name + " = " + std::to_string(i->get()) + " is not a valid number of seconds");
+        return false;
+      }
+      v = Millis(i->get() * 1000);
+    } else if (const auto* s = n->as_string()) {
+      if (!parse_duration_text(s->get(), v)) {
+        error(*n, name + " = \"" + s->get() +
+                      "\" is not a duration (write e.g. \"1800ms\", \"2s\", \"10m\", \"1h\", \"1d\")");
+        return false;
+      }
+    } else {
+      error(*n, name + " must be a duration string like \"2s\" or an integer number of seconds, not " +
+                    type_name(n->type()));
+      return false;
+    }
+    if (!allow_zero && v.count() == 0) {
+      error(*n, name + " must be greater than zero");
+      return false;
+    }
+    out = v;
+    return true;
+  }
+
+  template <typename E>
+  void get_enum(const toml::table& t, std::string_view key, const std::string& name, E& out,
+                std::initializer_list<std::pair<std::string_view, E>> values) {
+    const auto* n = find(t, key);
+    if (!n || !expect(*n, toml::node_type::string, name)) return;
+    const std::string& v = n->as_string()->get();
+    std::string allowed;
+    for (const auto& [text, e] : values) {
+      if (v == text) {
+        out = e;
+        return;
+      }
+      allowed += (allowed.empty() ? "\"" : ", \"") + std::string(text) + "\"";
+    }
+    error(*n, name + " = \"" + v + "\" is not one of " + allowed);
+  }
+
+  std::optional<util::Endpoint> endpoint(const toml::node& n, const std::string& name,
+                                         std::uint16_t default_port) {
+    if (!expect(n, toml::node_type::string, name)) return std::nullopt;
+    const std::string& v = n.as_string()->get();
+    auto ep = util::Endpoint::parse(v, default_port);
+    if (!ep) {
+      error(n, name + ": \"" + v + "\" is not an address (write \"ip\", \"ip:port\" or \"[ipv6]:port\")");
+    }
+    return ep;
+  }
+
+  // An array of endpoints; duplicates are errors. Returns false if the key is absent.
+  bool get_endpoints(const toml::table& t, std::string_view key, const std::string& name,
+                     std::vector<util::Endpoint>& out, std::uint16_t default_port) {
+    const auto* n = find(t, key);
+    if (!n || !expect(*n, toml::node_type::array, name)) return n != nullptr;
+    out.clear();
+    for (const auto& el : *n->as_array()) {
+      auto ep = endpoint(el, name, default_port);
+      if (!ep) continue;
+      if (std::find(out.begin(), out.end(), *ep) != out.end()) {
+        error(el, name + ": " + ep->to_string() + " is listed twice");
+        continue;
+      }
+      out.push_back(*ep);
+    }
+    return true;
+  }
+
+  // An array of prefixes. Returns false if the key is absent.
+  bool get_prefixes(const toml::table& t, std::string_view key, const std::string& name,
+                    policy::PrefixList& out) {
+    const auto* n = find(t, key);
+    if (!n) return false;
+    if (!expect(*n, toml::node_type::array, name)) return true;
+    std::vector<policy::Prefix> list;
+    for (const auto& el : *n->as_array()) {
+      if (!expect(el, toml::node_type::string, name)) continue;
+      const std::string& v = el.as_string()->get();
+      auto p = policy::Prefix::parse(v);
+      if (!p) {
+        error(el, name + ": \"" + v + "\" is not a prefix (write e.g. \"10.0.0.0/8\", \"fd00::/8\" or an address)");
+        continue;
+      }
+      list.push_back(*p);
+    }
+    if (n->as_array()->empty()) {
+      error(*n, name + " is empty: every client would be refused (list the networks to serve)");
+    }
+    out = policy::PrefixList(std::move(list));
+    return true;
+  }
+
+  bool get_name(const toml::table& t, std::string_view key, const std::string& name,
+                wire::Name& out) {
+    const auto* n = find(t, key);
+    if (!n || !expect(*n, toml::node_type::string, name)) return false;
+    const std::string& v = n->as_string()->get();
+    wire::NameError err = wire::NameError::kNone;
+    wire::Name parsed = wire::Name::from_text(v, &err);
+    if (!valid_domain_text(v) || err != wire::NameError::kNone) {
+      error(*n, name + " = \"" + v + "\" is not a valid domain name");
+      return false;
+    }
+    out = parsed;
+    return true;
+  }
+
+  std::string resolve_path(const std::string& file) const {
+    std::filesystem::path p(file);
+    if (p.is_absolute()) return p.lexically_normal().string();
+    return (dir_ / p).lexically_normal().string();
+  }
+
+  static policy::PrefixList loopback() {
+    return policy::PrefixList({*policy::Prefix::parse("127.0.0.0/8"), *policy::Prefix::parse("::1/128")});
+  }
+
+  // ---- sections ----------------------------------------------------------------------------
+  const toml::table* section(const toml::table& root, std::string_view key) {
+    const auto* n = root.get(key);
+    if (!n) return nullptr;
+    if (!n->is_table()) {
+      error(*n, "[" + std::string(key) + "] must be a table, not " + type_name(n->type()) +
+                    (n->is_array() ? " (write [" + std::string(key) + "], not [[" + std::string(key) + "]])" : ""));
+      return nullptr;
+    }
+    return n->as_table();
+  }
+
+  const toml::array* table_array(const toml::table& root, std::string_view key) {
+    const auto* n = root.get(key);
+    if (!n) return nullptr;
+    if (!n->is_array_of_tables() || !n->is_array()) {
+      error(*n, std::string(key) + " must be an array of tables: write [[" + std::string(key) + "]]");
+      return nullptr;
+    }
+    return n->as_array();
+  }
+
+  void load_root(const toml::table& root) {
+    check_keys(root, "the top level",
+               {"server", "log", "acl", "rate_limit", "cache", "zone", "forward", "admin"});
+    load_server(section(root, "server"));
+    load_log(section(root, "log"));
+    load_acl(section(root, "acl"));
+    load_rate_limit(section(root, "rate_limit"));
+    load_cache(section(root, "cache"));
+    if (const auto* zones = table_array(root, "zone")) {
+      for (const auto& z : *zones) load_zone(*z.as_table());
+    }
+    if (const auto* fwds = table_array(root, "forward")) {
+      for (const auto& f : *fwds) load_forward(*f.as_table());
+    }
+    load_admin(section(root, "admin"));
+  }
+
+  void load_server(const toml::table* t) {
+    auto& srv = s_.server;
+    srv.listen = {*util::Endpoint::parse("127.0.0.1", kDnsPort), *util::Endpoint::parse("::1", kDnsPort)};
+    unsigned threads = 0;
+    if (t) {
+      check_keys(*t, "[server]", {"listen", "threads", "max_tcp_clients", "tcp_idle_timeout", "user"});
+      if (get_endpoints(*t, "listen", "server.listen", srv.listen, kDnsPort)) {
+        const auto& n = *t->get("listen");
+        if (n.is_array() && n.as_array()->empty()) {
+          error(n, "server.listen is empty: give at least one address to listen on");
+        }
+      }
+      get_uint(*t, "threads", "server.threads", threads, 0, kMaxThreads);
+      get_uint(*t, "max_tcp_clients", "server.max_tcp_clients", srv.max_tcp_clients, 1, 1000000);
+      get_duration(*t, "tcp_idle_timeout", "server.tcp_idle_timeout", srv.tcp_idle_timeout, false);
+      get_string(*t, "user", "server.user", srv.user);
+    }
+    if (threads == 0) threads = std::clamp(std::thread::hardware_concurrency(), 1u, kMaxThreads);
+    srv.threads = threads;
+  }
+
+  void load_log(const toml::table* t) {
+    if (!t) return;
+    auto& log = s_.log;
+    check_keys(*t, "[log]", {"level", "queries", "query_file", "sample"});
+    std::string level;
+    if (get_string(*t, "level", "log.level", level)) {
+      static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn",
+                                                     "error", "critical", "off"};
+      if (std::find(std::begin(kLevels), std::end(kLevels), level) == std::end(kLevels)) {
+        error(*t->get("level"), "log.level = \"" + level +
+                                    "\" is not one of trace, debug, info, warn, error, critical, off");
+      } else {
+        log.level = level;
+      }
+    }
+    get_bool(*t, "queries", "log.queries", log.queries);
+    std::string file;
+    if (get_string(*t, "query_file", "log.query_file", file)) {
+      log.query_file = file.empty() ? file : resolve_path(file);
+    }
+    get_uint(*t, "sample", "log.sample", log.sample, 1, 1000000);
+  }
+
+  void load_acl(const toml::table* t) {
+    auto& acl = s_.acl;
+    if (t) {
+      check_keys(*t, "[acl]", {"allow", "action"});
+      get_enum(*t, "action", "acl.action", acl.action,
+               {{"refuse", AclAction::kRefuse}, {"drop", AclAction::kDrop}});
+    }
+    if (!t || !get_prefixes(*t, "allow", "acl.allow", acl.allow)) acl.allow = loopback();
+  }
+
+  void load_rate_limit(const toml::table* t) {
+    if (!t) return;
+    auto& rl = s_.rate_limit;
+    rl.enabled = true;
+    check_keys(*t, "[rate_limit]", {"enabled", "qps", "burst", "slip", "ipv4_prefix", "ipv6_prefix"});
+    get_bool(*t, "enabled", "rate_limit.enabled", rl.enabled);
+    get_uint(*t, "qps", "rate_limit.qps", rl.qps, 1, 10000000);
+    get_uint(*t, "burst", "rate_limit.burst", rl.burst, 1, 10000000);
+    get_uint(*t, "slip", "rate_limit.slip", rl.slip, 0, 10);
+    get_uint(*t, "ipv4_prefix", "rate_limit.ipv4_prefix", rl.ipv4_prefix, 0, 32);
+    get_uint(*t, "ipv6_prefix", "rate_limit.ipv6_prefix", rl.ipv6_prefix, 0, 128);
+  }
+
+  void load_cache(const toml::table* t) {
+    if (!t) return;
+    auto& c = s_.cache;
+    check_keys(*t, "[cache]", {"max_entries", "serve_stale", "stale_answer_timeout", "prefetch",
+                               "max_negative_ttl", "min_ttl", "max_ttl"});
+    get_uint(*t, "max_entries", "cache.max_entries", c.max_entries, 0, 1000000000);
+    get_duration(*t, "serve_stale", "cache.serve_stale", c.serve_stale);
+    get_duration(*t, "stale_answer_timeout", "cache.stale_answer_timeout", c.stale_answer_timeout);
+    get_bool(*t, "prefetch", "cache.prefetch", c.prefetch);
+    get_duration(*t, "max_negative_ttl", "cache.max_negative_ttl", c.max_negative_ttl);
+    get_duration(*t, "min_ttl", "cache.min_ttl", c.min_ttl);
+    const bool have_max = get_duration(*t, "max_ttl", "cache.max_ttl", c.max_ttl);
+    if (c.min_ttl > c.max_ttl) {
+      error(have_max ? *t->get("max_ttl") : *t->get("min_ttl"), "cache.min_ttl is greater than cache.max_ttl");
+    }
+  }
+
+  void load_zone(const toml::table& t) {
+    ZoneSettings z;
+    z.source = where(t);
+    check_keys(t, "[[zone]]", {"name", "file", "on_miss"});
+    bool ok = true;
+    if (!t.get("name")) {
+      error(t, "[[zone]] needs a name");
+      ok = false;
+    } else if (!get_name(t, "name", "zone.name", z.name)) {
+      ok = false;
+    }
+    std::string file;
+    if (!t.get("file")) {
+      error(t, "[[zone]] needs a file");
+    } else if (get_string(t, "file", "zone.file", file)) {
+      if (file.empty()) {
+        error(*t.get("file"), "zone.file is empty");
+      } else {
+        z.file = resolve_path(file);
+      }
+    }
+    get_enum(t, "on_miss", "zone.on_miss", z.on_miss,
+             {{"nxdomain", OnMiss::kNxDomain}, {"forward", OnMiss::kForward}});
+    if (ok) {
+      for (const auto& other : s_.zones) {
+        if (other.name == z.name) {
+          error(*t.get("name"), "zone " + z.name.to_text() + " is already defined at " + other.source);
+          ok = false;
+        }
+      }
+    }
+    if (ok) s_.zones.push_back(std::move(z));
+  }
+
+  void load_forward(const toml::table& t) {
+    ForwardSettings f;
+    f.source = where(t);
+    check_keys(t, "[[forward]]", {"zone", "upstreams", "policy", "timeout", "deadline",
+                                  "max_outstanding", "max_qps", "protocol", "health_probe",
+                                  "randomize_case"});
+    bool ok = true;
+    if (!t.get("zone")) {
+      error(t, "[[forward]] needs a zone (\".\" for everything)");
+      ok = false;
+    } else if (!get_name(t, "zone", "forward.zone", f.zone)) {
+      ok = false;
+    }
+    if (!t.get("upstreams")) {
+      error(t, "[[forward]] needs upstreams (a list of \"ip\" or \"ip:port\")");
+    } else if (get_endpoints(t, "upstreams", "forward.upstreams", f.upstreams, kDnsPort)) {
+      const auto& n = *t.get("upstreams");
+      if (n.is_array() && n.as_array()->empty()) error(n, "forward.upstreams is empty");
+      for (const auto& ep : f.upstreams) {
+        static constexpr std::uint8_t kZero[16] = {};
+        if (std::memcmp(ep.address_bytes(), kZero, ep.address_length()) == 0) {
+          error(n, "forward.upstreams: " + ep.to_string() + " is the unspecified address");
+        }
+      }
+    }
+    get_enum(t, "policy", "forward.policy", f.policy,
+             {{"sequential", UpstreamPolicy::kSequential},
+              {"round_robin", UpstreamPolicy::kRoundRobin},
+              {"random", UpstreamPolicy::kRandom},
+              {"fastest", UpstreamPolicy::kFastest}});
+    const bool have_timeout = get_duration(t, "timeout", "forward.timeout", f.timeout, false);
+    const bool have_deadline = get_duration(t, "deadline", "forward.deadline", f.deadline, false);
+    if (f.timeout > f.deadline) {
+      error(have_deadline ? *t.get("deadline") : have_timeout ? *t.get("timeout") : static_cast<const toml::node&>(t),
+            "forward.timeout (" + std::to_string(f.timeout.count()) + "ms) is longer than forward.deadline (" +
+                std::to_string(f.deadline.count()) + "ms)");
+    }
+    get_uint(t, "max_outstanding", "forward.max_outstanding", f.max_outstanding, 1, 1000000);
+    get_uint(t, "max_qps", "forward.max_qps", f.max_qps, 1, 100000000);
+    get_enum(t, "protocol", "forward.protocol", f.protocol,
+             {{"udp", UpstreamProtocol::kUdp}, {"tcp", UpstreamProtocol::kTcp}});
+    get_name(t, "health_probe", "forward.health_probe", f.health_probe);
+    get_bool(t, "randomize_case", "forward.randomize_case", f.randomize_case);
+    if (ok) {
+      for (const auto& other : s_.forwards) {
+        if (other.zone == f.zone) {
+          error(*t.get("zone"), "forward zone " + f.zone.to_text() + " is already defined at " + other.source);
+          ok = false;
+        }
+      }
+    }
+    if (ok) s_.forwards.push_back(std::move(f));
+  }
+
+  void load_admin(const toml::table* t) {
+    auto& a = s_.admin;
+    a.listen = *util::Endpoint::parse("127.0.0.1", kAdminPort);
+    a.allow = loopback();
+    if (!t) return;
+    a.enabled = true;
+    check_keys(*t, "[admin]", {"enabled", "listen", "allow"});
+    get_bool(*t, "enabled", "admin.enabled", a.enabled);
+    if (const auto* n = t->get("listen")) {
+      if (auto ep = endpoint(*n, "admin.listen", kAdminPort)) a.listen = *ep;
+    }
+    get_prefixes(*t, "allow", "admin.allow", a.allow);
+  }
+
+  std::string path_;
+  std::filesystem::path dir_;
+  std::vector<std::pair<toml::source_index, std::string>> errors_;  // (line, message)
+  Settings s_;
+};
+
+}  // namespace
+
+util::Result<Settings, Errors> parse_settings(std::string_view text, const std::string& path) {
+  try {
+    return Loader(path).run(text);
+  } catch (const std::exception& e) {
+    return util::Err{Errors{path + ": internal error while loading: " + e.what()}};
+  }
+}
+
+util::Result<Settings, Errors> load_settings(const std::string& path) {
+  try {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      return util::Err{Errors{path + ":0: cannot open: " + std::strerror(errno)}};
+    }
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    if (in.bad()) return util::Err{Errors{path + ":0: cannot read: " + std::strerror(errno)}};
+    return parse_settings(buf.str(), path);
+  } catch (const std::exception& e) {
+    return util::Err{Errors{path + ":0: cannot read: " + e.what()}};
+  }
+}
+
+}  // namespace vnetdns::settings

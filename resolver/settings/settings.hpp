@@ -1,0 +1,105 @@
+// Settings: the whole configuration as plain structs, produced by load_settings() from TOML
+// and validated there (every error carries FILE:LINE). Defaults below are the documented
+// defaults (README "Configuration"). Durations are std::chrono values.
+// Thread safety: immutable once loaded; shared read-only through a snapshot.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "resolver/policy/prefix.hpp"
+#include "resolver/util/endpoint.hpp"
+#include "resolver/wire/name.hpp"
+
+namespace vnetdns::settings {
+
+using Millis = std::chrono::milliseconds;
+
+struct ServerSettings {
+  std::vector<util::Endpoint> listen;  // UDP and TCP on each
+  unsigned threads = 1;                // 0 in the file = one per core (resolved at load)
+  std::size_t max_tcp_clients = 10000;
+  Millis tcp_idle_timeout{10000};
+  std::string user;                    // drop to this user after binding (when root)
+};
+
+struct LogSettings {
+  std::string level = "info";
+  bool queries = false;       // JSON query log
+  std::string query_file;     // empty = stderr
+  unsigned sample = 1;
+};
+
+enum class AclAction { kRefuse, kDrop };
+
+struct AclSettings {
+  policy::PrefixList allow;
+  AclAction action = AclAction::kRefuse;
+};
+
+struct RateLimitSettings {
+  bool enabled = false;  // [rate_limit] present
+  unsigned qps = 200;
+  unsigned burst = 400;
+  unsigned slip = 2;
+  unsigned ipv4_prefix = 24;
+  unsigned ipv6_prefix = 56;
+};
+
+struct CacheSettings {
+  std::size_t max_entries = 100000;  // 0 disables the cache
+  Millis serve_stale{0};
+  Millis stale_answer_timeout{1800};
+  bool prefetch = false;
+  Millis max_negative_ttl{3600 * 1000};
+  Millis min_ttl{0};
+  Millis max_ttl{86400 * 1000};
+};
+
+enum class OnMiss { kNxDomain, kForward };
+
+struct ZoneSettings {
+  wire::Name name;
+  std::string file;  // resolved against the config file's folder
+  OnMiss on_miss = OnMiss::kNxDomain;
+  std::string source;  // "FILE:LINE" of the [[zone]] table, for messages
+};
+
+enum class UpstreamPolicy { kSequential, kRoundRobin, kRandom, kFastest };
+enum class UpstreamProtocol { kUdp, kTcp };
+
+struct ForwardSettings {
+  wire::Name zone;
+  std::vector<util::Endpoint> upstreams;
+  UpstreamPolicy policy = UpstreamPolicy::kSequential;
+  Millis timeout{1000};   // per try
+  Millis deadline{4000};  // whole query
+  unsigned max_outstanding = 200;
+  unsigned max_qps = 1000;
+  UpstreamProtocol protocol = UpstreamProtocol::kUdp;
+  wire::Name health_probe;  // root = probe "." NS
+  bool randomize_case = false;
+  std::string source;  // "FILE:LINE"
+};
+
+struct AdminSettings {
+  bool enabled = false;
+  util::Endpoint listen;
+  policy::PrefixList allow;  // default: loopback only
+};
+
+struct Settings {
+  std::string path;  // the config file
+  ServerSettings server;
+  LogSettings log;
+  AclSettings acl;
+  RateLimitSettings rate_limit;
+  CacheSettings cache;
+  std::vector<ZoneSettings> zones;
+  std::vector<ForwardSettings> forwards;
+  AdminSettings admin;
+};
+
+}  // namespace vnetdns::settings

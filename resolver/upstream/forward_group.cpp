@@ -1,0 +1,139 @@
+#include "resolver/upstream/forward_group.hpp"
+
+#include <algorithm>
+
+#include "resolver/util/random.hpp"
+#include "resolver/wire/types.hpp"
+
+namespace vnetdns::upstream {
+
+namespace {
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+ForwardGroup::ForwardGroup(settings::ForwardSettings settings) : settings_(std::move(settings)) {
+  for (std::size_t i = 0; i < settings_.upstreams.size(); ++i) {
+    health_.push_back(std::make_unique<UpstreamHealth>());
+  }
+}
+
+bool ForwardGroup::any_up() const noexcept {
+  const auto now = steady_ms();
+  return std::any_of(health_.begin(), health_.end(),
+                     [&](const auto& h) { return h->down_until_ms.load() <= now; });
+}
+
+void ForwardGroup::plan(std::vector<std::size_t>& order) {
+  const std::size_t n = settings_.upstreams.size();
+  order.resize(n);
+  std::size_t start = 0;
+  switch (settings_.policy) {
+    case settings::UpstreamPolicy::kSequential: break;
+    case settings::UpstreamPolicy::kRoundRobin: start = next_.fetch_add(1) % n; break;
+    case settings::UpstreamPolicy::kRandom:
+      start = util::Random::thread_instance().below(static_cast<std::uint32_t>(n));
+      break;
+    case settings::UpstreamPolicy::kFastest: break;
+  }
+  for (std::size_t i = 0; i < n; ++i) order[i] = (start + i) % n;
+  if (settings_.policy == settings::UpstreamPolicy::kFastest) {
+    // Unmeasured servers (srtt 0) go first so that each gets measured.
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return health_[a]->srtt_us.load() < health_[b]->srtt_us.load();
+    });
+  }
+  // Servers marked down go last, keeping their relative order.
+  const auto now = steady_ms();
+  std::stable_partition(order.begin(), order.end(),
+                        [&](std::size_t i) { return health_[i]->down_until_ms.load() <= now; });
+}
+
+void ForwardGroup::record(std::size_t i, bool ok, std::chrono::microseconds rtt) {
+  UpstreamHealth& h = *health_[i];
+  if (ok) {
+    h.consecutive_failures.store(0);
+    h.down_until_ms.store(0);
+    const auto sample = static_cast<std::uint32_t>(std::min<std::int64_t>(rtt.count(), 10'000'000));
+    const auto old = h.srtt_us.load();
+    h.srtt_us.store(old == 0 ? sample : (old * 7 + sample) / 8);
+    return;
+  }
+  if (h.consecutive_failures.fetch_add(1) + 1 >= kFailuresBeforeDown) {
+    h.down_until_ms.store(steady_ms() + kDownBackoff.count());
+  }
+}
+
+boost::asio::awaitable<ForwardResult> ForwardGroup::resolve(const UpstreamQuery& query) {
+  ForwardResult result;
+  std::vector<std::size_t> order;
+  plan(order);
+  const auto deadline = std::chrono::steady_clock::now() + settings_.deadline;
+  UpstreamQuery q = query;
+  q.randomize_case = settings_.randomize_case;
+  const bool tcp_only = settings_.protocol == settings::UpstreamProtocol::kTcp;
+  // Keep going round the servers until the deadline, so a short outage of the only
+  // server does not fail a query that still has time left.
+  for (std::size_t attempt = 0;; ++attempt) {
+    const std::size_t i = order[attempt % order.size()];
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) break;
+    if (attempt >= 2 * order.size()) break;  // two rounds at most
+    ExchangeOptions opt;
+    opt.timeout = std::min<std::chrono::milliseconds>(
+        settings_.timeout, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
+    opt.tcp = tcp_only;
+    UpstreamHealth& h = *health_[i];
+    h.queries.fetch_add(1, std::memory_order_relaxed);
+    h.outstanding.fetch_add(1, std::memory_order_relaxed);
+    const auto started = std::chrono::steady_clock::now();
+    ++result.tries;
+    ExchangeResult ex = co_await exchange(settings_.upstreams[i], q, opt);
+    if (ex.status == ExchangeStatus::kOk && (wire::header_flags(ex.reply.data()) & wire::kFlagTC) &&
+        !opt.tcp) {
+      opt.tcp = true;  // RFC 7766 section 5: retry a truncated answer over TCP
+      result.via_tcp = true;
+      ex = co_await exchange(settings_.upstreams[i], q, opt);
+    }
+    if (ex.status == ExchangeStatus::kOk && wire::header_rcode(ex.reply.data()) == 1 &&
+        wire::header_arcount(ex.reply.data()) == 0 && opt.edns) {
+      opt.edns = false;  // FORMERR without OPT: an upstream that does not speak EDNS
+      ex = co_await exchange(settings_.upstreams[i], q, opt);
+    }
+    h.outstanding.fetch_sub(1, std::memory_order_relaxed);
+    result.mismatches += ex.mismatches;
+    const auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - started);
+    if (ex.status != ExchangeStatus::kOk) {
+      if (ex.status == ExchangeStatus::kTimeout) {
+        ++result.timeouts;
+        h.timeouts.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        h.errors.fetch_add(1, std::memory_order_relaxed);
+      }
+      record(i, false, rtt);
+      continue;
+    }
+    const auto rcode = wire::header_rcode(ex.reply.data());
+    if (rcode == static_cast<std::uint8_t>(wire::Rcode::kServFail) ||
+        rcode == static_cast<std::uint8_t>(wire::Rcode::kRefused)) {
+      h.errors.fetch_add(1, std::memory_order_relaxed);
+      record(i, false, rtt);
+      result.reply = std::move(ex.reply);  // kept in case every server says the same
+      result.upstream_index = i;
+      if (attempt + 1 >= order.size()) break;  // each server had its say
+      continue;
+    }
+    record(i, true, rtt);
+    result.status = ForwardStatus::kOk;
+    result.reply = std::move(ex.reply);
+    result.upstream_index = i;
+    co_return result;
+  }
+  co_return result;
+}
+
+}  // namespace vnetdns::upstream

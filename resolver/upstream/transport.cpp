@@ -1,0 +1,146 @@
+#include "resolver/upstream/transport.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <array>
+#include <cstring>
+
+#include "resolver/util/random.hpp"
+#include "resolver/wire/types.hpp"
+
+namespace vnetdns::upstream {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using asio::as_tuple;
+using asio::use_awaitable;
+
+namespace {
+
+template <typename Endpoint>
+Endpoint to_asio(const util::Endpoint& ep) {
+  Endpoint out;
+  out.resize(ep.size());
+  std::memcpy(out.data(), ep.sockaddr_ptr(), ep.size());
+  return out;
+}
+
+asio::awaitable<ExchangeResult> exchange_udp(const util::Endpoint& server, const std::uint8_t* q,
+                                             std::size_t qlen, bool exact_case,
+                                             std::chrono::steady_clock::time_point until) {
+  ExchangeResult result;
+  auto executor = co_await asio::this_coro::executor;
+  asio::ip::udp::socket sock(executor);
+  boost::system::error_code ec;
+  const auto ep = to_asio<asio::ip::udp::endpoint>(server);
+  sock.open(ep.protocol(), ec);
+  if (!ec) sock.connect(ep, ec);  // binds a fresh random ephemeral port
+  if (!ec) sock.send(asio::buffer(q, qlen), 0, ec);
+  if (ec) {
+    result.status = ExchangeStatus::kNetworkError;
+    co_return result;
+  }
+  std::vector<std::uint8_t> buf(wire::kMaxMessageSize);
+  asio::steady_timer timer(executor);
+  timer.expires_at(until);
+  for (;;) {
+    auto r = co_await (sock.async_receive(asio::buffer(buf), as_tuple(use_awaitable)) ||
+                       timer.async_wait(as_tuple(use_awaitable)));
+    if (r.index() == 1) {
+      result.status = ExchangeStatus::kTimeout;
+      co_return result;
+    }
+    auto [rec, n] = std::get<0>(r);
+    if (rec) {
+      // ICMP port unreachable surfaces as ECONNREFUSED on a connected socket.
+      result.status = ExchangeStatus::kNetworkError;
+      co_return result;
+    }
+    if (!reply_matches(q, qlen, buf.data(), n, exact_case)) {
+      ++result.mismatches;
+      continue;
+    }
+    buf.resize(n);
+    result.reply = std::move(buf);
+    result.status = ExchangeStatus::kOk;
+    co_return result;
+  }
+}
+
+asio::awaitable<ExchangeResult> exchange_tcp(const util::Endpoint& server, const std::uint8_t* q,
+                                             std::size_t qlen, bool exact_case,
+                                             std::chrono::steady_clock::time_point until) {
+  ExchangeResult result;
+  auto executor = co_await asio::this_coro::executor;
+  asio::ip::tcp::socket sock(executor);
+  asio::steady_timer timer(executor);
+  timer.expires_at(until);
+  const auto ep = to_asio<asio::ip::tcp::endpoint>(server);
+  auto c = co_await (sock.async_connect(ep, as_tuple(use_awaitable)) ||
+                     timer.async_wait(as_tuple(use_awaitable)));
+  if (c.index() == 1) co_return result;  // timeout
+  if (auto [cec] = std::get<0>(c); cec) {
+    result.status = ExchangeStatus::kNetworkError;
+    co_return result;
+  }
+  std::vector<std::uint8_t> out(qlen + 2);
+  wire::store16(out.data(), static_cast<std::uint16_t>(qlen));
+  std::memcpy(out.data() + 2, q, qlen);
+  auto w = co_await (asio::async_write(sock, asio::buffer(out), as_tuple(use_awaitable)) ||
+                     timer.async_wait(as_tuple(use_awaitable)));
+  if (w.index() == 1) co_return result;
+  if (auto [wec, wn] = std::get<0>(w); wec) {
+    result.status = ExchangeStatus::kNetworkError;
+    co_return result;
+  }
+  for (;;) {
+    std::array<std::uint8_t, 2> len_buf{};
+    auto l = co_await (asio::async_read(sock, asio::buffer(len_buf), as_tuple(use_awaitable)) ||
+                       timer.async_wait(as_tuple(use_awaitable)));
+    if (l.index() == 1) co_return result;
+    if (auto [lec, ln] = std::get<0>(l); lec) {
+      result.status = ExchangeStatus::kNetworkError;
+      co_return result;
+    }
+    const std::size_t n = wire::load16(len_buf.data());
+    std::vector<std::uint8_t> buf(n);
+    auto b = co_await (asio::async_read(sock, asio::buffer(buf), as_tuple(use_awaitable)) ||
+                       timer.async_wait(as_tuple(use_awaitable)));
+    if (b.index() == 1) co_return result;
+    if (auto [bec, bn] = std::get<0>(b); bec) {
+      result.status = ExchangeStatus::kNetworkError;
+      co_return result;
+    }
+    if (!reply_matches(q, qlen, buf.data(), buf.size(), exact_case)) {
+      ++result.mismatches;
+      continue;
+    }
+    result.reply = std::move(buf);
+    result.status = ExchangeStatus::kOk;
+    co_return result;
+  }
+}
+
+}  // namespace
+
+asio::awaitable<ExchangeResult> exchange(const util::Endpoint& server, const UpstreamQuery& query,
+                                         const ExchangeOptions& options) {
+  std::array<std::uint8_t, 512> q{};
+  const std::uint16_t id = util::Random::thread_instance().u16();
+  const std::size_t qlen = encode_query(query, id, q.data(), q.size(), options.edns);
+  if (qlen == 0) co_return ExchangeResult{ExchangeStatus::kEncodeError, {}, 0};
+  const auto until = std::chrono::steady_clock::now() + options.timeout;
+  if (options.tcp) co_return co_await exchange_tcp(server, q.data(), qlen, query.randomize_case, until);
+  co_return co_await exchange_udp(server, q.data(), qlen, query.randomize_case, until);
+}
+
+}  // namespace vnetdns::upstream

@@ -1,0 +1,66 @@
+#include "resolver/upstream/upstream_query.hpp"
+
+#include <cstring>
+
+#include "resolver/util/random.hpp"
+#include "resolver/wire/builder.hpp"
+
+namespace vnetdns::upstream {
+
+std::size_t encode_query(const UpstreamQuery& q, std::uint16_t id, std::uint8_t* out,
+                         std::size_t cap, bool with_edns) {
+  wire::MessageBuilder b(out, cap);
+  std::uint16_t flags = wire::kFlagRD;
+  if (q.checking_disabled) flags |= wire::kFlagCD;
+  b.start(id, flags);
+  std::uint8_t name[wire::kMaxNameLength];
+  std::memcpy(name, q.qname.data(), q.qname.size());
+  if (q.randomize_case) {
+    auto& rng = util::Random::thread_instance();
+    std::uint32_t bits = 0;
+    int left = 0;
+    for (std::size_t i = 0; i < q.qname.size(); ++i) {
+      if (name[i] >= 'a' && name[i] <= 'z') {
+        if (left == 0) {
+          bits = rng.u32();
+          left = 32;
+        }
+        if ((bits & 1U) != 0) name[i] = static_cast<std::uint8_t>(name[i] - 32);
+        bits >>= 1;
+        --left;
+      }
+    }
+  }
+  b.add_question(name, q.qname.size(), q.qtype, q.qclass);
+  if (with_edns) {
+    wire::OptOptions opt;
+    opt.dnssec_ok = q.dnssec_ok;
+    b.add_opt(opt);
+  }
+  return b.fits() ? b.size() : 0;
+}
+
+bool reply_matches(const std::uint8_t* sent, std::size_t sent_len, const std::uint8_t* reply,
+                   std::size_t reply_len, bool exact_case) noexcept {
+  if (reply_len < wire::kHeaderSize || sent_len < wire::kHeaderSize) return false;
+  if (wire::header_id(sent) != wire::header_id(reply)) return false;
+  const std::uint16_t flags = wire::header_flags(reply);
+  if ((flags & wire::kFlagQR) == 0 || (flags & wire::kOpcodeMask) != 0) return false;
+  if (wire::header_qdcount(reply) != 1) return false;
+  // The question we sent is uncompressed at offset 12; the reply's must equal it.
+  const std::size_t name_end = wire::skip_name(sent, sent_len, wire::kHeaderSize);
+  if (name_end == 0 || name_end + 4 > sent_len) return false;
+  const std::size_t name_len = name_end - wire::kHeaderSize;
+  if (name_end + 4 > reply_len) return false;
+  const std::uint8_t* a = sent + wire::kHeaderSize;
+  const std::uint8_t* b = reply + wire::kHeaderSize;
+  if (std::memcmp(a + name_len, b + name_len, 4) != 0) return false;  // QTYPE, QCLASS
+  if (exact_case) return std::memcmp(a, b, name_len) == 0;
+  // Label length bytes (< 64) are unaffected by lowering, so a bytewise fold is exact.
+  for (std::size_t i = 0; i < name_len; ++i) {
+    if (wire::ascii_lower(a[i]) != wire::ascii_lower(b[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace vnetdns::upstream

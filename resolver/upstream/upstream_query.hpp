@@ -1,0 +1,44 @@
+// UpstreamQuery / UpstreamReply: what the forwarding path sends and gets back, independent
+// of the transport. encode_query() writes the query we send upstream: a fresh random ID
+// (RFC 5452 section 9.2), RD, the lowered name (or its 0x20-randomised case), EDNS with our
+// 1232-byte UDP size and the client's DO bit. reply_matches() is the acceptance check of
+// RFC 5452 section 9.1 that the transport applies after address/port: ID, QR, and the
+// whole question compared byte for byte with what was sent.
+// Thread safety: plain values and pure functions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "resolver/util/endpoint.hpp"
+#include "resolver/wire/name.hpp"
+
+namespace vnetdns::upstream {
+
+struct UpstreamQuery {
+  wire::Name qname;
+  std::uint16_t qtype = 0;
+  std::uint16_t qclass = 1;
+  bool dnssec_ok = false;
+  bool checking_disabled = false;
+  bool randomize_case = false;  // 0x20 (draft-vixie-dnsext-dns0x20)
+};
+
+struct UpstreamReply {
+  std::vector<std::uint8_t> wire;
+  util::Endpoint from;
+  bool via_tcp = false;
+  std::uint16_t rcode = 0;
+};
+
+// Writes the query into `out` (>= 512 bytes); returns its length, 0 if it does not fit.
+std::size_t encode_query(const UpstreamQuery& q, std::uint16_t id, std::uint8_t* out,
+                         std::size_t cap, bool with_edns);
+
+// True when `reply` answers the query `sent` (same ID, QR=1, opcode QUERY, one question
+// equal to the sent one; with 0x20 the case must match exactly too).
+bool reply_matches(const std::uint8_t* sent, std::size_t sent_len, const std::uint8_t* reply,
+                   std::size_t reply_len, bool exact_case) noexcept;
+
+}  // namespace vnetdns::upstream

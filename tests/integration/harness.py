@@ -1,0 +1,574 @@
+"""Integration harness: the real vnetdns binary on loopback, against a real upstream.
+
+The upstream is the stand-in for Azure DNS: knotd serving the public view of azurecr.io from
+deploy/standin/ (one root zone, so that whole CNAME chains come back as from a recursive
+resolver). Every packet stays on loopback (127.0.0.0/8, ::1); nothing here may name another
+address.
+
+Process rules, kept by every class here:
+- each server is a child of this process (subprocess.Popen, no shell in between), started with
+  PR_SET_PDEATHSIG so that it dies with the test even if the test is killed outright;
+- readiness is polled against a deadline (a log line, then a query that gets an answer), never
+  slept for;
+- stop = SIGTERM, wait with a timeout, then SIGKILL and wait again, so no zombie is left; every
+  started server is also registered with atexit and with the test's ExitStack.
+
+Test scripts use `main(checks)`: each check is a function `check(t)` that asserts through the
+`Tap` object `t` ("ok - ..." / "not ok - ..." lines); the script exits 0 only if every
+assertion passed. They are run as `/usr/bin/python3 tests/integration/test_X.py --binary PATH
+--source REPO` (how CTest calls them).
+"""
+
+import argparse
+import atexit
+import contextlib
+import ctypes
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import traceback
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.query
+import dns.rcode
+import dns.rdatatype
+
+LOOPBACK4 = "127.0.0.1"
+STANDIN4 = "127.0.0.2"  # Knot binds any 127.x address; a second address keeps roles apart.
+LOOPBACK6 = "::1"
+
+KNOTD = shutil.which("knotd") or "/usr/sbin/knotd"
+KNOTC = shutil.which("knotc") or "/usr/sbin/knotc"
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(HERE, "data")
+
+
+def _assert_loopback(addr):
+    """Refuses any address outside 127.0.0.0/8 and ::1 (the one hard rule of these tests)."""
+    if addr == "::1" or addr.startswith("127."):
+        return
+    raise ValueError(f"refusing non-loopback address {addr!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Free ports
+
+
+def free_port(hosts=(LOOPBACK4,), tries=200):
+    """A random high port that is free for both UDP and TCP on every host in `hosts`."""
+    rng = random.SystemRandom()
+    for _ in range(tries):
+        port = rng.randint(20000, 60999)
+        socks = []
+        try:
+            for h in hosts:
+                _assert_loopback(h)
+                fam = socket.AF_INET6 if ":" in h else socket.AF_INET
+                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    s = socket.socket(fam, kind)
+                    socks.append(s)
+                    s.bind((h, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port found")
+
+
+# ---------------------------------------------------------------------------------------------
+# Child processes
+
+
+def _die_with_parent():
+    """preexec_fn: the child gets SIGTERM when the test process dies (Linux prctl)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:  # not fatal: atexit and finally paths still stop it
+        pass
+
+
+class Child:
+    """One server process: its stderr (and stdout) go to a log file read by a thread."""
+
+    def __init__(self, name, argv, log_path, cwd=None):
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self.lines = []
+        self._cond = threading.Condition()
+        self._log = open(log_path, "w", buffering=1)
+        self.proc = subprocess.Popen(
+            argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        atexit.register(self.stop)
+
+    def _read(self):
+        for raw in iter(self.proc.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self._log.write(line + "\n")
+            with self._cond:
+                self.lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def line_count(self):
+        with self._cond:
+            return len(self.lines)
+
+    def wait_for_line(self, pattern, deadline_s, after=0):
+        """Waits until a log line (from index `after` on) matches `pattern` (regex, case
+        ignored); returns it, or raises with the log's tail."""
+        rx = re.compile(pattern, re.IGNORECASE)
+        end = time.monotonic() + deadline_s
+        seen = after
+        with self._cond:
+            while True:
+                while seen < len(self.lines):
+                    if rx.search(self.lines[seen]):
+                        return self.lines[seen]
+                    seen += 1
+                if self.proc.poll() is not None and not self._reader.is_alive():
+                    raise RuntimeError(f"{self.name} exited with {self.proc.returncode} before "
+                                       f"logging /{pattern}/:\n{self.tail()}")
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{self.name} did not log /{pattern}/ within "
+                                       f"{deadline_s}s:\n{self.tail()}")
+                self._cond.wait(min(left, 0.2))
+
+    def tail(self, n=30):
+        with self._cond:
+            return "\n".join("    | " + l for l in self.lines[-n:])
+
+    def signal(self, sig):
+        if self.alive():
+            self.proc.send_signal(sig)
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, wait up to `timeout`, then SIGKILL and wait. Returns the exit status."""
+        if self.proc.returncode is None:
+            if self.proc.poll() is None:
+                try:
+                    self.proc.send_signal(signal.SIGTERM)
+                    self.proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=2)
+        with contextlib.suppress(Exception):
+            self._log.close()
+        return self.proc.returncode
+
+
+# ---------------------------------------------------------------------------------------------
+# Queries
+
+
+def make_query(qname, rdtype="A", edns=0, payload=1232, want_dnssec=False, flags=None):
+    q = dns.message.make_query(qname, rdtype, use_edns=edns, payload=payload,
+                               want_dnssec=want_dnssec)
+    if flags is not None:
+        q.flags = flags
+    return q
+
+
+def udp(addr, port, qname, rdtype="A", timeout=3.0, source=None, **kw):
+    """One UDP query with dnspython; returns the response Message (raises on timeout)."""
+    _assert_loopback(addr)
+    q = make_query(qname, rdtype, **kw) if not isinstance(qname, dns.message.Message) else qname
+    return dns.query.udp(q, addr, port=port, timeout=timeout, source=source,
+                         ignore_unexpected=True)
+
+
+def tcp(addr, port, qname, rdtype="A", timeout=3.0, source=None, **kw):
+    _assert_loopback(addr)
+    q = make_query(qname, rdtype, **kw) if not isinstance(qname, dns.message.Message) else qname
+    return dns.query.tcp(q, addr, port=port, timeout=timeout, source=source)
+
+
+def tcp_session(addr, port, queries, timeout=3.0):
+    """Several queries, one after another, on ONE TCP connection; returns the responses."""
+    _assert_loopback(addr)
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    out = []
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect((addr, port))
+        for q in queries:
+            exp = time.time() + timeout
+            dns.query.send_tcp(s, q, exp)
+            r, _ = dns.query.receive_tcp(s, exp)
+            out.append(r)
+    return out
+
+
+def raw_udp(addr, port, payload, timeout=1.0, source=None):
+    """Sends raw bytes over UDP; returns the reply bytes, or None if none came in `timeout`."""
+    _assert_loopback(addr)
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_DGRAM) as s:
+        if source:
+            s.bind((source, 0))
+        s.settimeout(timeout)
+        s.sendto(payload, (addr, port))
+        try:
+            data, _ = s.recvfrom(65535)
+            return data
+        except socket.timeout:
+            return None
+
+
+def rrsets_text(msg, section="answer"):
+    """Lines 'owner ttl class type rdata' of one section, for messages and asserts."""
+    return [line for rr in getattr(msg, section) for line in rr.to_text().splitlines()]
+
+
+def answer_addresses(msg):
+    return sorted(rd.address for rr in msg.answer if rr.rdtype in (1, 28) for rd in rr)
+
+
+def run_tool(argv, timeout=15.0):
+    """Runs a client (dig, kdig, drill) and returns CompletedProcess with text output."""
+    for a in argv:
+        if a.startswith("@"):
+            _assert_loopback(a[1:])
+    return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def dig(server, port, *args, timeout=15.0):
+    return run_tool(["dig", f"@{server}", "-p", str(port), "+time=3", "+tries=1", *args],
+                    timeout=timeout)
+
+
+def kdig(server, port, *args, timeout=15.0):
+    return run_tool(["kdig", f"@{server}", "-p", str(port), "+time=3", "+retry=0", *args],
+                    timeout=timeout)
+
+
+def dig_section(output, section="ANSWER"):
+    """The records of one section of dig's default output, whitespace-normalised."""
+    lines, inside = [], False
+    for line in output.splitlines():
+        if line.startswith(f";; {section} SECTION:"):
+            inside = True
+            continue
+        if inside:
+            if not line.strip() or line.startswith(";;"):
+                break
+            lines.append(" ".join(line.split()))
+    return lines
+
+
+def dig_status(output):
+    m = re.search(r"status: ([A-Z]+)", output)
+    return m.group(1) if m else None
+
+
+def wait_answered(addr, port, qname, rdtype="SOA", deadline_s=10.0, source=None, tcp_too=False):
+    """Polls until a UDP (and TCP) query gets any reply; raises with the last error."""
+    end = time.monotonic() + deadline_s
+    last = None
+    while time.monotonic() < end:
+        try:
+            udp(addr, port, qname, rdtype, timeout=0.5, source=source)
+            if tcp_too:
+                tcp(addr, port, qname, rdtype, timeout=0.5, source=source)
+            return
+        except Exception as e:  # noqa: BLE001 - any failure means "not yet"
+            last = e
+            time.sleep(0.05)  # poll interval, not a readiness assumption
+    raise TimeoutError(f"no answer from {addr}:{port} for {qname}/{rdtype} in {deadline_s}s: "
+                       f"{last!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The stand-in for Azure DNS (knotd, public view)
+
+
+class StandIn:
+    """knotd on loopback serving deploy/standin/ zones, with query counters (mod-stats)."""
+
+    def __init__(self, source_dir, workdir, addr=STANDIN4, port=None, extra_addrs=()):
+        self.addr = addr
+        self.addrs = [addr, *extra_addrs]
+        for a in self.addrs:
+            _assert_loopback(a)
+        self.port = port or free_port(self.addrs)
+        self.dir = os.path.join(workdir, f"standin-{self.port}")
+        os.makedirs(self.dir, exist_ok=True)
+        template = os.path.join(source_dir, "deploy", "standin", "knot.conf.in")
+        zonedir = os.path.join(source_dir, "deploy", "standin", "zones")
+        with open(template) as f:
+            text = f.read()
+        listen = ", ".join(f"{a}@{self.port}" for a in self.addrs)
+        text = (text.replace("@RUNDIR@", self.dir).replace("@ZONEDIR@", zonedir)
+                .replace("@LISTEN@", listen))
+        self.conf = os.path.join(self.dir, "knot.conf")
+        with open(self.conf, "w") as f:
+            f.write(text)
+        self.child = None
+
+    def start(self, deadline_s=15.0):
+        self.child = Child("knotd", [KNOTD, "-c", self.conf],
+                           os.path.join(self.dir, "knotd.log"))
+        self.child.wait_for_line(r"server started", deadline_s)
+        wait_answered(self.addr, self.port, ".", "SOA", deadline_s, tcp_too=True)
+        return self
+
+    def stop(self):
+        if self.child:
+            return self.child.stop()
+
+    def stats(self):
+        """Knot's counters as a dict {'mod-stats.request-protocol[udp4]': n, ...}."""
+        r = subprocess.run([KNOTC, "-c", self.conf, "-t", "5", "stats"], capture_output=True,
+                           text=True, timeout=10, stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise RuntimeError(f"knotc stats failed: {r.stdout}{r.stderr}")
+        out = {}
+        for line in r.stdout.splitlines():
+            m = re.match(r"\s*(\S+)\s*=\s*(\d+)\s*$", line)
+            if m:
+                out[m.group(1)] = int(m.group(2))
+        return out
+
+    def query_count(self):
+        """How many queries the stand-in has received (UDP and TCP, v4 and v6)."""
+        s = self.stats()
+        return sum(v for k, v in s.items() if k.startswith("mod-stats.request-protocol["))
+
+    def tcp_count(self):
+        s = self.stats()
+        return sum(v for k, v in s.items()
+                   if k.startswith("mod-stats.request-protocol[tcp"))
+
+    def upstream(self):
+        return f"{self.addr}:{self.port}"
+
+
+# ---------------------------------------------------------------------------------------------
+# vnetdns
+
+
+def _toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(v)
+
+
+def fmt_listen(addr, port):
+    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+
+
+class Vnetdns:
+    """vnetdns serve -c CONFIG, with a config written here; listens on 127.0.0.1 and ::1."""
+
+    def __init__(self, binary, workdir, *, zones=(), forwards=(), allow=("127.0.0.0/8", "::1/128"),
+                 listen_addrs=(LOOPBACK4, LOOPBACK6), port=None, threads=1, log_level="info",
+                 cache_entries=100000, extra_toml="", name="vnetdns"):
+        for a in listen_addrs:
+            _assert_loopback(a)
+        for fw in forwards:
+            for u in fw["upstreams"]:
+                host = u.rsplit(":", 1)[0].strip("[]")
+                _assert_loopback(host)
+        self.binary = binary
+        self.addrs = list(listen_addrs)
+        self.addr = self.addrs[0]
+        self.port = port or free_port(self.addrs)
+        self.dir = tempfile.mkdtemp(prefix=f"{name}-", dir=workdir)
+        self.name = name
+        self.zone_files = {}  # zone name -> the copy this instance serves (edit it, then SIGHUP)
+        lines = ["[server]",
+                 f"listen = {_toml_value([fmt_listen(a, self.port) for a in self.addrs])}",
+                 f"threads = {threads}", "",
+                 "[log]", f"level = {_toml_value(log_level)}", "",
+                 "[acl]", f"allow = {_toml_value(list(allow))}", "",
+                 "[cache]", f"max_entries = {cache_entries}", ""]
+        for z in zones:
+            zfile = z["file"]
+            local = os.path.join(self.dir, os.path.basename(zfile))
+            shutil.copyfile(zfile, local)
+            self.zone_files[z["name"]] = local
+            lines += ["[[zone]]", f"name = {_toml_value(z['name'])}",
+                      f"file = {_toml_value(os.path.basename(zfile))}",
+                      f"on_miss = {_toml_value(z.get('on_miss', 'nxdomain'))}", ""]
+        for fw in forwards:
+            lines += ["[[forward]]", f"zone = {_toml_value(fw['zone'])}",
+                      f"upstreams = {_toml_value(list(fw['upstreams']))}"]
+            for k, v in fw.items():
+                if k not in ("zone", "upstreams"):
+                    lines.append(f"{k} = {_toml_value(v)}")
+            lines.append("")
+        if extra_toml:
+            lines.append(extra_toml)
+        self.config_text = "\n".join(lines) + "\n"
+        self.config = os.path.join(self.dir, "vnetdns.toml")
+        with open(self.config, "w") as f:
+            f.write(self.config_text)
+        self.child = None
+
+    def start(self, deadline_s=15.0, probe=("privatelink.azurecr.io", "SOA"), probe_source=None):
+        """Starts it and waits for the "listening" log line, then (unless probe is None) for
+        a reply on every listen address over UDP and TCP."""
+        self.child = Child(self.name, [self.binary, "serve", "-c", self.config],
+                           os.path.join(self.dir, "vnetdns.log"), cwd=self.dir)
+        self.child.wait_for_line(r"listening", deadline_s)
+        if probe:
+            for a in self.addrs:
+                src = probe_source if probe_source and (":" in a) == (":" in probe_source) else None
+                wait_answered(a, self.port, probe[0], probe[1], deadline_s, source=src,
+                              tcp_too=True)
+        return self
+
+    def alive(self):
+        return self.child is not None and self.child.alive()
+
+    def stop(self):
+        if self.child:
+            return self.child.stop()
+
+    def tail(self):
+        return self.child.tail() if self.child else ""
+
+
+def private_zone(on_miss="nxdomain", file=None):
+    return {"name": "privatelink.azurecr.io",
+            "file": file or os.path.join(DATA, "privatelink.azurecr.io.zone"),
+            "on_miss": on_miss}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting and the script entry point
+
+
+class Tap:
+    """Prints one "ok - ..." / "not ok - ..." line per assertion and counts failures."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def ok(self, cond, what, detail=""):
+        if cond:
+            self.passed += 1
+            print(f"ok - {what}", flush=True)
+        else:
+            self.failed += 1
+            print(f"not ok - {what}", flush=True)
+            if detail:
+                for line in str(detail).splitlines():
+                    print(f"#   {line}", flush=True)
+        return bool(cond)
+
+    def eq(self, got, want, what, detail=""):
+        extra = f"\n{detail}" if detail else ""
+        return self.ok(got == want, what, f"got:  {got!r}\nwant: {want!r}{extra}")
+
+
+class Context:
+    """What a check needs: paths, a temp folder, and an ExitStack that stops every server."""
+
+    def __init__(self, binary, source, workdir, stack):
+        self.binary = binary
+        self.source = source
+        self.workdir = workdir
+        self.stack = stack
+        self.servers = []
+
+    def standin(self, **kw):
+        s = StandIn(self.source, self.workdir, **kw)
+        self.servers.append(s)
+        self.stack.callback(s.stop)
+        return s.start()
+
+    def vnetdns(self, start=True, probe=("privatelink.azurecr.io", "SOA"), probe_source=None,
+                **kw):
+        v = Vnetdns(self.binary, self.workdir, **kw)
+        self.servers.append(v)
+        self.stack.callback(v.stop)
+        return v.start(probe=probe, probe_source=probe_source) if start else v
+
+
+def main(checks, description=""):
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--binary", required=True, help="path to the vnetdns binary")
+    ap.add_argument("--source", default=os.path.dirname(os.path.dirname(HERE)),
+                    help="repository root (for deploy/standin)")
+    ap.add_argument("--keep", action="store_true", help="keep the temp folder (logs, configs)")
+    ap.add_argument("-k", dest="only", default=None, help="run only checks whose name has this")
+    args = ap.parse_args()
+
+    # SIGTERM (e.g. CTest's timeout) unwinds through the finally paths below.
+    def on_term(signum, _frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+
+    t = Tap()
+    binary = os.path.abspath(args.binary)
+    source = os.path.abspath(args.source)
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        t.ok(False, f"vnetdns binary exists at {binary}")
+        return 1
+    if not os.path.exists(KNOTD):
+        t.ok(False, f"knotd is installed ({KNOTD}); run deploy/install-deps.sh test")
+        return 1
+    workdir = tempfile.mkdtemp(prefix="vnetdns-it-")
+    try:
+        for check in checks:
+            if args.only and args.only not in check.__name__:
+                continue
+            print(f"# {check.__name__}: {(check.__doc__ or '').strip().splitlines()[0]}",
+                  flush=True)
+            with contextlib.ExitStack() as stack:
+                ctx = Context(binary, source, workdir, stack)
+                try:
+                    check(ctx, t)
+                except Exception as e:  # noqa: BLE001 - a crashed check is a failure
+                    detail = traceback.format_exc()
+                    for srv in ctx.servers:
+                        if srv.child:
+                            detail += f"\n{srv.child.name} log ({srv.child.log_path}):\n"
+                            detail += srv.child.tail()
+                    t.ok(False, f"{check.__name__} ran to the end ({type(e).__name__}: {e})",
+                         detail)
+    finally:
+        if args.keep or t.failed:
+            print(f"# logs and configs kept in {workdir}", flush=True)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(f"# {t.passed} passed, {t.failed} failed", flush=True)
+    return 0 if t.failed == 0 and t.passed > 0 else 1
