@@ -22,6 +22,20 @@ cache::CacheOptions cache_options(const settings::Settings& s) {
   return o;
 }
 
+// Keys the loader accepts (the configuration contract) whose behaviour is not in this build
+// yet: say so at startup rather than let an operator believe they are enforced.
+void warn_unimplemented(const settings::Settings& s) {
+  auto warn = [](const char* key) {
+    VLOG_WARN("config: '{}' is accepted but not implemented in this version; it has no effect", key);
+  };
+  if (s.rate_limit.enabled) warn("[rate_limit]");
+  if (s.admin.enabled) warn("[admin]");
+  if (s.log.queries) warn("log.queries");
+  if (!s.server.user.empty()) warn("server.user");
+  if (s.cache.serve_stale.count() > 0) warn("cache.serve_stale");
+  if (s.cache.prefetch) warn("cache.prefetch");
+}
+
 }  // namespace
 
 bool Application::reload() {
@@ -73,6 +87,7 @@ int Application::run() {
     return 1;
   }
   const settings::Settings& s = snap.value()->settings;
+  warn_unimplemented(s);
   cache_ = std::make_unique<cache::PacketCache>(cache_options(s));
   snapshots_ = std::make_unique<pipeline::SnapshotHolder>(snap.value());
   const auto server_settings = s.server;

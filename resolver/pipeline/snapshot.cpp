@@ -28,6 +28,16 @@ util::Result<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_sn
     snap->zones = std::move(set.value());
   }
   for (const auto& fs : settings.forwards) {
+    // Loop guard: a rule that forwards to one of our own listen addresses would send every
+    // query round in circles until the deadline.
+    for (const auto& up : fs.upstreams) {
+      for (const auto& listen : settings.server.listen) {
+        if (up == listen) {
+          errors.push_back(fs.source + ": upstream " + up.to_string() +
+                           " is one of vnetdns's own listen addresses (a forwarding loop)");
+        }
+      }
+    }
     snap->routes.insert(fs.zone, snap->groups.size());
     snap->groups.push_back(std::make_shared<upstream::ForwardGroup>(fs));
   }

@@ -87,6 +87,13 @@ boost::asio::awaitable<ForwardResult> ForwardGroup::resolve(const UpstreamQuery&
         settings_.timeout, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
     opt.tcp = tcp_only;
     UpstreamHealth& h = *health_[i];
+    // Cap on queries outstanding at this server (168.63.129.16 drops what is past 200).
+    if (h.outstanding.load(std::memory_order_relaxed) >=
+        static_cast<std::int64_t>(settings_.max_outstanding)) {
+      ++result.capped;
+      if (attempt + 1 >= order.size()) break;
+      continue;
+    }
     h.queries.fetch_add(1, std::memory_order_relaxed);
     h.outstanding.fetch_add(1, std::memory_order_relaxed);
     const auto started = std::chrono::steady_clock::now();

@@ -32,6 +32,7 @@ struct ForwardResult {
   std::uint32_t tries = 0;
   std::uint32_t timeouts = 0;
   std::uint32_t mismatches = 0;
+  std::uint32_t capped = 0;  // servers skipped at their max_outstanding
 };
 
 struct UpstreamHealth {

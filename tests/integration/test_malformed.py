@@ -22,7 +22,9 @@ import harness as h  # noqa: E402
 import dns.message  # noqa: E402
 import dns.rcode  # noqa: E402
 
-CORPUS = "/work/shared/corpora/fuzz/unbound-test-packets"
+# Real and malformed packets kept in the tree (seeded from shared/corpora, see its README).
+CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fuzz", "corpus",
+                      "fuzz_message_parser")
 NO_REPLY_WAIT_S = 1.0
 
 RCODE = {"NOERROR": 0, "FORMERR": 1, "SERVFAIL": 2, "NXDOMAIN": 3, "NOTIMP": 4, "REFUSED": 5}
