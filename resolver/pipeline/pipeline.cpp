@@ -118,7 +118,7 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
                       PendingQuery& pending) {
   counters_.queries[static_cast<std::size_t>(transport)].add();
   wire::QueryView& q = pending.view;
-  q = wire::QueryView{};
+  pending.local_first = false;
   // Stage 2: sanitize (RFC 1035 section 4.1.1; RFC 6891 section 6.1.3 for BADVERS).
   const QueryError e = wire::parse_query(query, len, q);
   if (e != QueryError::kNone) {

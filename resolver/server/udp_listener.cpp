@@ -88,7 +88,7 @@ asio::awaitable<void> UdpListener::run() {
         h.msg_namelen = sizeof(sockaddr_storage);
         h.msg_iov = &rx_iov_[i];
         h.msg_iovlen = 1;
-        h.msg_control = rx_control_[i].data();
+        h.msg_control = rx_control_[i].bytes;
         h.msg_controllen = kControlSize;
         h.msg_flags = 0;
       }
@@ -124,8 +124,8 @@ void UdpListener::process_batch(int received) {
     h.msg_namelen = rx.msg_namelen;
     h.msg_iov = &tx_iov_[out];
     h.msg_iovlen = 1;
-    const std::size_t cl = reply_control(rx, tx_control_[out].data(), kControlSize);
-    h.msg_control = cl > 0 ? tx_control_[out].data() : nullptr;
+    const std::size_t cl = reply_control(rx, tx_control_[out].bytes, kControlSize);
+    h.msg_control = cl > 0 ? tx_control_[out].bytes : nullptr;
     h.msg_controllen = cl;
     h.msg_flags = 0;
     ++out;
@@ -148,7 +148,7 @@ void UdpListener::spawn_async(std::size_t slot) {
     pipeline::PendingQuery pending;
     sockaddr_storage addr;
     socklen_t addr_len;
-    std::array<std::uint8_t, kControlSize> control;
+    Control control;
     std::size_t control_len;
   };
   auto job = std::make_shared<Job>();
@@ -156,7 +156,7 @@ void UdpListener::spawn_async(std::size_t slot) {
   msghdr& rx = rx_msgs_[slot].msg_hdr;
   job->addr = rx_addr_[slot];
   job->addr_len = rx.msg_namelen;
-  job->control_len = reply_control(rx, job->control.data(), job->control.size());
+  job->control_len = reply_control(rx, job->control.bytes, kControlSize);
   asio::co_spawn(
       io_,
       [this, job]() -> asio::awaitable<void> {
@@ -169,7 +169,7 @@ void UdpListener::spawn_async(std::size_t slot) {
         h.msg_namelen = job->addr_len;
         h.msg_iov = &iov;
         h.msg_iovlen = 1;
-        h.msg_control = job->control_len > 0 ? job->control.data() : nullptr;
+        h.msg_control = job->control_len > 0 ? job->control.bytes : nullptr;
         h.msg_controllen = job->control_len;
         ::sendmsg(socket_.native_handle(), &h, MSG_DONTWAIT);
       },

@@ -50,10 +50,14 @@ class UdpListener {
   std::array<mmsghdr, kBatch> rx_msgs_{};
   std::array<iovec, kBatch> rx_iov_{};
   std::array<sockaddr_storage, kBatch> rx_addr_{};
-  std::array<std::array<std::uint8_t, kControlSize>, kBatch> rx_control_{};
+  // Ancillary data buffers must be aligned for cmsghdr.
+  struct alignas(cmsghdr) Control {
+    std::uint8_t bytes[kControlSize];
+  };
+  std::array<Control, kBatch> rx_control_{};
   std::array<mmsghdr, kBatch> tx_msgs_{};
   std::array<iovec, kBatch> tx_iov_{};
-  std::array<std::array<std::uint8_t, kControlSize>, kBatch> tx_control_{};
+  std::array<Control, kBatch> tx_control_{};
   pipeline::PendingQuery pending_;
 };
 

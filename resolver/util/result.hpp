@@ -12,6 +12,7 @@ namespace vnetdns::util {
 
 template <typename E>
 struct Err {
+  Err(E e) : error(std::move(e)) {}  // NOLINT: a constructor, since clang 14 lacks paren-init of aggregates
   E error;
 };
 template <typename E>

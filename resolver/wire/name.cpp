@@ -68,6 +68,7 @@ std::size_t skip_name(const std::uint8_t* msg, std::size_t len, std::size_t offs
 }
 
 bool Name::assign_wire(const std::uint8_t* wire, std::size_t len) {
+  if (len == 0 || len > kMaxNameLength) return false;
   std::size_t pos = 0;
   while (pos < len) {
     const std::uint8_t b = wire[pos];

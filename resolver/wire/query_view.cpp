@@ -56,6 +56,16 @@ QueryError read_opt(const std::uint8_t* msg, std::size_t len, std::size_t p, Que
 }  // namespace
 
 QueryError parse_query(const std::uint8_t* msg, std::size_t len, QueryView& out) noexcept {
+  // A worker reuses one QueryView: nothing of the previous packet may survive.
+  out.has_opt = false;
+  out.udp_size = kClassicUdpSize;
+  out.edns_version = 0;
+  out.dnssec_ok = false;
+  out.has_cookie = false;
+  out.cookie_len = 0;
+  out.qname_wire_len = 0;
+  out.qtype = 0;
+  out.qclass = 0;
   if (len < kHeaderSize) return QueryError::kShort;
   out.id = header_id(msg);
   out.flags = header_flags(msg);

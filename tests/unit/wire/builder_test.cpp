@@ -44,7 +44,7 @@ std::vector<std::uint8_t> name_wire(const char* text) {
 }
 
 const std::vector<Rec>& sample() {
-  static const std::vector<Rec> recs = {
+  static const std::vector<Rec> kRecs = {
       {Section::kAnswer, "myregistry.azurecr.io", type::kCNAME, 1783,
        name_wire("myregistry.privatelink.azurecr.io")},
       {Section::kAnswer, "myregistry.privatelink.azurecr.io", type::kA, 10, {10, 0, 0, 7}},
@@ -58,7 +58,7 @@ const std::vector<Rec>& sample() {
       {Section::kAdditional, "ns1.privatelink.azurecr.io", type::kA, 3600, {10, 0, 0, 1}},
       {Section::kAdditional, "unrelated.example", type::kA, 60, {192, 0, 2, 1}},
   };
-  return recs;
+  return kRecs;
 }
 
 std::size_t build_sample(MessageBuilder& b) {
@@ -247,7 +247,7 @@ TEST_CASE("MessageBuilder add_opt with EDE and COOKIE round-trips", "[unit][wire
   SECTION("as a response: parse_message reads the extended RCODE (BADVERS)") {
     b.start(0x55aa, wire::kFlagQR);
     REQUIRE(b.add_question(Name::from_text("example.com"), type::kA, 1));
-    const std::uint16_t badvers = static_cast<std::uint16_t>(wire::Rcode::kBadVers);
+    const auto badvers = static_cast<std::uint16_t>(wire::Rcode::kBadVers);
     b.set_rcode(static_cast<std::uint8_t>(badvers & 0x0f));
     OptOptions o;
     o.extended_rcode = static_cast<std::uint8_t>(badvers >> 4);

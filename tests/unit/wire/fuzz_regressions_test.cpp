@@ -1,8 +1,6 @@
 // Replays the fuzz seed corpora and every crash reproducer kept under
 // tests/fuzz/regressions/<target>/ through the wire parsers with the fuzz targets' main
 // checks, so a fixed crash stays fixed in the ordinary (ASan/UBSan) unit run, without clang.
-#include <catch2/catch.hpp>
-
 #include <array>
 #include <cstdint>
 #include <filesystem>
@@ -10,6 +8,8 @@
 #include <iterator>
 #include <string>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "resolver/wire/builder.hpp"
 #include "resolver/wire/message_view.hpp"

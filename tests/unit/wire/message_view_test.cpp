@@ -68,7 +68,7 @@ struct Raw {
 //   authority: azurecr.io. 3600 IN SOA ns1.azurecr.io. hostmaster.azurecr.io. 2024010101 3600
 //              600 86400 300
 // dnspython compresses the owners and the names inside CNAME, MX and SOA rdata.
-const char* kResponseHex =
+constexpr const char* kResponseHex =
     "beef810000010003000100000a6d79726567697374727907617a757265637202696f00001c0001c00c000500"
     "01000006f700190a6d7972656769737472790b707269766174656c696e6bc017c033000100010000000a0004"
     "0a000007c00c000f00010000012c0009000a046d61696cc017c0170006000100000e100027036e7331c0170a"
@@ -275,4 +275,30 @@ TEST_CASE("parse_message reads OPT, extended RCODE, and resets on reuse", "[unit
   CHECK_FALSE(v.has_opt);
   CHECK(v.rcode() == 3);
   CHECK(v.rrs.size() == 1);
+}
+
+// BUG (reported to the lead): parse_message accepts buffers longer than 65535 bytes but
+// stores offsets in uint16_t, so an RR past 64 KiB gets a wrapped name_offset/rdata_offset
+// that points at other bytes (the documented "owner name decodes" invariant then describes
+// the wrong name). Fix in resolver/wire/message_view.cpp parse_message: after the kShort
+// check, `if (len > kMaxMessageSize) return MessageError::kTruncated;` (or a new reason).
+TEST_CASE("parse_message never returns wrapped offsets for buffers over 64 KiB", "[unit][wire]") {
+  Raw r;
+  r.header(1, 0x8000, 1, 2, 0, 0).u8(1).u8('a').u8(0).u16(1).u16(1);
+  // A 65535-byte TXT record, then an A record for "b.a" that starts past 65535.
+  r.u16(0xc00c).rr_head(type::kTXT, 1, 60, 65535);
+  r.b.insert(r.b.end(), 65535, 0);
+  r.u8(1).u8('b').u16(0xc00c).rr_head(type::kA, 1, 60, 4).u32(0x0a000001);
+  REQUIRE(r.b.size() > 65535);
+  MessageView v;
+  const MessageError e = parse_message(r.b.data(), r.b.size(), v);
+  if (e == MessageError::kNone) {
+    REQUIRE(v.rrs.size() == 2);
+    Name owner;
+    CHECK(v.owner(v.rrs[1], owner));
+    CHECK(owner == Name::from_text("b.a"));
+    CHECK(v.rrs[1].rdata_offset == r.b.size() - 4);
+  } else {
+    SUCCEED("rejected");
+  }
 }
