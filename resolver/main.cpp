@@ -7,6 +7,7 @@
 #include "resolver/app/application.hpp"
 #include "resolver/app/commands.hpp"
 #include "resolver/util/log.hpp"
+#include "resolver/zonetool/commands.hpp"
 
 namespace {
 
@@ -31,6 +32,9 @@ int main(int argc, char** argv) {
     app::print_version();
     return 0;
   }
+  // These parse their own options.
+  if (command == "zone") return zonetool::run_zone_command(argc - 1, argv + 1);
+  if (command == "check") return zonetool::run_check_command(argc - 1, argv + 1);
   std::string config = kDefaultConfig;
   for (int i = 2; i < argc; ++i) {
     const std::string_view a = argv[i];

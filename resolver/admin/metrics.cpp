@@ -131,12 +131,6 @@ std::string rcode_label(std::size_t rcode) {
   return n;
 }
 
-double steady_now_ms() {
-  return static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::steady_clock::now().time_since_epoch())
-                                 .count());
-}
-
 }  // namespace
 
 std::string render_metrics(const AdminContext& cx) {
@@ -242,7 +236,6 @@ std::string render_metrics(const AdminContext& cx) {
   }
 
   if (snap) {
-    const double now_ms = steady_now_ms();
     struct Row {
       std::string rule, upstream;
       const upstream::UpstreamHealth* h;
@@ -284,11 +277,7 @@ std::string render_metrics(const AdminContext& cx) {
     each("vnetdns_upstream_up", "gauge",
          "1 when the upstream server is considered up, 0 while it is marked down.",
          [&](const Row& r, std::initializer_list<std::string_view> l) {
-           w.sample(static_cast<double>(r.h->down_until_ms.load(std::memory_order_relaxed)) <=
-                            now_ms
-                        ? 1
-                        : 0,
-                    l);
+           w.sample(r.h->down.load(std::memory_order_relaxed) ? 0 : 1, l);
          });
     each("vnetdns_upstream_srtt_seconds", "gauge",
          "Smoothed round-trip time of each upstream server (0 until measured).",

@@ -1,16 +1,15 @@
 #include "resolver/app/application.hpp"
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <algorithm>
 #include <csignal>
-#include <functional>
 #include <thread>
 
 #include "resolver/settings/loader.hpp"
 #include "resolver/util/log.hpp"
 
 namespace vnetdns::app {
+
+namespace asio = boost::asio;
 
 namespace {
 
@@ -29,49 +28,207 @@ void warn_unimplemented(const settings::Settings& s) {
     VLOG_WARN("config: '{}' is accepted but not implemented in this version; it has no effect", key);
   };
   if (s.rate_limit.enabled) warn("[rate_limit]");
-  if (s.admin.enabled) warn("[admin]");
   if (s.log.queries) warn("log.queries");
   if (!s.server.user.empty()) warn("server.user");
   if (s.cache.serve_stale.count() > 0) warn("cache.serve_stale");
   if (s.cache.prefetch) warn("cache.prefetch");
 }
 
+bool same_listen(const settings::ServerSettings& a, const settings::ServerSettings& b) {
+  return a.listen.size() == b.listen.size() &&
+         std::equal(a.listen.begin(), a.listen.end(), b.listen.begin()) &&
+         a.threads == b.threads;
+}
+
+// What a reload cannot change in a running process; each difference becomes a note.
+std::vector<std::string> restart_notes(const settings::Settings& now,
+                                       const settings::Settings& next) {
+  std::vector<std::string> notes;
+  if (!same_listen(now.server, next.server)) {
+    notes.emplace_back("[server] listen/threads changes take effect at the next restart");
+  }
+  if (now.admin.enabled != next.admin.enabled || !(now.admin.listen == next.admin.listen)) {
+    notes.emplace_back("[admin] enabled/listen changes take effect at the next restart "
+                       "(admin.allow applies now)");
+  }
+  if (now.cache.max_entries != next.cache.max_entries ||
+      now.cache.serve_stale != next.cache.serve_stale) {
+    notes.emplace_back("cache.max_entries/serve_stale changes take effect at the next restart");
+  }
+  if (now.log.queries != next.log.queries || now.log.query_file != next.log.query_file ||
+      now.log.sample != next.log.sample) {
+    notes.emplace_back("log.queries/query_file/sample changes take effect at the next restart");
+  }
+  return notes;
+}
+
 }  // namespace
 
-bool Application::reload() {
+Application::Application(std::string config_path)
+    : config_path_(std::move(config_path)), control_(std::make_unique<asio::io_context>(1)) {}
+
+Application::~Application() {
+  // Normally emptied by run(); here for an early return or an exception.
+  if (admin_) admin_->stop();
+  for (auto& w : workers_) w->stop();
+  workers_.clear();
+  watcher_.reset();
+  signals_.reset();
+  drain_timer_.reset();
+  watchdog_timer_.reset();
+  control_.reset();
+  admin_.reset();
+}
+
+admin::ReloadOutcome Application::load_and_publish() {
+  admin::ReloadOutcome out;
+  attempted_.reset();
   auto loaded = settings::load_settings(config_path_);
   if (!loaded) {
-    for (const auto& e : loaded.error()) VLOG_ERROR("reload failed: {}", e);
-    reload_failures_.fetch_add(1);
-    return false;
+    out.errors = loaded.error();
+    return out;
   }
+  attempted_ = std::make_unique<settings::Settings>(loaded.value());
   auto previous = snapshots_->get();
   pipeline::BuildOptions options;
   options.previous = previous.get();
   auto snap = pipeline::build_snapshot(std::move(loaded.value()), options);
   if (!snap) {
-    for (const auto& e : snap.error()) VLOG_ERROR("reload failed: {}", e);
-    reload_failures_.fetch_add(1);
-    return false;
+    out.errors = snap.error();
+    return out;
   }
-  const auto& next = snap.value()->settings;
-  if (next.server.listen.size() != previous->settings.server.listen.size() ||
-      !std::equal(next.server.listen.begin(), next.server.listen.end(),
-                  previous->settings.server.listen.begin()) ||
-      next.server.threads != previous->settings.server.threads) {
-    VLOG_WARN("reload: [server] listen/threads changes take effect at the next restart");
+  const settings::Settings& next = snap.value()->settings;
+  out.notes = restart_notes(previous->settings, next);
+  if (next.log.level != previous->settings.log.level) {
+    util::setup_logging({next.log.level, true});
   }
   // Names under local zones whose data changed must not be answered from older splices.
   for (const auto& z : snap.value()->zones->zones()) {
     const zone::Zone* old = previous->zones->zone(z->origin());
     if (old == nullptr || old->content_hash() != z->content_hash()) {
-      cache_->erase_below(z->origin());
+      const std::size_t n = cache_->erase_below(z->origin());
+      VLOG_INFO("zone {} changed (serial {}): {} cached entr{} flushed", z->origin().to_text(),
+                z->serial(), n, n == 1 ? "y" : "ies");
     }
   }
+  // A removed zone: what was spliced into it or cached below it goes too.
+  for (const auto& z : previous->zones->zones()) {
+    if (snap.value()->zones->zone(z->origin()) == nullptr) cache_->erase_below(z->origin());
+  }
+  std::erase_if(retired_, [](const auto& w) { return w.expired(); });
+  retired_.push_back(previous);
   snapshots_->publish(std::move(snap.value()));
-  reloads_.fetch_add(1);
-  VLOG_INFO("reloaded {}", config_path_);
-  return true;
+  attempted_.reset();
+  out.ok = true;
+  return out;
+}
+
+admin::ReloadOutcome Application::reload(const std::string& why) {
+  VLOG_INFO("reloading {} ({})", config_path_, why);
+  notify_.reloading();
+  admin::ReloadOutcome out = load_and_publish();
+  if (out.ok) {
+    reloads_.fetch_add(1);
+    for (const auto& n : out.notes) VLOG_WARN("reload: {}", n);
+    VLOG_INFO("reloaded {}", config_path_);
+    notify_.ready("serving");
+  } else {
+    reload_failures_.fetch_add(1);
+    for (const auto& e : out.errors) VLOG_ERROR("reload failed: {}", e);
+    VLOG_ERROR("reload failed ({} error{}); still serving the previous configuration",
+               out.errors.size(), out.errors.size() == 1 ? "" : "s");
+    notify_.ready("reload failed; serving the previous configuration");
+  }
+  if (query_log_ && !query_log_->reopen()) {
+    VLOG_ERROR("cannot reopen the query log; still writing to the old file");
+  }
+  update_watch();
+  return out;
+}
+
+void Application::update_watch() {
+  if (!watcher_) return;
+  std::vector<std::string> files{config_path_};
+  auto add = [&](const settings::Settings& s) {
+    for (const auto& z : s.zones) files.push_back(z.file);
+  };
+  add(snapshots_->get()->settings);
+  // A failed reload's zone files too: creating a missing one then triggers the next try.
+  if (attempted_) add(*attempted_);
+  watcher_->watch(files);
+}
+
+std::int64_t Application::outstanding_upstream() {
+  std::int64_t n = 0;
+  auto count = [&](const pipeline::Snapshot& s) {
+    for (const auto& g : s.groups) {
+      for (std::size_t i = 0; i < g->settings().upstreams.size(); ++i) {
+        n += std::max<std::int64_t>(0, g->health(i).outstanding.load(std::memory_order_relaxed));
+      }
+    }
+  };
+  count(*snapshots_->get());
+  for (const auto& w : retired_) {
+    if (auto s = w.lock()) count(*s);
+  }
+  return n;
+}
+
+void Application::on_signal(const boost::system::error_code& ec, int signo) {
+  if (ec || stopping_) return;
+  if (signo == SIGHUP) {
+    reload("SIGHUP");
+    signals_->async_wait([this](const auto& e, int s) { on_signal(e, s); });
+    return;
+  }
+  VLOG_INFO("signal {}: stopping", signo);
+  begin_stop();
+}
+
+void Application::begin_stop() {
+  stopping_ = true;
+  notify_.stopping();
+  if (watcher_) watcher_->stop();
+  if (admin_) admin_->stop();
+  // Let queries waiting on an upstream finish, within kDrainTimeout; the workers keep
+  // answering meanwhile. Two quiet ticks in a row: a coalesced query resumes one tick later.
+  drain_step(std::chrono::steady_clock::now() + kDrainTimeout, 0);
+}
+
+void Application::drain_step(std::chrono::steady_clock::time_point deadline, int quiet_ticks) {
+  const std::int64_t n = outstanding_upstream();
+  quiet_ticks = n == 0 ? quiet_ticks + 1 : 0;
+  if (quiet_ticks >= 2 || std::chrono::steady_clock::now() >= deadline) {
+    if (n > 0) VLOG_WARN("stopping with {} upstream quer{} unanswered", n, n == 1 ? "y" : "ies");
+    control_->stop();
+    return;
+  }
+  drain_timer_->expires_after(std::chrono::milliseconds(20));
+  drain_timer_->async_wait([this, deadline, quiet_ticks](const boost::system::error_code& ec) {
+    if (!ec) drain_step(deadline, quiet_ticks);
+  });
+}
+
+void Application::watchdog_tick() {
+  // WATCHDOG=1 only while every worker ran the heartbeat posted at the previous tick.
+  bool alive = true;
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    const std::uint64_t b = workers_[i]->beats();
+    if (i < beats_.size() && b == beats_[i]) {
+      VLOG_ERROR("worker {} did not respond within the watchdog interval", i);
+      alive = false;
+    }
+  }
+  if (alive) notify_.watchdog();
+  beats_.clear();
+  for (auto& w : workers_) {
+    beats_.push_back(w->beats());
+    w->heartbeat();
+  }
+  watchdog_timer_->expires_after(*notify_.watchdog_interval());
+  watchdog_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (!ec && !stopping_) watchdog_tick();
+  });
 }
 
 int Application::run() {
@@ -91,13 +248,40 @@ int Application::run() {
   cache_ = std::make_unique<cache::PacketCache>(cache_options(s));
   snapshots_ = std::make_unique<pipeline::SnapshotHolder>(snap.value());
   const auto server_settings = s.server;
+  const auto admin_settings = s.admin;
   const unsigned threads =
       server_settings.threads == 0 ? std::max(1U, std::thread::hardware_concurrency())
                                    : server_settings.threads;
+  if (s.log.queries) {
+    try {
+      admin::QueryLogOptions qo;
+      qo.path = s.log.query_file;
+      qo.sample = s.log.sample;
+      query_log_ = std::make_unique<admin::QueryLog>(qo);
+    } catch (const std::exception& e) {
+      VLOG_ERROR("{}", e.what());
+      return 1;
+    }
+  }
   try {
     for (unsigned i = 0; i < threads; ++i) {
       workers_.push_back(
           std::make_unique<server::Worker>(i, *snapshots_, *cache_, server_settings));
+    }
+    if (admin_settings.enabled) {
+      admin::AdminContext cx;
+      cx.snapshots = snapshots_.get();
+      cx.cache = cache_.get();
+      for (const auto& w : workers_) cx.workers.push_back(&w->counters());
+      cx.reloads = &reloads_;
+      cx.reload_failures = &reload_failures_;
+      cx.query_log = query_log_.get();
+      cx.reload = [this] {
+        if (stopping_) return admin::ReloadOutcome{false, {"vnetdns is stopping"}, {}};
+        return reload("POST /reload");
+      };
+      cx.control = control_->get_executor();
+      admin_ = std::make_unique<admin::AdminServer>(std::move(cx), admin_settings.listen);
     }
   } catch (const std::exception& e) {
     VLOG_ERROR("cannot listen: {}", e.what());
@@ -105,33 +289,43 @@ int Application::run() {
     return 1;
   }
   // The signal set exists before the workers run, so no signal is missed.
-  boost::asio::io_context control;
-  boost::asio::signal_set signals(control, SIGHUP, SIGTERM, SIGINT);
+  signals_ = std::make_unique<asio::signal_set>(*control_, SIGHUP, SIGTERM, SIGINT);
+  drain_timer_ = std::make_unique<asio::steady_timer>(*control_);
+  watchdog_timer_ = std::make_unique<asio::steady_timer>(*control_);
   for (auto& w : workers_) w->start();
+  if (admin_) admin_->start();
   std::string addresses;
   for (const auto& a : server_settings.listen) {
     addresses += (addresses.empty() ? "" : ", ") + a.to_string();
   }
   VLOG_INFO("vnetdns {} listening on {} (udp+tcp, {} worker{})", VNETDNS_VERSION, addresses,
             threads, threads == 1 ? "" : "s");
+  if (admin_) VLOG_INFO("admin endpoint on http://{}/", admin_->endpoint().to_string());
+  notify_.ready("serving");
 
-  std::function<void(const boost::system::error_code&, int)> on_signal;
-  on_signal = [&](const boost::system::error_code& ec, int signo) {
-    if (ec) return;
-    if (signo == SIGHUP) {
-      VLOG_INFO("SIGHUP: reloading");
-      reload();
-      signals.async_wait(on_signal);
-      return;
-    }
-    VLOG_INFO("signal {}: stopping", signo);
-    control.stop();
-  };
-  signals.async_wait(on_signal);
-  control.run();
+  watcher_ = std::make_unique<admin::FileWatcher>(*control_, [this] {
+    if (!stopping_) reload("file changed on disk");
+  });
+  update_watch();
+  if (notify_.watchdog_interval()) watchdog_tick();
+  signals_->async_wait([this](const auto& e, int signo) { on_signal(e, signo); });
+
+  control_->run();
+
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
   workers_.clear();
+  if (admin_) admin_->stop();
+  // The control loop's handlers may hold continuations of admin coroutines: destroy them
+  // while the admin io_context still exists.
+  watcher_.reset();
+  signals_.reset();
+  drain_timer_.reset();
+  watchdog_timer_.reset();
+  control_.reset();
+  admin_.reset();
+  if (query_log_) query_log_->flush();
+  query_log_.reset();
   VLOG_INFO("stopped");
   return 0;
 }

@@ -27,7 +27,7 @@ HitInfo PacketCache::lookup(const CacheKey& key, std::uint32_t now, std::uint8_t
   Entry& e = *it;
   const std::uint32_t age = now >= e.inserted ? now - e.inserted : 0;
   const bool stale = age >= e.ttl;
-  if (stale && (age - e.ttl >= stale_window_ || !allow_stale)) {
+  if (stale && (age - e.ttl >= stale_window_ || !allow_stale || e.kind == EntryKind::kFailure)) {
     if (age - e.ttl >= stale_window_) drop(s, it);  // past its serve-stale window: gone
     ++s.misses;
     return info;
@@ -60,6 +60,7 @@ HitInfo PacketCache::lookup(const CacheKey& key, std::uint32_t now, std::uint8_t
   if (e.splice) info.splice_target = e.splice_target;
   // Prefetch when a hit lands in the last tenth of the TTL (Unbound's rule).
   info.prefetch_due = !stale && e.ttl >= 10 && info.remaining_ttl * 10 <= e.ttl;
+  info.refresh_blocked = stale && e.refresh_failed != 0 && now - e.refresh_failed < kRefreshRetry;
   return info;
 }
 
@@ -83,7 +84,16 @@ void PacketCache::insert(const CacheKey& key, const InsertRequest& r, std::uint3
 
   Shard& s = shard_for(key);
   std::lock_guard lock(s.mu);
-  if (auto found = s.index.find(key); found != s.index.end()) drop(s, found->second);
+  if (auto found = s.index.find(key); found != s.index.end()) {
+    Entry& old = *found->second;
+    const std::uint32_t age = now >= old.inserted ? now - old.inserted : 0;
+    if (r.kind == EntryKind::kFailure && old.kind != EntryKind::kFailure && age >= old.ttl &&
+        age - old.ttl < stale_window_) {
+      old.refresh_failed = now;  // keep the good stale answer
+      return;
+    }
+    drop(s, found->second);
+  }
   s.bytes += r.len;
   s.lru.push_front(std::move(e));
   s.index.emplace(key, s.lru.begin());
@@ -92,6 +102,12 @@ void PacketCache::insert(const CacheKey& key, const InsertRequest& r, std::uint3
     drop(s, std::prev(s.lru.end()));
     ++s.evictions;
   }
+}
+
+void PacketCache::mark_refresh_failed(const CacheKey& key, std::uint32_t now) {
+  Shard& s = shard_for(key);
+  std::lock_guard lock(s.mu);
+  if (auto found = s.index.find(key); found != s.index.end()) found->second->refresh_failed = now;
 }
 
 void PacketCache::drop(Shard& s, List::iterator it) {

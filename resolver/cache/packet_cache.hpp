@@ -47,6 +47,7 @@ struct HitInfo {
   bool splice = false;
   wire::Name splice_target;
   bool prefetch_due = false;        // in the last tenth of its TTL
+  bool refresh_blocked = false;     // stale, and a refresh failed less than kRefreshRetry ago
 };
 
 struct CacheStats {
@@ -71,7 +72,13 @@ class PacketCache {
   // A stale entry is copied only when `allow_stale`, with TTLs set to `stale_ttl`.
   HitInfo lookup(const CacheKey& key, std::uint32_t now, std::uint8_t* out, std::size_t cap,
                  bool allow_stale = false, std::uint32_t stale_ttl = 30);
+  // A failure (kind kFailure) never replaces an entry that may still be served stale: the
+  // stale entry is kept and its refresh marked failed instead (RFC 8767 section 4).
   void insert(const CacheKey& key, const InsertRequest& request, std::uint32_t now);
+  // Marks a stale entry's refresh as failed at `now`: it is served stale without another
+  // refresh attempt for kRefreshRetry seconds (RFC 8767 section 4, "failure recheck").
+  void mark_refresh_failed(const CacheKey& key, std::uint32_t now);
+  static constexpr std::uint32_t kRefreshRetry = 30;
   void erase(const CacheKey& key);
   // Drops every entry whose name is `suffix` or below it (a zone flush).
   std::size_t erase_below(const wire::Name& suffix);
@@ -100,6 +107,7 @@ class PacketCache {
     std::uint32_t ttl = 0;
     EntryKind kind = EntryKind::kPositive;
     bool splice = false;
+    std::uint32_t refresh_failed = 0;  // when a refresh of this stale entry last failed
     wire::Name splice_target;
   };
   using List = std::list<Entry>;

@@ -1,6 +1,9 @@
 #include "resolver/pipeline/pipeline.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
@@ -17,7 +20,12 @@ namespace asio = boost::asio;
 using wire::QueryError;
 using wire::Rcode;
 
+using namespace asio::experimental::awaitable_operators;
+
 namespace {
+
+// RFC 8767 section 4: stale answers go out with a 30-second TTL.
+constexpr std::uint32_t kStaleTtl = 30;
 
 // RFC 9520 section 3.2: remember a resolution failure for a short while (at least 1 s).
 constexpr std::uint32_t kFailureTtl = 5;
@@ -119,6 +127,7 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
   counters_.queries[static_cast<std::size_t>(transport)].add();
   wire::QueryView& q = pending.view;
   pending.local_first = false;
+  pending.stale.clear();
   // Stage 2: sanitize (RFC 1035 section 4.1.1; RFC 6891 section 6.1.3 for BADVERS).
   const QueryError e = wire::parse_query(query, len, q);
   if (e != QueryError::kNone) {
@@ -182,19 +191,60 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
   // Stage 6: cache (the entry is copied with TTLs aged; no allocation).
   if (!pending.local_first) {
     const cache::CacheKey key{q.qname, q.qtype, q.qclass, q.dnssec_ok};
-    cache::HitInfo hit = cache_.lookup(key, clock_.now_seconds(), out, cap);
+    const auto& cs = s.settings.cache;
+    const bool serve_stale = cs.serve_stale.count() > 0;
+    cache::HitInfo hit =
+        cache_.lookup(key, clock_.now_seconds(), out, cap, serve_stale, kStaleTtl);
     if (hit.freshness == cache::Freshness::kFresh) {
       std::size_t n = hit.len;
       if (!hit.splice || complete_splice(s, out, n, cap, hit.splice_target, q.qtype)) {
-        return send(out, finalize_answer(out, n, cap, ci), AnswerSource::kCache);
+        Step step = send(out, finalize_answer(out, n, cap, ci), AnswerSource::kCache);
+        if (hit.prefetch_due && cs.prefetch) {
+          step.prefetch = true;
+          fill_pending(pending, query, client, transport);
+        }
+        return step;
+      }
+    } else if (hit.freshness == cache::Freshness::kStale) {
+      // RFC 8767: keep the expired answer at hand; answer it at once when a refresh failed
+      // recently, else only if the refresh fails or outlasts stale_answer_timeout.
+      pending.stale.assign(out, out + hit.len);
+      pending.stale_splice = hit.splice;
+      pending.stale_splice_target = hit.splice_target;
+      pending.stale_kind = hit.kind;
+      if (hit.refresh_blocked) {
+        fill_pending(pending, query, client, transport);
+        const std::size_t n = send_stale(pending, out, cap);
+        if (n > 0) return Step{StepKind::kSend, n};
       }
     }
   }
-  pending.transport = transport;
-  pending.client = client;
-  pending.snapshot = snap_;
-  std::memcpy(pending.qname_raw.data(), query + wire::kHeaderSize, q.qname_wire_len);
+  fill_pending(pending, query, client, transport);
   return Step{StepKind::kAsync, 0};
+}
+
+void Pipeline::fill_pending(PendingQuery& p, const std::uint8_t* query,
+                            const util::Endpoint& client, Transport transport) {
+  p.transport = transport;
+  p.client = client;
+  p.snapshot = snap_;
+  std::memcpy(p.qname_raw.data(), query + wire::kHeaderSize, p.view.qname_wire_len);
+}
+
+std::size_t Pipeline::send_stale(PendingQuery& p, std::uint8_t* out, std::size_t cap) {
+  if (p.stale.size() > cap) return 0;
+  std::memcpy(out, p.stale.data(), p.stale.size());
+  std::size_t n = p.stale.size();
+  if (p.stale_splice &&
+      !complete_splice(*p.snapshot, out, n, cap, p.stale_splice_target, p.view.qtype)) {
+    return 0;
+  }
+  const bool nxdomain = wire::header_rcode(out) == static_cast<std::uint8_t>(Rcode::kNxDomain);
+  ClientInfo ci{&p.view, p.qname_raw.data(), p.transport};
+  // RFC 8914: EDE 3 "Stale Answer", 19 "Stale NXDOMAIN Answer".
+  n = finalize_answer(out, n, cap, ci, nxdomain ? wire::ede::kStaleNxDomain : wire::ede::kStaleAnswer);
+  send(out, n, AnswerSource::kStale);
+  return n;
 }
 
 asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* out,
@@ -205,6 +255,28 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
   wire::MessageBuilder b(out, cap);
   b.start(0, wire::kFlagQR | wire::kFlagAA);
   b.add_question(p.qname_raw.data(), q.qname_wire_len, q.qtype, q.qclass);
+
+  // Serve-stale (RFC 8767 section 5): race the refresh against stale_answer_timeout.
+  std::shared_ptr<const Processed> first;
+  if (!p.stale.empty() && !p.local_first) {
+    const Route r = route(s, q.qname);
+    if (r.group != nullptr) {
+      const cache::CacheKey key{q.qname, q.qtype, q.qclass, q.dnssec_ok};
+      auto flight = start_flight(co_await asio::this_coro::executor, p.snapshot, *r.group, key,
+                                 q.cd());
+      if (!flight->result) {
+        asio::steady_timer timer(co_await asio::this_coro::executor);
+        timer.expires_after(s.settings.cache.stale_answer_timeout);
+        co_await (flight->done.async_wait(asio::as_tuple(asio::use_awaitable)) ||
+                  timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+      }
+      if (!flight->result || flight->result->kind == cache::EntryKind::kFailure) {
+        const std::size_t n = send_stale(p, out, cap);
+        if (n > 0) co_return n;
+      }
+      first = flight->result;
+    }
+  }
 
   wire::Name name = q.qname;
   bool local = p.local_first;
@@ -246,7 +318,13 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
       break;
     }
     const cache::CacheKey key{name, q.qtype, q.qclass, q.dnssec_ok};
-    std::shared_ptr<const Processed> got = co_await fetch(p.snapshot, *r.group, key, q.cd());
+    // (No co_await inside a conditional expression: GCC 12 destroys its temporaries early.)
+    std::shared_ptr<const Processed> got;
+    if (round == 0 && first) {
+      got = first;
+    } else {
+      got = co_await fetch(p.snapshot, *r.group, key, q.cd());
+    }
     if (got->kind == cache::EntryKind::kFailure) {
       rcode = static_cast<std::uint8_t>(Rcode::kServFail);
       // Drop a partial chain: a SERVFAIL carries no answer.
@@ -300,17 +378,44 @@ asio::awaitable<std::shared_ptr<const Processed>> Pipeline::fetch(
       co_return p;
     }
   }
+  auto flight = start_flight(co_await asio::this_coro::executor, std::move(snap), group, key, cd);
+  co_await wait(*flight);
+  co_return flight->result;
+}
+
+asio::awaitable<void> Pipeline::wait(Flight& flight) {
+  // The flight cancels `done` when its result is in; a result already there needs no wait.
+  if (!flight.result) co_await flight.done.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+asio::awaitable<void> Pipeline::prefetch(PendingQuery& p) {
+  const Route r = route(*p.snapshot, p.view.qname);
+  if (r.group == nullptr || r.zone != nullptr) co_return;
+  const cache::CacheKey key{p.view.qname, p.view.qtype, p.view.qclass, p.view.dnssec_ok};
+  auto flight =
+      start_flight(co_await asio::this_coro::executor, p.snapshot, *r.group, key, p.view.cd());
+  co_await wait(*flight);
+}
+
+std::shared_ptr<Pipeline::Flight> Pipeline::start_flight(const asio::any_io_executor& executor,
+                                                         std::shared_ptr<const Snapshot> snap,
+                                                         std::size_t group,
+                                                         const cache::CacheKey& key, bool cd) {
   // Coalescing (RFC 5452 section 5): one upstream query per identical question in flight.
   if (auto it = inflight_.find(key); it != inflight_.end()) {
     counters_.coalesced.add();
-    std::shared_ptr<Flight> flight = it->second;
-    co_await flight->done.async_wait(asio::as_tuple(asio::use_awaitable));
-    co_return flight->result;
+    return it->second;
   }
-  auto flight = std::make_shared<Flight>(co_await asio::this_coro::executor);
+  auto flight = std::make_shared<Flight>(executor);
   flight->done.expires_at(asio::steady_timer::time_point::max());
   inflight_.emplace(key, flight);
+  asio::co_spawn(executor, fly(flight, std::move(snap), group, key, cd), asio::detached);
+  return flight;
+}
 
+asio::awaitable<void> Pipeline::fly(std::shared_ptr<Flight> flight,
+                                    std::shared_ptr<const Snapshot> snap, std::size_t group,
+                                    cache::CacheKey key, bool cd) {
   upstream::UpstreamQuery uq;
   uq.qname = key.qname;
   uq.qtype = key.qtype;
@@ -320,11 +425,13 @@ asio::awaitable<std::shared_ptr<const Processed>> Pipeline::fetch(
   counters_.upstream_queries.add();
   upstream::ForwardResult fr = co_await snap->groups[group]->resolve(uq);
   counters_.reply_mismatches.add(fr.mismatches);
-  if (fr.mismatches > 0) counters_.drops[static_cast<std::size_t>(DropReason::kMismatch)].add(fr.mismatches);
-
+  if (fr.mismatches > 0) {
+    counters_.drops[static_cast<std::size_t>(DropReason::kMismatch)].add(fr.mismatches);
+  }
   std::shared_ptr<Processed> result;
   if (fr.status == upstream::ForwardStatus::kOk) {
-    auto scrubbed = scrub_reply(fr.reply.data(), fr.reply.size(), key, *snap->zones, ttl_policy(*snap));
+    auto scrubbed =
+        scrub_reply(fr.reply.data(), fr.reply.size(), key, *snap->zones, ttl_policy(*snap));
     if (scrubbed) result = std::make_shared<Processed>(std::move(scrubbed.value()));
   }
   if (!result) result = std::make_shared<Processed>(failure_answer(key, kFailureTtl));
@@ -343,7 +450,6 @@ asio::awaitable<std::shared_ptr<const Processed>> Pipeline::fetch(
   flight->result = result;
   inflight_.erase(key);
   flight->done.cancel();
-  co_return result;
 }
 
 }  // namespace vnetdns::pipeline

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "resolver/cache/packet_cache.hpp"
 #include "resolver/pipeline/counters.hpp"
@@ -31,6 +32,9 @@ enum class StepKind : std::uint8_t { kSend, kDrop, kAsync };
 struct Step {
   StepKind kind = StepKind::kDrop;
   std::size_t len = 0;
+  // With kSend: the answer came from a cache entry near its expiry; the caller should run
+  // prefetch() with the PendingQuery (Unbound's rule: hit in the last tenth of the TTL).
+  bool prefetch = false;
 };
 
 // A query that left the synchronous path: everything resolve() needs, owned.
@@ -41,6 +45,10 @@ struct PendingQuery {
   util::Endpoint client;
   std::shared_ptr<const Snapshot> snapshot;
   bool local_first = false;  // a local CNAME chain leaves local data
+  std::vector<std::uint8_t> stale;  // an expired cached answer to fall back on (RFC 8767)
+  bool stale_splice = false;
+  wire::Name stale_splice_target;
+  cache::EntryKind stale_kind = cache::EntryKind::kPositive;
 };
 
 class Pipeline {
@@ -59,10 +67,15 @@ class Pipeline {
   boost::asio::awaitable<std::size_t> resolve(PendingQuery& pending, std::uint8_t* out,
                                               std::size_t cap);
 
+  // Refreshes the cache entry of a query handle() answered with Step::prefetch set. At most
+  // one refresh per question is in flight (the in-flight table).
+  boost::asio::awaitable<void> prefetch(PendingQuery& pending);
+
   [[nodiscard]] Counters& counters() noexcept { return counters_; }
   [[nodiscard]] const Counters& counters() const noexcept { return counters_; }
 
  private:
+  // One upstream resolution in flight, shared by every query that asks the same question.
   struct Flight {
     explicit Flight(boost::asio::any_io_executor ex) : done(std::move(ex)) {}
     boost::asio::steady_timer done;  // cancelled when the result is in
@@ -70,13 +83,26 @@ class Pipeline {
   };
 
   Step send(std::uint8_t* out, std::size_t len, AnswerSource source);
+  void fill_pending(PendingQuery& p, const std::uint8_t* query, const util::Endpoint& client,
+                    Transport transport);
   Step error(std::uint8_t* out, std::size_t cap, const std::uint8_t* query, std::size_t len,
              const wire::QueryView& q, bool with_question, wire::Rcode rcode, int ede = -1);
   // Completes a spliced cached answer from local data; false if it leaves local data again.
   bool complete_splice(const Snapshot& snap, std::uint8_t* out, std::size_t& len,
                        std::size_t cap, const wire::Name& target, std::uint16_t qtype);
+  // The answer for `key`: from the cache, by joining a flight, or by starting one.
   boost::asio::awaitable<std::shared_ptr<const Processed>> fetch(
       std::shared_ptr<const Snapshot> snap, std::size_t group, cache::CacheKey key, bool cd);
+  // Joins the flight for `key` or starts one (running detached on `executor`, so it finishes
+  // and fills the cache even when no one waits for it any more).
+  std::shared_ptr<Flight> start_flight(const boost::asio::any_io_executor& executor,
+                                       std::shared_ptr<const Snapshot> snap, std::size_t group,
+                                       const cache::CacheKey& key, bool cd);
+  boost::asio::awaitable<void> fly(std::shared_ptr<Flight> flight,
+                                   std::shared_ptr<const Snapshot> snap, std::size_t group,
+                                   cache::CacheKey key, bool cd);
+  static boost::asio::awaitable<void> wait(Flight& flight);
+  std::size_t send_stale(PendingQuery& p, std::uint8_t* out, std::size_t cap);
   TtlPolicy ttl_policy(const Snapshot& snap) const;
 
   const SnapshotHolder& snapshots_;

@@ -48,6 +48,9 @@ class TcpListener::Connection : public std::enable_shared_from_this<Connection> 
                                   answer.data() + 2, wire::kMaxMessageSize, pending);
       if (step.kind == pipeline::StepKind::kSend && step.len > 0) {
         enqueue(answer.data() + 2, step.len);
+        if (step.prefetch) {
+          asio::co_spawn(socket_.get_executor(), prefetch(std::move(pending)), asio::detached);
+        }
       } else if (step.kind == pipeline::StepKind::kAsync) {
         ++outstanding_;
         asio::co_spawn(socket_.get_executor(), resolve(std::move(pending)), asio::detached);
@@ -97,6 +100,11 @@ class TcpListener::Connection : public std::enable_shared_from_this<Connection> 
     const std::size_t len = co_await owner_.pipeline_.resolve(pending, out.data(), out.size());
     if (len > 0) enqueue(out.data(), len);
     --outstanding_;
+  }
+
+  asio::awaitable<void> prefetch(pipeline::PendingQuery pending) {
+    auto self = shared_from_this();
+    co_await owner_.pipeline_.prefetch(pending);
   }
 
   void enqueue(const std::uint8_t* msg, std::size_t len) {

@@ -117,6 +117,7 @@ void UdpListener::process_batch(int received) {
       spawn_async(static_cast<std::size_t>(i));
       continue;
     }
+    if (step.prefetch) spawn_prefetch();
     if (step.kind != pipeline::StepKind::kSend || step.len == 0) continue;
     msghdr& h = tx_msgs_[out].msg_hdr;
     tx_iov_[out] = {tx, step.len};
@@ -140,6 +141,13 @@ void UdpListener::process_batch(int received) {
     }
     sent += static_cast<std::size_t>(n);
   }
+}
+
+void UdpListener::spawn_prefetch() {
+  auto pending = std::make_shared<pipeline::PendingQuery>(std::move(pending_));
+  asio::co_spawn(
+      io_, [this, pending]() -> asio::awaitable<void> { co_await pipeline_.prefetch(*pending); },
+      asio::detached);
 }
 
 void UdpListener::spawn_async(std::size_t slot) {

@@ -39,6 +39,7 @@ class UdpListener {
   boost::asio::awaitable<void> run();
   void process_batch(int received);
   void spawn_async(std::size_t slot);
+  void spawn_prefetch();
 
   boost::asio::io_context& io_;
   boost::asio::ip::udp::socket socket_;

@@ -52,6 +52,10 @@ void Worker::stop() {
   });
 }
 
+void Worker::heartbeat() {
+  boost::asio::post(io_, [this] { beats_.fetch_add(1, std::memory_order_relaxed); });
+}
+
 void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }

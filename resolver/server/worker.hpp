@@ -3,11 +3,15 @@
 // share nothing on the query path but the cache and the published snapshot.
 // Lifecycle: construct (binds; throws std::runtime_error naming the address on failure),
 // start() (spawns the thread), stop() (closes the listeners, stops the loop), join().
+// Liveness (the systemd watchdog): heartbeat() posts a no-op onto the worker's loop that
+// bumps beats(); a worker whose beats() stops moving is stuck.
 // Thread safety: start/stop/join from the controlling thread; everything else runs on the
 // worker's own thread.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <cstdint>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -33,6 +37,10 @@ class Worker {
   void join();
   [[nodiscard]] const pipeline::Counters& counters() const noexcept { return pipeline_.counters(); }
   [[nodiscard]] std::size_t index() const noexcept { return index_; }
+  void heartbeat();  // thread safe
+  [[nodiscard]] std::uint64_t beats() const noexcept {
+    return beats_.load(std::memory_order_relaxed);
+  }
 
  private:
   std::size_t index_;
@@ -41,6 +49,7 @@ class Worker {
   std::vector<std::unique_ptr<UdpListener>> udp_;
   std::vector<std::unique_ptr<TcpListener>> tcp_;
   std::thread thread_;
+  std::atomic<std::uint64_t> beats_{0};
 };
 
 }  // namespace vnetdns::server

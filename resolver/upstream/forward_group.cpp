@@ -1,6 +1,9 @@
 #include "resolver/upstream/forward_group.hpp"
 
 #include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include "resolver/util/random.hpp"
 #include "resolver/wire/types.hpp"
@@ -22,14 +25,12 @@ ForwardGroup::ForwardGroup(settings::ForwardSettings settings) : settings_(std::
 }
 
 bool ForwardGroup::any_up() const noexcept {
-  const auto now = steady_ms();
-  return std::any_of(health_.begin(), health_.end(),
-                     [&](const auto& h) { return h->down_until_ms.load() <= now; });
+  return std::any_of(health_.begin(), health_.end(), [](const auto& h) { return !h->down.load(); });
 }
 
 void ForwardGroup::plan(std::vector<std::size_t>& order) {
   const std::size_t n = settings_.upstreams.size();
-  order.resize(n);
+  order.clear();
   std::size_t start = 0;
   switch (settings_.policy) {
     case settings::UpstreamPolicy::kSequential: break;
@@ -39,38 +40,91 @@ void ForwardGroup::plan(std::vector<std::size_t>& order) {
       break;
     case settings::UpstreamPolicy::kFastest: break;
   }
-  for (std::size_t i = 0; i < n; ++i) order[i] = (start + i) % n;
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t i = (start + k) % n;
+    if (!health_[i]->down.load(std::memory_order_relaxed)) order.push_back(i);
+  }
   if (settings_.policy == settings::UpstreamPolicy::kFastest) {
     // Unmeasured servers (srtt 0) go first so that each gets measured.
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
       return health_[a]->srtt_us.load() < health_[b]->srtt_us.load();
     });
   }
-  // Servers marked down go last, keeping their relative order.
-  const auto now = steady_ms();
-  std::stable_partition(order.begin(), order.end(),
-                        [&](std::size_t i) { return health_[i]->down_until_ms.load() <= now; });
+}
+
+bool ForwardGroup::take_qps(UpstreamHealth& h) {
+  const std::int64_t second = steady_ms() / 1000;
+  if (h.qps_second.load(std::memory_order_relaxed) != second) {
+    h.qps_second.store(second, std::memory_order_relaxed);
+    h.qps_count.store(0, std::memory_order_relaxed);
+  }
+  return h.qps_count.fetch_add(1, std::memory_order_relaxed) < settings_.max_qps;
 }
 
 void ForwardGroup::record(std::size_t i, bool ok, std::chrono::microseconds rtt) {
   UpstreamHealth& h = *health_[i];
   if (ok) {
     h.consecutive_failures.store(0);
-    h.down_until_ms.store(0);
+    h.down.store(false);
+    h.probe_backoff_ms.store(0);
     const auto sample = static_cast<std::uint32_t>(std::min<std::int64_t>(rtt.count(), 10'000'000));
     const auto old = h.srtt_us.load();
     h.srtt_us.store(old == 0 ? sample : (old * 7 + sample) / 8);
     return;
   }
-  if (h.consecutive_failures.fetch_add(1) + 1 >= kFailuresBeforeDown) {
-    h.down_until_ms.store(steady_ms() + kDownBackoff.count());
+  if (h.consecutive_failures.fetch_add(1) + 1 >= kFailuresBeforeDown && !h.down.exchange(true)) {
+    h.probe_backoff_ms.store(kFirstProbeMs);
+    h.next_probe_ms.store(steady_ms() + kFirstProbeMs);
   }
+}
+
+void ForwardGroup::maybe_probe(std::size_t i, const boost::asio::any_io_executor& executor) {
+  UpstreamHealth& h = *health_[i];
+  if (!h.down.load()) return;
+  std::int64_t due = h.next_probe_ms.load();
+  const std::int64_t now = steady_ms();
+  if (now < due) return;
+  // One prober at a time: claim the probe by moving its due time forward.
+  if (!h.next_probe_ms.compare_exchange_strong(due, now + kMaxProbeMs)) return;
+  boost::asio::co_spawn(executor, probe(i), boost::asio::detached);
+}
+
+boost::asio::awaitable<void> ForwardGroup::probe(std::size_t i) {
+  auto self = shared_from_this();  // the probe may outlive the snapshot that holds us
+  UpstreamHealth& h = *health_[i];
+  h.probes.fetch_add(1, std::memory_order_relaxed);
+  UpstreamQuery q;
+  q.qname = settings_.health_probe;
+  q.qtype = wire::type::kNS;
+  ExchangeOptions opt;
+  opt.timeout = settings_.timeout;
+  opt.tcp = settings_.protocol == settings::UpstreamProtocol::kTcp;
+  opt.edns = !h.no_edns.load();
+  const auto started = std::chrono::steady_clock::now();
+  const ExchangeResult ex = co_await exchange(settings_.upstreams[i], q, opt);
+  const bool ok = ex.status == ExchangeStatus::kOk &&
+                  wire::header_rcode(ex.reply.data()) != static_cast<std::uint8_t>(wire::Rcode::kServFail) &&
+                  wire::header_rcode(ex.reply.data()) != static_cast<std::uint8_t>(wire::Rcode::kRefused);
+  if (ok) {
+    record(i, true, std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - started));
+    co_return;
+  }
+  const std::int64_t backoff = std::min(kMaxProbeMs, std::max(kFirstProbeMs, h.probe_backoff_ms.load() * 2));
+  h.probe_backoff_ms.store(backoff);
+  h.next_probe_ms.store(steady_ms() + backoff);
 }
 
 boost::asio::awaitable<ForwardResult> ForwardGroup::resolve(const UpstreamQuery& query) {
   ForwardResult result;
   std::vector<std::size_t> order;
   plan(order);
+  const auto executor = co_await boost::asio::this_coro::executor;
+  for (std::size_t i = 0; i < health_.size(); ++i) maybe_probe(i, executor);
+  if (order.empty()) {
+    result.all_down = true;  // fail fast: no server is up
+    co_return result;
+  }
   const auto deadline = std::chrono::steady_clock::now() + settings_.deadline;
   UpstreamQuery q = query;
   q.randomize_case = settings_.randomize_case;
@@ -87,10 +141,14 @@ boost::asio::awaitable<ForwardResult> ForwardGroup::resolve(const UpstreamQuery&
         settings_.timeout, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
     opt.tcp = tcp_only;
     UpstreamHealth& h = *health_[i];
-    // Cap on queries outstanding at this server (168.63.129.16 drops what is past 200).
+    opt.edns = !h.no_edns.load(std::memory_order_relaxed);
+    if (h.down.load(std::memory_order_relaxed) && attempt > 0) continue;  // went down meanwhile
+    // Caps: queries outstanding at this server, and queries sent to it this second.
     if (h.outstanding.load(std::memory_order_relaxed) >=
-        static_cast<std::int64_t>(settings_.max_outstanding)) {
+            static_cast<std::int64_t>(settings_.max_outstanding) ||
+        !take_qps(h)) {
       ++result.capped;
+      h.capped.fetch_add(1, std::memory_order_relaxed);
       if (attempt + 1 >= order.size()) break;
       continue;
     }
@@ -109,6 +167,9 @@ boost::asio::awaitable<ForwardResult> ForwardGroup::resolve(const UpstreamQuery&
         wire::header_arcount(ex.reply.data()) == 0 && opt.edns) {
       opt.edns = false;  // FORMERR without OPT: an upstream that does not speak EDNS
       ex = co_await exchange(settings_.upstreams[i], q, opt);
+      if (ex.status == ExchangeStatus::kOk && wire::header_rcode(ex.reply.data()) != 1) {
+        h.no_edns.store(true, std::memory_order_relaxed);  // remembered per upstream
+      }
     }
     h.outstanding.fetch_sub(1, std::memory_order_relaxed);
     result.mismatches += ex.mismatches;

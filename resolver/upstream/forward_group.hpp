@@ -3,8 +3,14 @@
 // bounded by `timeout`, all tries by `deadline`; a reply with TC is retried over TCP on the
 // same server (RFC 7766 section 5); SERVFAIL/REFUSED, a timeout or a network error moves on
 // to the next server; FORMERR to an EDNS query is retried once without EDNS.
-// Health is passive: consecutive failures mark a server down for a back-off period, and a
-// down server is tried only after every server that is up.
+// Health: kFailuresBeforeDown consecutive failures (timeouts, network errors, SERVFAIL,
+// REFUSED) mark a server down. A down server gets no queries while another is up; while it
+// is down it is probed (health_probe, type NS) with exponential back-off from 1 s to 30 s,
+// and the first good reply (probe or query) marks it up. When every server is down a query
+// fails at once instead of waiting out timeouts. Caps: a server with max_outstanding queries
+// in flight, or max_qps queries sent in the current second, is skipped (168.63.129.16 drops
+// what is over 200 outstanding or 1,000 per second). An upstream that answers FORMERR to EDNS
+// is remembered and asked without EDNS from then on.
 // Thread safety: resolve() may run on many worker threads at once; the per-server health
 // and latency figures are atomics; the configuration part is immutable.
 #pragma once
@@ -32,12 +38,20 @@ struct ForwardResult {
   std::uint32_t tries = 0;
   std::uint32_t timeouts = 0;
   std::uint32_t mismatches = 0;
-  std::uint32_t capped = 0;  // servers skipped at their max_outstanding
+  std::uint32_t capped = 0;  // servers skipped at their max_outstanding or max_qps
+  bool all_down = false;     // failed at once: every server is marked down
 };
 
 struct UpstreamHealth {
   std::atomic<std::uint32_t> consecutive_failures{0};
-  std::atomic<std::int64_t> down_until_ms{0};  // steady clock, ms; 0 = up
+  std::atomic<bool> down{false};
+  std::atomic<std::int64_t> next_probe_ms{0};    // steady clock, ms
+  std::atomic<std::int64_t> probe_backoff_ms{0};
+  std::atomic<std::int64_t> qps_second{0};       // the second the qps window counts
+  std::atomic<std::uint32_t> qps_count{0};
+  std::atomic<bool> no_edns{false};
+  std::atomic<std::uint64_t> probes{0};
+  std::atomic<std::uint64_t> capped{0};
   std::atomic<std::uint32_t> srtt_us{0};        // smoothed round-trip time
   std::atomic<std::uint64_t> queries{0};
   std::atomic<std::uint64_t> timeouts{0};
@@ -45,7 +59,7 @@ struct UpstreamHealth {
   std::atomic<std::int64_t> outstanding{0};
 };
 
-class ForwardGroup {
+class ForwardGroup : public std::enable_shared_from_this<ForwardGroup> {
  public:
   explicit ForwardGroup(settings::ForwardSettings settings);
 
@@ -56,12 +70,18 @@ class ForwardGroup {
   [[nodiscard]] bool any_up() const noexcept;
 
   static constexpr std::uint32_t kFailuresBeforeDown = 3;
-  static constexpr std::chrono::milliseconds kDownBackoff{5000};
+  static constexpr std::int64_t kFirstProbeMs = 1000;
+  static constexpr std::int64_t kMaxProbeMs = 30000;
 
  private:
-  // Fills `order` with server indices in the order this query should try them.
+  // Fills `order` with the indices of the servers that are up, in the order this query
+  // should try them; starts due probes of the servers that are down.
   void plan(std::vector<std::size_t>& order);
   void record(std::size_t i, bool ok, std::chrono::microseconds rtt);
+  // Takes one unit of the server's per-second budget; false when it is spent.
+  bool take_qps(UpstreamHealth& h);
+  void maybe_probe(std::size_t i, const boost::asio::any_io_executor& executor);
+  boost::asio::awaitable<void> probe(std::size_t i);
 
   settings::ForwardSettings settings_;
   std::vector<std::unique_ptr<UpstreamHealth>> health_;

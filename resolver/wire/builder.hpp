@@ -26,7 +26,9 @@ struct OptOptions {
 
 class MessageBuilder {
  public:
-  MessageBuilder(std::uint8_t* buf, std::size_t capacity) noexcept : buf_(buf), cap_(capacity) {}
+  // `capacity` must be at least kHeaderSize; it is capped at the 64 KiB message limit.
+  MessageBuilder(std::uint8_t* buf, std::size_t capacity) noexcept
+      : buf_(buf), cap_(capacity < kMaxMessageSize ? capacity : kMaxMessageSize) {}
 
   // Writes a header with zero counts and resets everything else.
   void start(std::uint16_t id, std::uint16_t flags) noexcept;

@@ -1,5 +1,6 @@
 #include "resolver/wire/message_view.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace vnetdns::wire {
@@ -29,6 +30,7 @@ MessageError parse_message(const std::uint8_t* msg, std::size_t len, MessageView
   out.has_opt = false;
   out.extended_rcode = 0;
   if (len < kHeaderSize) return MessageError::kShort;
+  if (len > kMaxMessageSize) return MessageError::kTruncated;  // offsets are 16-bit
   out.id = header_id(msg);
   out.flags = header_flags(msg);
   if ((out.flags & kFlagQR) == 0) return MessageError::kNotResponse;
@@ -40,7 +42,8 @@ MessageError parse_message(const std::uint8_t* msg, std::size_t len, MessageView
   out.qclass = load16(msg + p + 2);
   p += 4;
   const std::size_t counts[3] = {header_ancount(msg), header_nscount(msg), header_arcount(msg)};
-  out.rrs.reserve(counts[0] + counts[1] + counts[2]);
+  // Every RR takes at least 11 bytes: never trust the header counts for an allocation.
+  out.rrs.reserve(std::min(counts[0] + counts[1] + counts[2], (len - p) / 11));
   Name scratch;
   for (int s = 0; s < 3; ++s) {
     for (std::size_t i = 0; i < counts[s]; ++i) {

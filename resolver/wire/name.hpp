@@ -1,8 +1,9 @@
 // Name: a domain name in canonical form: uncompressed wire labels, ASCII letters lowered,
 // held in a fixed 255-byte buffer so names never allocate (the hot path copies them freely).
 // read_name() decodes a possibly compressed name from a message with loop protection:
-// every compression pointer must point strictly before the pointer itself (RFC 1035 section
-// 4.1.4 allows only prior occurrences), which bounds the walk by the message size.
+// every compression pointer must point strictly before the start of the name and then before
+// the previous pointer's target (RFC 1035 section 4.1.4 allows only prior occurrences), so
+// positions strictly decrease and the walk is bounded by the message size.
 // Invariant: data()[0..size()) is a valid sequence of labels ending in the root label,
 // size() <= 255, no label longer than 63 bytes, no upper-case ASCII letters.
 // Thread safety: a plain value type.

@@ -194,12 +194,22 @@ util::Result<EditResult, std::string> edit_zone_text(const wire::Name& origin,
                                                      const std::vector<AddressChange>& changes,
                                                      const EditOptions& options,
                                                      std::string_view display_name) {
+  return edit_zone_text_with(
+      origin, text, [&](const ZoneText&) { return changes; }, options, display_name);
+}
+
+util::Result<EditResult, std::string> edit_zone_text_with(const wire::Name& origin,
+                                                          const std::string& text,
+                                                          const EditPlanner& plan,
+                                                          const EditOptions& options,
+                                                          std::string_view display_name) {
   const std::string where(display_name);
   auto before = zone::load_zone_from_text(origin, text, {}, display_name);
   if (!before.ok()) return util::Err("the zone is invalid before the edit: " + before.error());
   auto parsed = ZoneText::parse(origin, text);
   if (!parsed.ok()) return util::Err(where + ": " + parsed.error());
   ZoneText zt = std::move(parsed.value());
+  const std::vector<AddressChange> changes = plan(zt);
 
   EditResult out;
   out.old_serial = before.value()->serial();
@@ -256,6 +266,14 @@ util::Result<EditResult, std::string> edit_zone_file(const std::string& path,
                                                      const wire::Name& origin,
                                                      const std::vector<AddressChange>& changes,
                                                      const EditOptions& options) {
+  return edit_zone_file_with(
+      path, origin, [&](const ZoneText&) { return changes; }, options);
+}
+
+util::Result<EditResult, std::string> edit_zone_file_with(const std::string& path,
+                                                          const wire::Name& origin,
+                                                          const EditPlanner& plan,
+                                                          const EditOptions& options) {
   char resolved[PATH_MAX];
   if (::realpath(path.c_str(), resolved) == nullptr) return util::Err(sys_error(path));
   const std::string real = resolved;
@@ -263,7 +281,7 @@ util::Result<EditResult, std::string> edit_zone_file(const std::string& path,
   if (!lock.error().empty()) return util::Err(lock.error());
   auto text = read_text_file(real);
   if (!text.ok()) return util::Err(text.error());
-  auto r = edit_zone_text(origin, text.value(), changes, options, path);
+  auto r = edit_zone_text_with(origin, text.value(), plan, options, path);
   if (!r.ok() || !r.value().changed || options.dry_run) return r;
   auto w = write_atomically(real, r.value().text);
   if (!w.ok()) return util::Err(w.error());

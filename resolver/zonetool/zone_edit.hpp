@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,7 +39,17 @@ struct EditResult {
   std::string text;                     // the new file content (the old one when unchanged)
 };
 
+// Computes the changes from the zone as read under the lock (so that "add this address to
+// what is there" is decided on the current file, not on a copy read before waiting).
+using EditPlanner = std::function<std::vector<AddressChange>(const ZoneText&)>;
+
 // The edit on text alone (no I/O, no lock): steps 2-4.
+util::Result<EditResult, std::string> edit_zone_text_with(const wire::Name& origin,
+                                                          const std::string& text,
+                                                          const EditPlanner& plan,
+                                                          const EditOptions& options = {},
+                                                          std::string_view display_name = "<text>");
+
 util::Result<EditResult, std::string> edit_zone_text(const wire::Name& origin,
                                                      const std::string& text,
                                                      const std::vector<AddressChange>& changes,
@@ -50,6 +61,11 @@ util::Result<EditResult, std::string> edit_zone_file(const std::string& path,
                                                      const wire::Name& origin,
                                                      const std::vector<AddressChange>& changes,
                                                      const EditOptions& options = {});
+
+util::Result<EditResult, std::string> edit_zone_file_with(const std::string& path,
+                                                          const wire::Name& origin,
+                                                          const EditPlanner& plan,
+                                                          const EditOptions& options = {});
 
 // Reads a whole file; errors read "PATH: strerror".
 util::Result<std::string, std::string> read_text_file(const std::string& path);

@@ -105,7 +105,7 @@ def _die_with_parent():
 class Child:
     """One server process: its stderr (and stdout) go to a log file read by a thread."""
 
-    def __init__(self, name, argv, log_path, cwd=None):
+    def __init__(self, name, argv, log_path, cwd=None, env=None):
         self.name = name
         self.argv = argv
         self.log_path = log_path
@@ -114,7 +114,7 @@ class Child:
         self._log = open(log_path, "w", buffering=1)
         self.proc = subprocess.Popen(
             argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+            stderr=subprocess.STDOUT, preexec_fn=_die_with_parent, env=env)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         atexit.register(self.stop)
@@ -440,11 +440,13 @@ class Vnetdns:
             f.write(self.config_text)
         self.child = None
 
-    def start(self, deadline_s=15.0, probe=("privatelink.azurecr.io", "SOA"), probe_source=None):
+    def start(self, deadline_s=15.0, probe=("privatelink.azurecr.io", "SOA"), probe_source=None,
+              env=None):
         """Starts it and waits for the "listening" log line, then (unless probe is None) for
-        a reply on every listen address over UDP and TCP."""
+        a reply on every listen address over UDP and TCP. `env`: the child's environment
+        (default: this process's)."""
         self.child = Child(self.name, [self.binary, "serve", "-c", self.config],
-                           os.path.join(self.dir, "vnetdns.log"), cwd=self.dir)
+                           os.path.join(self.dir, "vnetdns.log"), cwd=self.dir, env=env)
         self.child.wait_for_line(r"listening", deadline_s)
         if probe:
             for a in self.addrs:
@@ -468,6 +470,109 @@ def private_zone(on_miss="nxdomain", file=None):
     return {"name": "privatelink.azurecr.io",
             "file": file or os.path.join(DATA, "privatelink.azurecr.io.zone"),
             "on_miss": on_miss}
+
+
+# ---------------------------------------------------------------------------------------------
+# The admin endpoint (HTTP) and its Prometheus text
+
+
+def admin_toml(port, addr=LOOPBACK4, allow=None):
+    """An [admin] table for Vnetdns(extra_toml=...)."""
+    _assert_loopback(addr)
+    lines = ["[admin]", f"listen = {_toml_value(fmt_listen(addr, port))}"]
+    if allow is not None:
+        lines.append(f"allow = {_toml_value(list(allow))}")
+    return "\n".join(lines) + "\n"
+
+
+def http_request(addr, port, method, path, source=None, timeout=10.0):
+    """One HTTP/1.1 request; returns (status, body text). `source` binds the client address."""
+    import http.client
+    _assert_loopback(addr)
+    if source:
+        _assert_loopback(source)
+    conn = http.client.HTTPConnection(addr, port, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
+    try:
+        conn.request(method, path)
+        r = conn.getresponse()
+        return r.status, r.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\["\\n])*)"')
+
+
+def parse_prometheus(text):
+    """Parses (and strictly checks) Prometheus text format 0.0.4 as vnetdns writes it.
+    Returns {(name, ((label, value), ...)): float}; raises ValueError naming the bad line.
+    Checks: every line is HELP, TYPE or a sample; each family has one HELP and one TYPE
+    before its samples and its samples are contiguous; counters end in _total; label
+    syntax and escapes; no duplicate series; values parse as floats; text ends with \\n."""
+    if text and not text.endswith("\n"):
+        raise ValueError("the exposition does not end with a newline")
+    samples, types, helps, closed = {}, {}, set(), set()
+    current = None
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.startswith("# HELP "):
+            name = line.split(" ", 3)[2]
+            if name in helps:
+                raise ValueError(f"line {n}: second HELP for {name}")
+            helps.add(name)
+            if current and current != name:
+                closed.add(current)
+            current = name
+            continue
+        if line.startswith("# TYPE "):
+            parts = line.split(" ")
+            if len(parts) != 4 or parts[3] not in ("counter", "gauge", "histogram", "summary",
+                                                   "untyped"):
+                raise ValueError(f"line {n}: bad TYPE line {line!r}")
+            name = parts[2]
+            if name in types:
+                raise ValueError(f"line {n}: second TYPE for {name}")
+            if parts[3] == "counter" and not name.endswith("_total"):
+                raise ValueError(f"line {n}: counter {name} does not end in _total")
+            types[name] = parts[3]
+            current = name
+            continue
+        if line.startswith("#") or not line.strip():
+            raise ValueError(f"line {n}: unexpected line {line!r}")
+        m = _SAMPLE.match(line)
+        if not m:
+            raise ValueError(f"line {n}: not a sample: {line!r}")
+        name, _, labels, value = m.groups()
+        if name not in types or name in closed or name != current:
+            raise ValueError(f"line {n}: sample of {name} outside its family (TYPE first, "
+                             "samples contiguous)")
+        if name not in helps:
+            raise ValueError(f"line {n}: {name} has no HELP")
+        pairs = []
+        if labels:
+            pos = 0
+            while pos < len(labels):
+                lm = _LABEL.match(labels, pos)
+                if not lm:
+                    raise ValueError(f"line {n}: bad labels {labels!r}")
+                pairs.append((lm.group(1), lm.group(2)))
+                pos = lm.end()
+                if pos < len(labels):
+                    if labels[pos] != ",":
+                        raise ValueError(f"line {n}: bad labels {labels!r}")
+                    pos += 1
+        key = (name, tuple(sorted(pairs)))
+        if key in samples:
+            raise ValueError(f"line {n}: duplicate series {line!r}")
+        samples[key] = float(value)
+    return samples
+
+
+def metric(samples, name, **labels):
+    """One value from parse_prometheus() output (0.0 when the series is absent)."""
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -55,7 +55,8 @@ void check_upstream_query(const Received& r, const char* qname, std::uint16_t qt
   CHECK(r.view.edns_version == 0);
   CHECK(r.view.dnssec_ok == dnssec_ok);
   // Lowered on the wire (randomize_case is off): the client's case never leaks upstream.
-  const Bytes lowered(N(qname).data(), N(qname).data() + N(qname).size());
+  const wire::Name name = N(qname);
+  const Bytes lowered(name.data(), name.data() + name.size());
   CHECK(Bytes(r.wire.begin() + 12, r.wire.begin() + 12 + r.view.qname_wire_len) == lowered);
 }
 

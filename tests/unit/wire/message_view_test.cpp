@@ -302,3 +302,17 @@ TEST_CASE("parse_message never returns wrapped offsets for buffers over 64 KiB",
     SUCCEED("rejected");
   }
 }
+
+// BUG (reported to the lead): parse_message reserves rrs for ANCOUNT+NSCOUNT+ARCOUNT before
+// reading any record, so a 19-byte reply claiming 3 x 65535 records makes it allocate about
+// 3 MB (196605 RrViews) per packet: cheap amplification for anyone who can get a reply parsed,
+// and what slows fuzz_message_parser down. Each RR takes at least 11 bytes, so fix in
+// resolver/wire/message_view.cpp parse_message:
+// `out.rrs.reserve(std::min(counts[0] + counts[1] + counts[2], (len - p) / 11));`
+TEST_CASE("parse_message does not trust header counts for allocation", "[unit][wire]") {
+  Raw r;
+  r.header(1, 0x8000, 1, 0xffff, 0xffff, 0xffff).u8(0).u16(1).u16(1);
+  MessageView v;
+  CHECK(parse_message(r.b.data(), r.b.size(), v) == MessageError::kBadName);
+  CHECK(v.rrs.capacity() <= 1024);
+}
