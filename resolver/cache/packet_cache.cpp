@@ -8,15 +8,22 @@
 namespace vnetdns::cache {
 
 PacketCache::PacketCache(const CacheOptions& options)
-    : per_shard_max_(options.max_entries == 0 ? 0
-                                              : std::max<std::size_t>(1, (options.max_entries + kShards - 1) / kShards)),
-      stale_window_(options.stale_window) {}
+    : max_entries_(options.max_entries),
+      shard_count_(std::max<std::size_t>(1, std::min(kShards, options.max_entries))),
+      stale_window_(options.stale_window) {
+  // Exactly max_entries in all, spread over at most max_entries shards (a tiny cache still
+  // caches every key); the remainder goes one each to the first shards.
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    shards_[i].max_entries =
+        max_entries_ / shard_count_ + (i < max_entries_ % shard_count_ ? 1 : 0);
+  }
+}
 
 HitInfo PacketCache::lookup(const CacheKey& key, std::uint32_t now, std::uint8_t* out,
                             std::size_t cap, bool allow_stale, std::uint32_t stale_ttl) {
   HitInfo info;
-  if (per_shard_max_ == 0) return info;
   Shard& s = shard_for(key);
+  if (s.max_entries == 0) return info;
   std::lock_guard lock(s.mu);
   auto found = s.index.find(key);
   if (found == s.index.end()) {
@@ -65,7 +72,9 @@ HitInfo PacketCache::lookup(const CacheKey& key, std::uint32_t now, std::uint8_t
 }
 
 void PacketCache::insert(const CacheKey& key, const InsertRequest& r, std::uint32_t now) {
-  if (per_shard_max_ == 0 || r.len == 0 || r.len > wire::kMaxMessageSize) return;
+  if (r.len == 0 || r.len > wire::kMaxMessageSize) return;
+  Shard& s = shard_for(key);
+  if (s.max_entries == 0) return;
   Entry e;
   e.key = key;
   e.wire = std::make_unique<std::uint8_t[]>(r.len);
@@ -82,7 +91,6 @@ void PacketCache::insert(const CacheKey& key, const InsertRequest& r, std::uint3
   e.splice = r.splice;
   if (r.splice) e.splice_target = r.splice_target;
 
-  Shard& s = shard_for(key);
   std::lock_guard lock(s.mu);
   if (auto found = s.index.find(key); found != s.index.end()) {
     Entry& old = *found->second;
@@ -98,7 +106,7 @@ void PacketCache::insert(const CacheKey& key, const InsertRequest& r, std::uint3
   s.lru.push_front(std::move(e));
   s.index.emplace(key, s.lru.begin());
   ++s.inserts;
-  while (s.index.size() > per_shard_max_) {
+  while (s.index.size() > s.max_entries) {
     drop(s, std::prev(s.lru.end()));
     ++s.evictions;
   }

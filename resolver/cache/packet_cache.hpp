@@ -4,8 +4,8 @@
 // Entries may carry a splice point: the upstream part of a CNAME chain whose target is a
 // local name; the pipeline completes those from local data on each hit (so zone edits show
 // at once and local data is never cached).
-// Bounds: at most max_entries entries in all (each shard max_entries/shards), least recently
-// used evicted first. Expired entries stay for `stale_window` (RFC 8767) and are then dropped.
+// Bounds: at most max_entries entries in all (split exactly over min(16, max_entries)
+// shards), least recently used evicted first within a shard. Expired entries stay for `stale_window` (RFC 8767) and are then dropped.
 // Thread safety: every public method is safe from any thread (one mutex per shard).
 #pragma once
 
@@ -84,7 +84,7 @@ class PacketCache {
   std::size_t erase_below(const wire::Name& suffix);
   void clear();
   [[nodiscard]] CacheStats stats() const;
-  [[nodiscard]] bool enabled() const noexcept { return per_shard_max_ > 0; }
+  [[nodiscard]] bool enabled() const noexcept { return max_entries_ > 0; }
 
   // Remaining-TTL view of what is cached for a name (admin dump).
   struct DumpRow {
@@ -116,14 +116,16 @@ class PacketCache {
     List lru;  // front = most recent
     std::unordered_map<CacheKey, List::iterator, CacheKeyHash> index;
     std::size_t bytes = 0;
+    std::size_t max_entries = 0;  // this shard's share of max_entries (may be 0)
     std::uint64_t hits = 0, misses = 0, inserts = 0, evictions = 0;
   };
   static constexpr std::size_t kShards = 16;
 
-  Shard& shard_for(const CacheKey& key) { return shards_[key.hash() % kShards]; }
+  Shard& shard_for(const CacheKey& key) { return shards_[key.hash() % shard_count_]; }
   void drop(Shard& s, List::iterator it);
 
-  std::size_t per_shard_max_;
+  std::size_t max_entries_;
+  std::size_t shard_count_;
   std::uint32_t stale_window_;
   std::array<Shard, kShards> shards_;
 };

@@ -20,7 +20,8 @@ std::size_t finalize_answer(std::uint8_t* out, std::size_t len, std::size_t cap,
   wire::store16(out + 2, flags);
   std::memcpy(out + wire::kHeaderSize, c.qname_raw, q.qname_wire_len);
 
-  const std::size_t opt_len = q.has_opt ? 11 + (ede_code >= 0 ? 6 : 0) : 0;
+  const std::size_t opt_len =
+      q.has_opt ? 11 + (ede_code >= 0 ? 6 : 0) + (c.cookie_len > 0 ? 4 + c.cookie_len : 0) : 0;
   const std::size_t limit =
       c.transport == Transport::kUdp ? q.max_udp_response() : wire::kMaxMessageSize;
   const std::size_t max = limit < cap ? limit : cap;
@@ -39,13 +40,16 @@ std::size_t finalize_answer(std::uint8_t* out, std::size_t len, std::size_t cap,
   wire::OptOptions opt;
   opt.dnssec_ok = q.dnssec_ok;
   opt.ede_code = ede_code;
+  opt.cookie = c.cookie;
+  opt.cookie_len = static_cast<std::uint8_t>(c.cookie_len);
   if (!b.add_opt(opt)) return len;
   return b.size();
 }
 
 std::size_t write_error(std::uint8_t* out, std::size_t cap, const std::uint8_t* query,
                         std::size_t query_len, const wire::QueryView& parsed, bool with_question,
-                        std::uint16_t rcode, int ede_code) noexcept {
+                        std::uint16_t rcode, int ede_code, const std::uint8_t* cookie,
+                        std::size_t cookie_len) noexcept {
   (void)query_len;
   wire::MessageBuilder b(out, cap);
   const std::uint16_t flags = static_cast<std::uint16_t>(
@@ -62,6 +66,8 @@ std::size_t write_error(std::uint8_t* out, std::size_t cap, const std::uint8_t* 
     opt.extended_rcode = static_cast<std::uint8_t>(rcode >> 4);
     opt.dnssec_ok = parsed.dnssec_ok;
     opt.ede_code = ede_code;
+    opt.cookie = cookie;
+    opt.cookie_len = static_cast<std::uint8_t>(cookie_len);
     b.add_opt(opt);
   }
   return b.size();

@@ -21,6 +21,9 @@ struct ClientInfo {
   const wire::QueryView* query = nullptr;
   const std::uint8_t* qname_raw = nullptr;  // the client's question name bytes
   Transport transport = Transport::kUdp;
+  // The COOKIE option to answer with (client cookie + our server cookie, RFC 7873 5.2).
+  const std::uint8_t* cookie = nullptr;
+  std::size_t cookie_len = 0;
 };
 
 // `len` bytes of internal-format message sit in `out` (capacity `cap`). Returns the length
@@ -33,6 +36,7 @@ std::size_t finalize_answer(std::uint8_t* out, std::size_t len, std::size_t cap,
 // (12-bit: BADVERS puts its upper bits in OPT). Returns the length.
 std::size_t write_error(std::uint8_t* out, std::size_t cap, const std::uint8_t* query,
                         std::size_t query_len, const wire::QueryView& parsed, bool with_question,
-                        std::uint16_t rcode, int ede_code = -1) noexcept;
+                        std::uint16_t rcode, int ede_code = -1,
+                        const std::uint8_t* cookie = nullptr, std::size_t cookie_len = 0) noexcept;
 
 }  // namespace vnetdns::pipeline

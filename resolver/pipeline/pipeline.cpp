@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "resolver/pipeline/finalize.hpp"
+#include "resolver/policy/server_cookie.hpp"
 #include "resolver/wire/builder.hpp"
 #include "resolver/wire/message_view.hpp"
 #include "resolver/zone/local_answer.hpp"
@@ -26,6 +27,20 @@ namespace {
 
 // RFC 8767 section 4: stale answers go out with a 30-second TTL.
 constexpr std::uint32_t kStaleTtl = 30;
+
+// One server-cookie secret per process (RFC 9018): random at startup, the same on every worker.
+const policy::ServerCookie& server_cookie() {
+  static const policy::ServerCookie cookie;
+  return cookie;
+}
+
+std::int64_t now_ms(const util::Clock& clock) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock.now().time_since_epoch())
+      .count();
+}
+
+// RFC 8482 section 4.2: the HINFO answer to ANY ("RFC8482", empty OS) instead of everything.
+constexpr std::uint8_t kRfc8482Hinfo[] = {7, 'R', 'F', 'C', '8', '4', '8', '2', 0};
 
 // RFC 9520 section 3.2: remember a resolution failure for a short while (at least 1 s).
 constexpr std::uint32_t kFailureTtl = 5;
@@ -82,6 +97,36 @@ void Pipeline::refresh_snapshot() {
   if (g == generation_) return;
   snap_ = snapshots_.get();
   generation_ = g;
+  const auto& rl = snap_->settings.rate_limit;
+  if (!rl.enabled) {
+    limiter_.reset();
+    return;
+  }
+  const policy::RateLimitOptions o{rl.qps, rl.burst, rl.slip, rl.ipv4_prefix, rl.ipv6_prefix};
+  const auto& cur = limiter_ ? limiter_->options() : policy::RateLimitOptions{};
+  if (!limiter_ || cur.qps != o.qps || cur.burst != o.burst || cur.slip != o.slip ||
+      cur.ipv4_prefix != o.ipv4_prefix || cur.ipv6_prefix != o.ipv6_prefix) {
+    limiter_ = std::make_unique<policy::RateLimiter>(o);
+  }
+}
+
+bool Pipeline::answer_cookie(PendingQuery& p, const util::Endpoint& client) {
+  p.cookie_len = 0;
+  if (!p.view.has_cookie) return false;
+  const auto& c = server_cookie();
+  const std::uint32_t now = clock_.now_seconds();
+  const bool ok = c.valid(p.view.cookie, p.view.cookie_len, client, now);
+  // RFC 7873 section 5.2: echo the client cookie with a fresh server cookie.
+  std::memcpy(p.cookie.data(), p.view.cookie, 8);
+  c.make(p.view.cookie, client, now, p.cookie.data() + 8);
+  p.cookie_len = 8 + policy::ServerCookie::kServerCookieSize;
+  return ok;
+}
+
+ClientInfo Pipeline::client_info(const PendingQuery& p, const std::uint8_t* qname_raw,
+                                 Transport transport) const {
+  return ClientInfo{&p.view, qname_raw, transport, p.cookie_len > 0 ? p.cookie.data() : nullptr,
+                    p.cookie_len};
 }
 
 TtlPolicy Pipeline::ttl_policy(const Snapshot& snap) const {
@@ -99,8 +144,11 @@ Step Pipeline::send(std::uint8_t* out, std::size_t len, AnswerSource source) {
 Step Pipeline::error(std::uint8_t* out, std::size_t cap, const std::uint8_t* query,
                      std::size_t len, const wire::QueryView& q, bool with_question, Rcode rcode,
                      int ede) {
+  const bool cookie = current_ != nullptr && current_->cookie_len > 0;
   const std::size_t n = write_error(out, cap, query, len, q, with_question,
-                                    static_cast<std::uint16_t>(rcode), ede);
+                                    static_cast<std::uint16_t>(rcode), ede,
+                                    cookie ? current_->cookie.data() : nullptr,
+                                    cookie ? current_->cookie_len : 0);
   counters_.count_rcode(static_cast<std::uint16_t>(rcode));
   counters_.answers[static_cast<std::size_t>(AnswerSource::kSynthesized)].add();
   return Step{StepKind::kSend, n};
@@ -128,6 +176,8 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
   wire::QueryView& q = pending.view;
   pending.local_first = false;
   pending.stale.clear();
+  pending.cookie_len = 0;
+  current_ = &pending;
   // Stage 2: sanitize (RFC 1035 section 4.1.1; RFC 6891 section 6.1.3 for BADVERS).
   const QueryError e = wire::parse_query(query, len, q);
   if (e != QueryError::kNone) {
@@ -154,12 +204,31 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
     if (s.settings.acl.action == settings::AclAction::kDrop) return Step{StepKind::kDrop, 0};
     return error(out, cap, query, len, q, true, Rcode::kRefused, wire::ede::kProhibited);
   }
+  // DNS cookies (RFC 7873); a valid server cookie proves the source address.
+  const bool cookie_ok = answer_cookie(pending, client);
+  // Rate limit per client prefix, UDP only: TCP and cookie-holding clients cannot be spoofed.
+  if (limiter_ && transport == Transport::kUdp && !cookie_ok) {
+    switch (limiter_->check(client, now_ms(clock_))) {
+      case policy::RateDecision::kAllow: break;
+      case policy::RateDecision::kDrop:
+        counters_.drops[static_cast<std::size_t>(DropReason::kRateLimit)].add();
+        return Step{StepKind::kDrop, 0};
+      case policy::RateDecision::kSlip: {
+        // An empty TC=1 answer: a real client retries over TCP.
+        counters_.drops[static_cast<std::size_t>(DropReason::kRateLimit)].add();
+        Step st = error(out, cap, query, len, q, true, Rcode::kNoError);
+        wire::store16(out + 2, static_cast<std::uint16_t>(wire::header_flags(out) | wire::kFlagTC));
+        counters_.truncated.add();
+        return st;
+      }
+    }
+  }
   counters_.count_qtype(q.qtype);
   if (q.qclass != wire::klass::kIN || q.qtype == wire::type::kAXFR ||
       q.qtype == wire::type::kIXFR || q.qtype == wire::type::kOPT) {
     return error(out, cap, query, len, q, true, Rcode::kRefused);
   }
-  ClientInfo ci{&q, query + wire::kHeaderSize, transport};
+  const ClientInfo ci = client_info(pending, query + wire::kHeaderSize, transport);
 
   // Stage 4: route by longest suffix.
   const Route r = route(s, q.qname);
@@ -186,11 +255,19 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
     }
   } else if (r.group == nullptr) {
     return error(out, cap, query, len, q, true, Rcode::kRefused);  // no rule matches
+  } else if (q.qtype == wire::type::kANY) {
+    // RFC 8482: no amplification through ANY; a forwarded ANY gets one synthesised HINFO.
+    wire::MessageBuilder b(out, cap);
+    b.start(0, wire::kFlagQR);
+    b.add_question(query + wire::kHeaderSize, q.qname_wire_len, q.qtype, q.qclass);
+    b.add_rr(wire::Section::kAnswer, q.qname, wire::type::kHINFO, wire::klass::kIN, 3600,
+             kRfc8482Hinfo, sizeof(kRfc8482Hinfo));
+    return send(out, finalize_answer(out, b.size(), cap, ci), AnswerSource::kSynthesized);
   }
 
   // Stage 6: cache (the entry is copied with TTLs aged; no allocation).
   if (!pending.local_first) {
-    const cache::CacheKey key{q.qname, q.qtype, q.qclass, q.dnssec_ok};
+    const cache::CacheKey key{q.qname, q.qtype, q.qclass, q.dnssec_ok, q.cd()};
     const auto& cs = s.settings.cache;
     const bool serve_stale = cs.serve_stale.count() > 0;
     cache::HitInfo hit =
@@ -198,7 +275,10 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
     if (hit.freshness == cache::Freshness::kFresh) {
       std::size_t n = hit.len;
       if (!hit.splice || complete_splice(s, out, n, cap, hit.splice_target, q.qtype)) {
-        Step step = send(out, finalize_answer(out, n, cap, ci), AnswerSource::kCache);
+        // A remembered failure (RFC 9520) says why, like a fresh one.
+        const int ede =
+            hit.kind == cache::EntryKind::kFailure ? wire::ede::kNoReachableAuthority : -1;
+        Step step = send(out, finalize_answer(out, n, cap, ci, ede), AnswerSource::kCache);
         if (hit.prefetch_due && cs.prefetch) {
           step.prefetch = true;
           fill_pending(pending, query, client, transport);
@@ -240,7 +320,7 @@ std::size_t Pipeline::send_stale(PendingQuery& p, std::uint8_t* out, std::size_t
     return 0;
   }
   const bool nxdomain = wire::header_rcode(out) == static_cast<std::uint8_t>(Rcode::kNxDomain);
-  ClientInfo ci{&p.view, p.qname_raw.data(), p.transport};
+  const ClientInfo ci = client_info(p, p.qname_raw.data(), p.transport);
   // RFC 8914: EDE 3 "Stale Answer", 19 "Stale NXDOMAIN Answer".
   n = finalize_answer(out, n, cap, ci, nxdomain ? wire::ede::kStaleNxDomain : wire::ede::kStaleAnswer);
   send(out, n, AnswerSource::kStale);
@@ -251,7 +331,7 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
                                                std::size_t cap) {
   const Snapshot& s = *p.snapshot;
   const wire::QueryView& q = p.view;
-  ClientInfo ci{&q, p.qname_raw.data(), p.transport};
+  const ClientInfo ci = client_info(p, p.qname_raw.data(), p.transport);
   wire::MessageBuilder b(out, cap);
   b.start(0, wire::kFlagQR | wire::kFlagAA);
   b.add_question(p.qname_raw.data(), q.qname_wire_len, q.qtype, q.qclass);
@@ -261,7 +341,7 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
   if (!p.stale.empty() && !p.local_first) {
     const Route r = route(s, q.qname);
     if (r.group != nullptr) {
-      const cache::CacheKey key{q.qname, q.qtype, q.qclass, q.dnssec_ok};
+      const cache::CacheKey key{q.qname, q.qtype, q.qclass, q.dnssec_ok, q.cd()};
       auto flight = start_flight(co_await asio::this_coro::executor, p.snapshot, *r.group, key,
                                  q.cd());
       if (!flight->result) {
@@ -317,7 +397,7 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
       rcode = round == 0 ? static_cast<std::uint8_t>(Rcode::kRefused) : 0;
       break;
     }
-    const cache::CacheKey key{name, q.qtype, q.qclass, q.dnssec_ok};
+    const cache::CacheKey key{name, q.qtype, q.qclass, q.dnssec_ok, q.cd()};
     // (No co_await inside a conditional expression: GCC 12 destroys its temporaries early.)
     std::shared_ptr<const Processed> got;
     if (round == 0 && first) {
@@ -391,7 +471,7 @@ asio::awaitable<void> Pipeline::wait(Flight& flight) {
 asio::awaitable<void> Pipeline::prefetch(PendingQuery& p) {
   const Route r = route(*p.snapshot, p.view.qname);
   if (r.group == nullptr || r.zone != nullptr) co_return;
-  const cache::CacheKey key{p.view.qname, p.view.qtype, p.view.qclass, p.view.dnssec_ok};
+  const cache::CacheKey key{p.view.qname, p.view.qtype, p.view.qclass, p.view.dnssec_ok, p.view.cd()};
   auto flight =
       start_flight(co_await asio::this_coro::executor, p.snapshot, *r.group, key, p.view.cd());
   co_await wait(*flight);
@@ -405,6 +485,12 @@ std::shared_ptr<Pipeline::Flight> Pipeline::start_flight(const asio::any_io_exec
   if (auto it = inflight_.find(key); it != inflight_.end()) {
     counters_.coalesced.add();
     return it->second;
+  }
+  if (inflight_.size() >= kMaxInflight) {
+    // Bounded memory under a flood of random names: fail this one at once, uncached.
+    auto failed = std::make_shared<Flight>(executor);
+    failed->result = std::make_shared<Processed>(failure_answer(key, 0));
+    return failed;
   }
   auto flight = std::make_shared<Flight>(executor);
   flight->done.expires_at(asio::steady_timer::time_point::max());

@@ -20,6 +20,8 @@
 
 #include "resolver/cache/packet_cache.hpp"
 #include "resolver/pipeline/counters.hpp"
+#include "resolver/pipeline/finalize.hpp"
+#include "resolver/policy/rate_limiter.hpp"
 #include "resolver/pipeline/response_scrubber.hpp"
 #include "resolver/pipeline/snapshot.hpp"
 #include "resolver/util/clock.hpp"
@@ -45,6 +47,8 @@ struct PendingQuery {
   util::Endpoint client;
   std::shared_ptr<const Snapshot> snapshot;
   bool local_first = false;  // a local CNAME chain leaves local data
+  std::array<std::uint8_t, 24> cookie{};  // COOKIE option to answer with
+  std::uint8_t cookie_len = 0;
   std::vector<std::uint8_t> stale;  // an expired cached answer to fall back on (RFC 8767)
   bool stale_splice = false;
   wire::Name stale_splice_target;
@@ -105,6 +109,11 @@ class Pipeline {
   std::size_t send_stale(PendingQuery& p, std::uint8_t* out, std::size_t cap);
   TtlPolicy ttl_policy(const Snapshot& snap) const;
 
+  // Decides the COOKIE option of the answer; true when the client's server cookie is ours.
+  bool answer_cookie(PendingQuery& p, const util::Endpoint& client);
+  ClientInfo client_info(const PendingQuery& p, const std::uint8_t* qname_raw,
+                         Transport transport) const;
+
   const SnapshotHolder& snapshots_;
   std::uint64_t generation_ = ~0ULL;
   std::shared_ptr<const Snapshot> snap_;
@@ -112,6 +121,12 @@ class Pipeline {
   const util::Clock& clock_;
   Counters counters_;
   std::unordered_map<cache::CacheKey, std::shared_ptr<Flight>, cache::CacheKeyHash> inflight_;
+  std::unique_ptr<policy::RateLimiter> limiter_;  // per worker, from [rate_limit]
+  const PendingQuery* current_ = nullptr;          // the query handle() is answering
+ public:
+  // Questions in flight per worker: past this a new question is answered SERVFAIL at once
+  // (a flood of random names cannot grow memory without bound).
+  static constexpr std::size_t kMaxInflight = 20000;
 };
 
 }  // namespace vnetdns::pipeline

@@ -43,6 +43,8 @@ util::Result<Processed, ScrubError> scrub_reply(const std::uint8_t* reply, std::
   if (wire::parse_message(reply, len, view) != wire::MessageError::kNone) {
     return util::Err(ScrubError::kMalformed);
   }
+  // A truncated reply is incomplete (RFC 2181 section 9): never used or cached as it is.
+  if (view.truncated()) return util::Err(ScrubError::kMalformed);
   const std::uint16_t rcode = view.rcode();
   if (rcode != 0 && rcode != 3) return util::Err(ScrubError::kRcode);
 

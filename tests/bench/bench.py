@@ -1,0 +1,885 @@
+#!/usr/bin/python3
+"""vnetdns benchmark driver (issue 3): vnetdns against Unbound, dnsdist, PowerDNS Recursor,
+BIND, Knot Resolver, dnsmasq and a trivial batched echo responder, side by side in one run.
+
+Everything listens on 127.0.0.x and forwards to one local upstream (knotd on 127.0.0.20:15300
+serving bench.test with the miss and hit names, and the public view of azurecr.io from
+deploy/standin/zones). Root hints, where a server takes them, point at 127.0.0.20 too, so no
+packet leaves the machine even if a server tried to recurse. Every process is started here,
+pinned with taskset (server: CPU 0; load generators and the upstream: CPU 1), stopped by PID
+and waited for, also on failure. Every run is bounded in time.
+
+Run through tests/bench/run.sh (which installs, builds and then calls this).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+UPSTREAM = ("127.0.0.20", 15300)
+PORT = 15353
+ADDR = {"vnetdns": "127.0.0.21", "unbound": "127.0.0.22", "dnsdist": "127.0.0.23",
+        "pdns-recursor": "127.0.0.24", "bind": "127.0.0.25", "kresd": "127.0.0.26",
+        "dnsmasq": "127.0.0.27", "echo": "127.0.0.28"}
+SERVERS = ["vnetdns", "unbound", "dnsdist", "pdns-recursor", "bind", "kresd", "dnsmasq", "echo"]
+PEERS = ["unbound", "dnsdist", "pdns-recursor", "bind", "kresd", "dnsmasq"]
+N_HIT = 1000
+N_LOCAL = 1000
+CACHE_ENTRIES = 300000
+SERVER_CPU, LOAD_CPU = "0", "1"
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- processes
+
+class Proc:
+    """A child started by us; stop() sends SIGTERM to its PID only, then waits for it."""
+    live = []
+
+    def __init__(self, name, argv, cpu, nice, logdir, env=None):
+        self.name = name
+        self.log_path = os.path.join(logdir, f"{name}.log")
+        self.logf = open(self.log_path, "ab")
+        cmd = ["taskset", "-c", cpu] + argv
+        if nice:
+            cmd = ["nice", "-n", str(nice)] + cmd
+        # nice and taskset exec the server: self.p.pid is the server's own PID.
+        self.p = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, env=env)
+        self.pid = self.p.pid
+        Proc.live.append(self)
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def stop(self, timeout=10):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(timeout=10)
+        self.logf.close()
+        if self in Proc.live:
+            Proc.live.remove(self)
+
+    def tail(self, n=15):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def run(cmd, timeout, cpu=LOAD_CPU, nice=0):
+    full = ["taskset", "-c", cpu] + cmd
+    if nice:
+        full = ["nice", "-n", str(nice)] + full
+    return subprocess.run(full, capture_output=True, text=True, timeout=timeout)
+
+
+def dig(addr, name, qtype="A", tcp=False):
+    cmd = ["dig", "+short", "+time=1", "+tries=1", f"@{addr}", "-p", str(PORT), name, qtype]
+    if tcp:
+        cmd.insert(1, "+tcp")
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    return r.stdout.strip()
+
+
+# ---------------------------------------------------------------- data
+
+def write_data(d, n_miss):
+    z = os.path.join(d, "zones")
+    os.makedirs(z, exist_ok=True)
+    with open(os.path.join(z, "bench.test.zone"), "w") as f:
+        f.write("$ORIGIN bench.test.\n$TTL 86400\n"
+                "@ IN SOA ns1.bench.test. hostmaster.bench.test. 1 3600 600 604800 3600\n"
+                "@ IN NS ns1\nns1 IN A 127.0.0.20\n")
+        for i in range(n_miss):
+            f.write(f"n{i} IN A 192.0.2.{i % 250 + 1}\n")
+        for i in range(N_HIT):
+            f.write(f"h{i} IN A 198.51.100.{i % 250 + 1}\n")
+    local = [("myregistry", "10.0.0.7"), ("myregistry.westeurope.data", "10.0.0.6")]
+    local += [(f"reg{i}", f"10.1.{i // 250}.{i % 250 + 1}") for i in range(N_LOCAL)]
+    with open(os.path.join(d, "privatelink.azurecr.io.zone"), "w") as f:
+        f.write("$ORIGIN privatelink.azurecr.io.\n$TTL 3600\n"
+                "@ IN SOA @ hostmaster.invalid. 1 3600 300 2419200 10\n@ IN NS @\n")
+        for name, ip in local:
+            f.write(f"{name} 3600 IN A {ip}\n")
+    with open(os.path.join(d, "local.hosts"), "w") as f:
+        for name, ip in local:
+            f.write(f"{ip} {name}.privatelink.azurecr.io\n")
+    with open(os.path.join(d, "root.hints"), "w") as f:
+        f.write(".  3600000 IN NS ns.bench-root.\nns.bench-root. 3600000 IN A 127.0.0.20\n")
+    with open(os.path.join(d, "q-hit.txt"), "w") as f:
+        for i in range(N_HIT):
+            f.write(f"h{i}.bench.test A\n")
+    with open(os.path.join(d, "q-miss.txt"), "w") as f:
+        for i in range(n_miss):
+            f.write(f"n{i}.bench.test A\n")
+    with open(os.path.join(d, "q-local.txt"), "w") as f:
+        for name, _ in local:
+            f.write(f"{name}.privatelink.azurecr.io A\n")
+    return local
+
+
+# ---------------------------------------------------------------- upstream (knotd)
+
+class Upstream:
+    def __init__(self, d, source, nice):
+        self.d = d
+        self.run = os.path.join(d, "knot")
+        os.makedirs(self.run, exist_ok=True)
+        self.conf = os.path.join(self.run, "knot.conf")
+        standin = os.path.join(source, "deploy", "standin", "zones")
+        with open(self.conf, "w") as f:
+            f.write(f"""server:
+    rundir: "{self.run}"
+    pidfile: "{self.run}/knot.pid"
+    listen: [ {UPSTREAM[0]}@{UPSTREAM[1]} ]
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+    udp-max-payload: 1232
+control:
+    listen: "{self.run}/knot.sock"
+log:
+  - target: stderr
+    any: warning
+database:
+    storage: "{self.run}"
+mod-stats:
+  - id: counters
+    request-protocol: on
+template:
+  - id: default
+    storage: "{standin}"
+    file: "%s.zone"
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+    semantic-checks: off
+    global-module: mod-stats/counters
+zone:
+  - domain: .
+    file: "root.zone"
+  - domain: bench.test.
+    file: "{d}/zones/bench.test.zone"
+""")
+        self.nice = nice
+        self.proc = None
+
+    def start(self):
+        self.proc = Proc("knotd", ["knotd", "-c", self.conf], LOAD_CPU, self.nice, self.d)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if not self.proc.alive():
+                raise RuntimeError("knotd exited:\n" + self.proc.tail())
+            if self._ready():
+                return
+            time.sleep(0.3)
+        raise RuntimeError("knotd not ready:\n" + self.proc.tail())
+
+    def _ready(self):
+        r = subprocess.run(["dig", "+short", "+time=1", "+tries=1", f"@{UPSTREAM[0]}", "-p",
+                            str(UPSTREAM[1]), "h0.bench.test", "A"],
+                           capture_output=True, text=True, timeout=10)
+        return r.stdout.strip().startswith("198.51.100.")
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+            self.proc = None
+
+    def count(self):
+        r = subprocess.run(["knotc", "-c", self.conf, "-t", "5", "stats"], capture_output=True,
+                           text=True, timeout=20)
+        total = 0
+        for line in r.stdout.splitlines():
+            m = re.match(r"mod-stats\.request-protocol\[\w+\] = (\d+)", line.strip())
+            if m:
+                total += int(m.group(1))
+        return total
+
+
+# ---------------------------------------------------------------- servers under test
+
+def configure(name, d, opts):
+    """Writes the config of one server; returns its argv."""
+    addr = ADDR[name]
+    up = f"{UPSTREAM[0]}"
+    rd = os.path.join(d, name)
+    shutil.rmtree(rd, ignore_errors=True)
+    os.makedirs(rd)
+    zone = os.path.join(d, "privatelink.azurecr.io.zone")
+    hosts = os.path.join(d, "local.hosts")
+    hints = os.path.join(d, "root.hints")
+    stale = opts.get("stale", False)
+    if name == "vnetdns":
+        conf = os.path.join(rd, "vnetdns.toml")
+        with open(conf, "w") as f:
+            f.write(f"""[server]
+listen = ["{addr}:{PORT}"]
+threads = 1
+[log]
+level = "warn"
+[acl]
+allow = ["127.0.0.0/8"]
+[cache]
+max_entries = {CACHE_ENTRIES}
+{'serve_stale = "1d"' if stale else ''}
+[[zone]]
+name = "privatelink.azurecr.io"
+file = "{zone}"
+[[forward]]
+zone = "."
+upstreams = ["{up}:{UPSTREAM[1]}"]
+timeout = "1s"
+deadline = "2s"
+""")
+        return [opts["vnetdns_bin"], "serve", "-c", conf]
+    if name == "unbound":
+        conf = os.path.join(rd, "unbound.conf")
+        local = "".join(f'  local-data: "{n}.privatelink.azurecr.io. 3600 IN A {ip}"\n'
+                        for n, ip in opts["local"])
+        with open(conf, "w") as f:
+            f.write(f"""server:
+  num-threads: 1
+  interface: {addr}@{PORT}
+  port: {PORT}
+  do-ip6: no
+  access-control: 127.0.0.0/8 allow
+  username: ""
+  chroot: ""
+  directory: "{rd}"
+  pidfile: "{rd}/unbound.pid"
+  use-syslog: no
+  logfile: ""
+  verbosity: 0
+  do-daemonize: no
+  do-not-query-localhost: no
+  root-hints: "{hints}"
+  module-config: "iterator"
+  msg-cache-size: 256m
+  rrset-cache-size: 512m
+  num-queries-per-thread: 4096
+  outgoing-range: 8192
+  so-rcvbuf: 4m
+  qname-minimisation: no
+  prefetch: no
+  minimal-responses: yes
+  {'serve-expired: yes' if stale else ''}
+  local-zone: "privatelink.azurecr.io." static
+{local}remote-control:
+  control-enable: no
+forward-zone:
+  name: "."
+  forward-addr: {up}@{UPSTREAM[1]}
+""")
+        return ["unbound", "-d", "-c", conf]
+    if name == "dnsdist":
+        conf = os.path.join(rd, "dnsdist.conf")
+        interval = 1 if stale else 3600
+        with open(conf, "w") as f:
+            f.write(f"""setLocal("{addr}:{PORT}")
+setACL({{"127.0.0.0/8"}})
+setMaxUDPOutstanding(65535)
+newServer({{address="{up}:{UPSTREAM[1]}", name="knot", checkName="h0.bench.test.",
+           checkInterval={interval}, maxCheckFailures=1}})
+pc = newPacketCache({CACHE_ENTRIES}, {{maxTTL=86400, minTTL=0, temporaryFailureTTL=5,
+                    staleTTL=86400, dontAge=false}})
+getPool(""):setCache(pc)
+{'setStaleCacheEntriesTTL(86400)' if stale else ''}
+-- dnsdist serves no zones: the local names get one spoofed address (SpoofAction).
+addAction({{"privatelink.azurecr.io."}}, SpoofAction({{"10.0.0.7"}}))
+""")
+        return ["dnsdist", "--supervised", "--disable-syslog", "-C", conf]
+    if name == "pdns-recursor":
+        with open(os.path.join(rd, "recursor.conf"), "w") as f:
+            f.write(f"""local-address={addr}
+local-port={PORT}
+allow-from=127.0.0.0/8
+threads=1
+pdns-distributes-queries=no
+forward-zones-recurse=.={up}:{UPSTREAM[1]}
+auth-zones=privatelink.azurecr.io={zone}
+hint-file={hints}
+max-cache-entries={CACHE_ENTRIES}
+max-packetcache-entries={CACHE_ENTRIES}
+socket-dir={rd}
+daemon=no
+write-pid=no
+disable-syslog=yes
+loglevel=3
+quiet=yes
+dnssec=off
+qname-minimization=no
+max-mthreads=4096
+""")
+        return ["pdns_recursor", f"--config-dir={rd}"]
+    if name == "bind":
+        conf = os.path.join(rd, "named.conf")
+        with open(conf, "w") as f:
+            f.write(f"""options {{
+  directory "{rd}";
+  pid-file "{rd}/named.pid";
+  session-keyfile "{rd}/session.key";
+  managed-keys-directory "{rd}";
+  listen-on port {PORT} {{ {addr}; }};
+  listen-on-v6 {{ none; }};
+  recursion yes;
+  allow-query {{ 127.0.0.0/8; }};
+  allow-recursion {{ 127.0.0.0/8; }};
+  forwarders {{ {up} port {UPSTREAM[1]}; }};
+  forward only;
+  dnssec-validation no;
+  max-cache-size 512m;
+  minimal-responses yes;
+  qname-minimization off;
+  notify no;
+  recursive-clients 10000;
+  {'stale-answer-enable yes; stale-cache-enable yes; max-stale-ttl 86400;' if stale else ''}
+}};
+controls {{ }};
+zone "." {{ type hint; file "{hints}"; }};
+zone "privatelink.azurecr.io" {{ type primary; file "{zone}"; }};
+""")
+        return ["named", "-g", "-n", "1", "-c", conf]
+    if name == "kresd":
+        conf = os.path.join(rd, "kresd.conf")
+        with open(conf, "w") as f:
+            f.write(f"""net.ipv6 = false
+net.listen('{addr}', {PORT}, {{ kind = 'dns' }})
+trust_anchors.remove('.')
+modules.unload('priming')
+modules.unload('detect_time_skew')
+modules.unload('ta_signal_query')
+modules.unload('ta_sentinel')
+modules.load('hints > iterate')
+hints.root({{['ns.bench-root.'] = '127.0.0.20'}})
+hints.add_hosts('{hosts}')
+hints.ttl(3600)
+cache.open(300 * MB, 'lmdb://{rd}/cache')
+policy.add(policy.suffix(policy.FORWARD({{'{up}@{UPSTREAM[1]}'}}), {{todname('.')}}))
+""")
+        return ["kresd", "-n", "-c", conf, rd]
+    if name == "dnsmasq":
+        conf = os.path.join(rd, "dnsmasq.conf")
+        with open(conf, "w") as f:
+            f.write(f"""port={PORT}
+listen-address={addr}
+bind-interfaces
+no-resolv
+no-hosts
+no-poll
+server={up}#{UPSTREAM[1]}
+local=/privatelink.azurecr.io/
+addn-hosts={hosts}
+local-ttl=3600
+cache-size={CACHE_ENTRIES}
+dns-forward-max=10000
+pid-file={rd}/dnsmasq.pid
+user=root
+""")
+        return ["dnsmasq", "-k", f"--conf-file={conf}"]
+    if name == "echo":
+        return [opts["echo_bin"], addr, str(PORT)]
+    raise ValueError(name)
+
+
+def version_of(name, opts):
+    cmds = {"vnetdns": [opts["vnetdns_bin"], "--version"], "unbound": ["unbound", "-V"],
+            "dnsdist": ["dnsdist", "--version"], "pdns-recursor": ["pdns_recursor", "--version"],
+            "bind": ["named", "-v"], "kresd": ["kresd", "--version"],
+            "dnsmasq": ["dnsmasq", "--version"], "knotd": ["knotd", "--version"],
+            "dnsperf": ["dnsperf", "-h"]}
+    if name not in cmds:
+        return ""
+    try:
+        r = subprocess.run(cmds[name], capture_output=True, text=True, timeout=10)
+    except OSError:
+        return "?"
+    out = (r.stdout + r.stderr)
+    m = re.search(r"(\d+\.\d+(\.\d+)?)", out)
+    return m.group(1) if m else "?"
+
+
+def start_server(name, d, opts):
+    argv = configure(name, d, opts)
+    p = Proc(name, argv, SERVER_CPU, opts["nice"], d)
+    probe = "myregistry.privatelink.azurecr.io"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if not p.alive():
+            raise RuntimeError(f"{name} exited:\n" + p.tail())
+        try:
+            if dig(ADDR[name], probe):
+                return p
+        except subprocess.TimeoutExpired:
+            pass
+        time.sleep(0.3)
+    p.stop()
+    raise RuntimeError(f"{name} not ready after 60 s:\n" + p.tail())
+
+
+def verify(name, p):
+    """One dig per kind of answer before timing: local name, forwarded name, TCP."""
+    local = dig(ADDR[name], "myregistry.privatelink.azurecr.io")
+    fwd = dig(ADDR[name], "h0.bench.test")
+    tcp = dig(ADDR[name], "h1.bench.test", tcp=True) if name != "echo" else "(n/a)"
+    ok_local = local == "10.0.0.7" or name == "echo"
+    ok_fwd = fwd.startswith("198.51.100.") or name == "echo"
+    ok_tcp = tcp.startswith("198.51.100.") or name == "echo"
+    log(f"   verify {name}: local={local!r} forwarded={fwd!r} tcp={tcp!r}")
+    if not (ok_local and ok_fwd and ok_tcp):
+        raise RuntimeError(f"{name} answered wrongly: local={local!r} fwd={fwd!r} tcp={tcp!r}\n"
+                           + p.tail())
+
+
+# ---------------------------------------------------------------- load
+
+def dnsperf(addr, qfile, seconds=None, once=False, tcp=False, clients=8, outstanding=128,
+            rate=None, timeout_s=3, nice=0):
+    cmd = ["dnsperf", "-s", addr, "-p", str(PORT), "-d", qfile, "-T", "1",
+           "-c", str(clients), "-q", str(outstanding), "-t", str(timeout_s)]
+    if once:
+        cmd += ["-n", "1"]
+    else:
+        cmd += ["-l", str(seconds)]
+    if tcp:
+        cmd += ["-m", "tcp"]
+    if rate:
+        cmd += ["-Q", str(rate)]
+    limit = (seconds or 120) + timeout_s + 60
+    r = run(cmd, timeout=limit, nice=nice)
+    out = r.stdout + r.stderr
+
+    def num(pat, default=0.0):
+        m = re.search(pat, out)
+        return float(m.group(1)) if m else default
+    res = {"sent": num(r"Queries sent:\s+(\d+)"), "answered": num(r"Queries completed:\s+(\d+)"),
+           "lost": num(r"Queries lost:\s+(\d+)"), "qps": num(r"Queries per second:\s+([\d.]+)"),
+           "avg_us": num(r"Average Latency \(s\):\s+([\d.]+)") * 1e6,
+           "runtime": num(r"Run time \(s\):\s+([\d.]+)")}
+    rc = re.search(r"Response codes:\s+(.*)", out)
+    res["rcodes"] = rc.group(1).strip() if rc else ""
+    if res["answered"] == 0:
+        log("   dnsperf output:\n" + out[-1500:])
+    return res
+
+
+def loadgen(opts, addr, qfile, seconds, rate=None, flows=32, window=32, passes=None):
+    cmd = [opts["loadgen_bin"], "-s", addr, "-p", str(PORT), "-f", qfile, "-l", str(seconds),
+           "-c", str(flows), "-w", str(window), "-t", "1000"]
+    if rate:
+        cmd += ["-Q", str(rate)]
+    if passes:
+        cmd += ["-n", str(passes)]
+    r = run(cmd, timeout=seconds + 30, nice=opts["nice"])
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        log("   loadgen failed: " + r.stdout + r.stderr)
+        return {"qps": 0, "answered": 0, "lost": 0, "sent": 0, "avg_us": 0, "p99_us": 0}
+
+
+def measured(p, up, fn):
+    """Runs fn() and adds the server's CPU seconds, µs per answered query and upstream delta."""
+    c0, u0 = cpu_seconds(p.pid), up.count()
+    t0 = time.time()
+    res = fn()
+    c1, u1 = cpu_seconds(p.pid), up.count()
+    res["wall"] = time.time() - t0
+    res["cpu_s"] = c1 - c0
+    res["us_per_q"] = (c1 - c0) * 1e6 / res["answered"] if res["answered"] else float("nan")
+    res["upstream"] = u1 - u0
+    return res
+
+
+def one_round(name, d, opts, up):
+    """One fresh start of one server and every workload; returns {workload: result}."""
+    out = {}
+    p = start_server(name, d, opts)
+    try:
+        verify(name, p)
+        time.sleep(0.5)
+        out["rss_idle"] = rss_kib(p.pid)
+        dur = opts["duration"]
+        addr = ADDR[name]
+        nice = opts["nice"]
+        if name != "echo":
+            # 3. cache misses: every name once, from a fresh start.
+            r = measured(p, up, lambda: dnsperf(addr, opts["q_miss"], once=True, outstanding=100,
+                                                nice=nice))
+            out["miss"] = r
+            time.sleep(0.5)
+            out["rss_full"] = rss_kib(p.pid)
+            out["names_cached"] = r["answered"]
+        # warm the hit names (twice through the list), then let stragglers settle.
+        loadgen(opts, addr, opts["q_hit"], 30, flows=4, window=8, passes=2)
+        time.sleep(0.3)
+        # 1. cache hits, UDP: dnsperf and the batched generator.
+        out["hit_dnsperf"] = measured(p, up, lambda: dnsperf(addr, opts["q_hit"], seconds=dur,
+                                                             nice=nice))
+        out["hit_batch"] = measured(p, up, lambda: loadgen(opts, addr, opts["q_hit"], dur))
+        # 2. local-zone answers, UDP.
+        out["local_dnsperf"] = measured(p, up, lambda: dnsperf(addr, opts["q_local"],
+                                                               seconds=dur, nice=nice))
+        out["local_batch"] = measured(p, up, lambda: loadgen(opts, addr, opts["q_local"], dur))
+        if name != "echo":
+            # 4. cache hits over TCP, several connections with queries pipelined.
+            out["hit_tcp"] = measured(p, up, lambda: dnsperf(addr, opts["q_hit"], seconds=dur,
+                                                             tcp=True, clients=8,
+                                                             outstanding=128, nice=nice))
+        # 5. latency at a fixed 10k queries/s (cache hits).
+        out["latency"] = measured(p, up, lambda: loadgen(opts, addr, opts["q_hit"], dur,
+                                                         rate=10000, flows=16))
+        if not p.alive():
+            raise RuntimeError(f"{name} died during the run:\n" + p.tail())
+    finally:
+        p.stop()
+    return out
+
+
+# ---------------------------------------------------------------- outage (issue 4)
+
+def outage(d, opts, up, servers):
+    """Steady load over cached and uncached names; the upstream is stopped for 10 s."""
+    res = {}
+    for name in servers:
+        o = dict(opts, stale=True)
+        p = start_server(name, d, o)
+        try:
+            loadgen(o, ADDR[name], o["q_hit"], 30, flows=4, window=8, passes=2)
+            phases = {}
+            for phase, secs in (("before", 5), ("during", 10), ("after", 5)):
+                if phase == "during":
+                    up.stop()
+                if phase == "after":
+                    up.start()
+                # hit names only, then uncached names only, at a moderate fixed rate
+                h = loadgen(o, ADDR[name], o["q_hit"], secs / 2, rate=2000, flows=8)
+                m = loadgen(o, ADDR[name], mixed_tail(d, phase, opts), secs / 2, rate=500,
+                            flows=8)
+                phases[phase] = {"cached": h, "uncached": m}
+            res[name] = phases
+        finally:
+            p.stop()
+            if not up.proc:
+                up.start()
+    return res
+
+
+def mixed_tail(d, phase, opts):
+    """A file of names never asked before in this server's life (one slice per phase)."""
+    base = {"before": 0, "during": 1, "after": 2}[phase]
+    path = os.path.join(d, f"q-outage-{phase}.txt")
+    n = opts["n_miss"] // 3
+    with open(path, "w") as f:
+        for i in range(base * n, base * n + n):
+            f.write(f"n{i}.bench.test A\n")
+    return path
+
+
+# ---------------------------------------------------------------- report
+
+def med(vals):
+    vals = [v for v in vals if v == v]  # drop NaN
+    if not vals:
+        return None, None, None
+    return statistics.median(vals), min(vals), max(vals)
+
+
+def fmt(v, lo, hi, digits=0, show_range=True):
+    if v is None:
+        return "n/a"
+    f = f"{{:,.{digits}f}}"
+    s = f.format(v)
+    if show_range and lo is not None and hi is not None and hi > lo:
+        s += f" ({f.format(lo)}–{f.format(hi)})"
+    return s
+
+
+def report(results, meta, outage_res):
+    L = []
+    L.append(f"# vnetdns benchmark ({meta['mode']})\n")
+    L.append(f"- date: {meta['date']}")
+    L.append(f"- machine: {meta['nproc']} CPUs, {meta['cpu']}, {meta['kernel']}; "
+             f"load average at start {meta['loadavg']}")
+    L.append("- pinning: server on CPU 0, load generator and upstream (knotd, 1 UDP worker) on "
+             f"CPU 1; nice {meta['nice']}")
+    L.append("- versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
+    L.append(f"- runs: {meta['rounds']} fresh start(s) per server; median (min–max); "
+             f"{meta['duration']} s per timed run; {meta['n_miss']:,} miss names")
+    L.append("- µs/q = server CPU time (user+system, /proc/PID/stat) per answered query; "
+             "'up Δ' = queries the upstream received during the timed hit runs (0 = all from cache)\n")
+
+    def col(name, wl, key):
+        vals = [r[wl][key] for r in results.get(name, []) if wl in r and key in r[wl]]
+        return med(vals)
+
+    def best_peer(wl, key, lower=True):
+        best = None
+        for s in PEERS:
+            v = col(s, wl, key)[0]
+            if v is None:
+                continue
+            if best is None or (v < best[1] if lower else v > best[1]):
+                best = (s, v)
+        return best
+
+    echo_hit = col("echo", "hit_batch", "qps")[0]
+    echo_local = col("echo", "local_batch", "qps")[0]
+    for wl, title, echo_ref in (("hit", "1. Cache hits, UDP", echo_hit),
+                                ("local", "2. Local-zone answers, UDP", echo_local)):
+        bp = best_peer(f"{wl}_dnsperf", "us_per_q")
+        L.append(f"## {title}\n")
+        L.append(f"Best peer by µs/q under dnsperf: {bp[0] if bp else 'n/a'}.\n")
+        L.append("| server | dnsperf q/s | µs/q | × best peer | batched q/s | µs/q (batched) "
+                 "| % of echo | lost | up Δ |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
+        for s in SERVERS:
+            if s not in results:
+                continue
+            q = col(s, f"{wl}_dnsperf", "qps")
+            u = col(s, f"{wl}_dnsperf", "us_per_q")
+            bq = col(s, f"{wl}_batch", "qps")
+            bu = col(s, f"{wl}_batch", "us_per_q")
+            lost = col(s, f"{wl}_batch", "lost")[0]
+            upd = max([r[f"{wl}_dnsperf"]["upstream"] + r[f"{wl}_batch"]["upstream"]
+                       for r in results[s] if f"{wl}_batch" in r] or [0])
+            ratio = f"{u[0] / bp[1]:.2f}" if (bp and u[0]) else "n/a"
+            pct = f"{100 * bq[0] / echo_ref:.0f}%" if (echo_ref and bq[0] is not None) else "n/a"
+            L.append(f"| {s} | {fmt(*q)} | {fmt(*u, 2)} | {ratio} | {fmt(*bq)} | {fmt(*bu, 2)} "
+                     f"| {pct} | {fmt(lost, None, None)} | {upd} |")
+        L.append("")
+
+    L.append("## 3. Cache misses, UDP (each name once, fresh start, dnsperf -q 100)\n")
+    bp = best_peer("miss", "qps", lower=False)
+    L.append(f"Best peer: {bp[0] if bp else 'n/a'}.\n")
+    L.append("| server | q/s | × best peer | µs/q | lost | rcodes (last run) |")
+    L.append("|---|---|---|---|---|---|")
+    for s in SERVERS:
+        if s == "echo" or s not in results:
+            continue
+        q = col(s, "miss", "qps")
+        u = col(s, "miss", "us_per_q")
+        lost = col(s, "miss", "lost")
+        rc = results[s][-1].get("miss", {}).get("rcodes", "")
+        ratio = f"{q[0] / bp[1]:.2f}" if (bp and q[0]) else "n/a"
+        L.append(f"| {s} | {fmt(*q)} | {ratio} | {fmt(*u, 2)} | {fmt(*lost)} | {rc} |")
+    L.append("")
+
+    L.append("## 4. Cache hits, TCP (dnsperf -m tcp, 8 connections, 128 outstanding)\n")
+    bp = best_peer("hit_tcp", "us_per_q")
+    L.append(f"Best peer by µs/q: {bp[0] if bp else 'n/a'}.\n")
+    L.append("| server | q/s | µs/q | × best peer | up Δ |")
+    L.append("|---|---|---|---|---|")
+    for s in SERVERS:
+        if s == "echo" or s not in results:
+            continue
+        q = col(s, "hit_tcp", "qps")
+        u = col(s, "hit_tcp", "us_per_q")
+        upd = max([r["hit_tcp"]["upstream"] for r in results[s] if "hit_tcp" in r] or [0])
+        ratio = f"{u[0] / bp[1]:.2f}" if (bp and u[0]) else "n/a"
+        L.append(f"| {s} | {fmt(*q)} | {fmt(*u, 2)} | {ratio} | {upd} |")
+    L.append("")
+
+    L.append("## 5. Latency at a fixed 10,000 q/s (cache hits, batched generator, open loop)\n")
+    bp = best_peer("latency", "p99_us")
+    L.append(f"Best peer by p99: {bp[0] if bp else 'n/a'}.\n")
+    L.append("| server | avg µs | p50 µs | p99 µs | × best peer p99 | lost |")
+    L.append("|---|---|---|---|---|---|")
+    for s in SERVERS:
+        if s not in results:
+            continue
+        a = col(s, "latency", "avg_us")
+        p50 = col(s, "latency", "p50_us")
+        p99 = col(s, "latency", "p99_us")
+        lost = col(s, "latency", "lost")
+        ratio = f"{p99[0] / bp[1]:.2f}" if (bp and p99[0] is not None and bp[1]) else "n/a"
+        L.append(f"| {s} | {fmt(*a)} | {fmt(*p50)} | {fmt(*p99)} | {ratio} | {fmt(*lost)} |")
+    L.append("")
+
+    L.append("## 6. Memory (VmRSS)\n")
+    L.append("| server | idle MiB | with misses cached MiB | names cached | KiB/name above idle |")
+    L.append("|---|---|---|---|---|")
+    for s in SERVERS:
+        if s == "echo" or s not in results:
+            continue
+        idle = med([r["rss_idle"] / 1024 for r in results[s]])
+        full = med([r["rss_full"] / 1024 for r in results[s] if "rss_full" in r])
+        names = med([r["names_cached"] for r in results[s] if "names_cached" in r])
+        per = med([(r["rss_full"] - r["rss_idle"]) / r["names_cached"] for r in results[s]
+                   if r.get("names_cached")])
+        L.append(f"| {s} | {fmt(*idle, 1)} | {fmt(*full, 1)} | {fmt(*names)} | {fmt(*per, 2)} |")
+    L.append("")
+
+    # vnetdns against the targets of issue 3
+    L.append("## vnetdns against the targets (issue 3)\n")
+    L.append("| workload | target | measured | met |")
+    L.append("|---|---|---|---|")
+
+    def tgt(label, target, measured_s, ok):
+        L.append(f"| {label} | {target} | {measured_s} | {'yes' if ok else 'no'} |")
+    if "vnetdns" in results:
+        for wl, label, ref in (("hit", "cache hit, UDP", echo_hit),
+                               ("local", "local zone, UDP", echo_local)):
+            bp = best_peer(f"{wl}_dnsperf", "us_per_q")
+            v = col("vnetdns", f"{wl}_dnsperf", "us_per_q")[0]
+            if bp and v:
+                tgt(label, "≤ 0.6× best peer µs/q", f"{v:.2f} µs vs {bp[0]} {bp[1]:.2f} "
+                    f"({v / bp[1]:.2f}×)", v / bp[1] <= 0.6)
+            bq = col("vnetdns", f"{wl}_batch", "qps")[0]
+            if ref and bq is not None:
+                tgt(label, "≥ 90% of echo rate (batched)", f"{100 * bq / ref:.0f}%",
+                    bq / ref >= 0.9)
+        dd = col("dnsdist", "miss", "qps")[0]
+        v = col("vnetdns", "miss", "qps")[0]
+        if dd and v:
+            tgt("cache miss, UDP", "≥ 1.0× dnsdist q/s", f"{v:,.0f} vs {dd:,.0f} ({v / dd:.2f}×)",
+                v >= dd)
+        bp = best_peer("hit_tcp", "us_per_q")
+        v = col("vnetdns", "hit_tcp", "us_per_q")[0]
+        if bp and v:
+            tgt("cache hit, TCP", "≤ 0.7× best peer µs/q",
+                f"{v:.2f} µs vs {bp[0]} {bp[1]:.2f} ({v / bp[1]:.2f}×)", v / bp[1] <= 0.7)
+        bp = best_peer("latency", "p99_us")
+        v = col("vnetdns", "latency", "p99_us")[0]
+        if bp and v is not None:
+            tgt("p99 at 10k q/s", "≤ best peer", f"{v:.0f} µs vs {bp[0]} {bp[1]:.0f} µs",
+                v <= bp[1])
+        per = med([(r["rss_full"] - r["rss_idle"]) / r["names_cached"]
+                   for r in results["vnetdns"] if r.get("names_cached")])[0]
+        if per is not None:
+            tgt("memory, names cached", "≤ 0.2 KiB/name", f"{per:.2f} KiB/name", per <= 0.2)
+    L.append("")
+
+    if outage_res:
+        L.append("## Outage: upstream stopped for 10 s (serve-stale configs)\n")
+        L.append("Cached names at 2,000 q/s and never-seen names at 500 q/s, in turn, in each "
+                 "phase: answered (NOERROR / SERVFAIL) / unanswered.\n")
+        L.append("| server | phase | cached: ok / SERVFAIL / lost | uncached: ok / SERVFAIL / lost |")
+        L.append("|---|---|---|---|")
+        for s, phases in outage_res.items():
+            for ph, r in phases.items():
+                c, u = r["cached"], r["uncached"]
+                L.append(f"| {s} | {ph} | {c.get('noerror', 0)} / {c.get('servfail', 0)} / "
+                         f"{c.get('lost', 0)} | {u.get('noerror', 0)} / {u.get('servfail', 0)} / "
+                         f"{u.get('lost', 0)} |")
+        L.append("")
+    return "\n".join(L)
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--source", default=os.path.dirname(os.path.dirname(HERE)))
+    ap.add_argument("--vnetdns", required=True)
+    ap.add_argument("--loadgen", required=True)
+    ap.add_argument("--echo", required=True)
+    ap.add_argument("--servers", default=",".join(SERVERS))
+    ap.add_argument("--rounds", type=int)
+    ap.add_argument("--duration", type=float)
+    ap.add_argument("--misses", type=int)
+    ap.add_argument("--nice", type=int, default=-10)
+    ap.add_argument("--outage", action="store_true", help="also run the outage scenario")
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "latest.md"))
+    a = ap.parse_args()
+    rounds = a.rounds or (1 if a.quick else 3)
+    duration = a.duration or (2 if a.quick else 5)
+    n_miss = a.misses or (20000 if a.quick else 200000)
+    servers = [s for s in a.servers.split(",") if s]
+
+    d = tempfile.mkdtemp(prefix="vnetdns-bench.")
+    local = write_data(d, n_miss)
+    opts = {"vnetdns_bin": os.path.abspath(a.vnetdns), "loadgen_bin": os.path.abspath(a.loadgen),
+            "echo_bin": os.path.abspath(a.echo), "local": local, "duration": duration,
+            "nice": a.nice, "n_miss": n_miss,
+            "q_hit": os.path.join(d, "q-hit.txt"), "q_miss": os.path.join(d, "q-miss.txt"),
+            "q_local": os.path.join(d, "q-local.txt")}
+    meta = {"mode": "quick" if a.quick else "full",
+            "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+            "nproc": os.cpu_count(), "kernel": platform.release(),
+            "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                         if l.startswith("model name")), "?"),
+            "loadavg": open("/proc/loadavg").read().split()[0], "nice": a.nice,
+            "rounds": rounds, "duration": duration, "n_miss": n_miss,
+            "versions": {s: version_of(s, opts) for s in servers + ["knotd", "dnsperf"]
+                         if s != "echo"}}
+    up = Upstream(d, a.source, a.nice)
+    results, failures = {}, {}
+    outage_res = None
+    deadline = time.time() + (1800 if a.quick else 5400)
+    try:
+        up.start()
+        log(f"upstream knotd ready on {UPSTREAM[0]}:{UPSTREAM[1]}; work dir {d}")
+        for rnd in range(rounds):
+            for s in servers:
+                if time.time() > deadline:
+                    raise RuntimeError("benchmark time budget exhausted")
+                log(f"== round {rnd + 1}/{rounds}: {s}")
+                t0 = time.time()
+                try:
+                    results.setdefault(s, []).append(one_round(s, d, opts, up))
+                except Exception as e:  # noqa: BLE001 - one server failing must not stop the rest
+                    log(f"   {s} FAILED: {e}")
+                    failures[s] = str(e)[:2000]
+                log(f"   {s} round took {time.time() - t0:.0f} s")
+                if not up.proc.alive():
+                    raise RuntimeError("knotd died:\n" + up.proc.tail())
+        if a.outage:
+            names = [s for s in ("vnetdns", "unbound", "dnsdist") if s in servers]
+            outage_res = outage(d, opts, up, names)
+    finally:
+        for p in list(Proc.live):
+            p.stop()
+    results = {s: r for s, r in results.items() if r}
+    text = report(results, meta, outage_res)
+    if failures:
+        text += "\n## Failures\n\n" + "\n".join(f"- {s}: {e.splitlines()[0]}"
+                                               for s, e in failures.items()) + "\n"
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    with open(a.out, "w") as f:
+        f.write(text + "\n")
+    with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
+        json.dump({"meta": meta, "results": results, "outage": outage_res,
+                   "failures": failures}, f, indent=1, default=str)
+    print(text)
+    shutil.rmtree(d, ignore_errors=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# vnetdns benchmark, one command (issue 3): vnetdns against Unbound, dnsdist, PowerDNS
+# Recursor, BIND, Knot Resolver, dnsmasq and a batched echo responder, on loopback only.
+# Usage: tests/bench/run.sh [--quick] [--outage] [--servers a,b,...] [--rounds N]
+#        [--duration S] [--misses N] [--nice N]
+#   --quick: 1 round, 2 s runs, 20k miss names (a smoke test, ~3 minutes)
+#   default: 3 rounds (median and range), 5 s runs, 200k miss names (~20 minutes)
+# Environment: VNETDNS_BIN=path uses that binary instead of building build-bench/vnetdns
+# (it must be a Release build without sanitizers).
+# Writes tests/bench/results/latest.md (and latest.json) and prints the tables.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root"
+
+deploy/install-deps.sh bench
+
+if [ -z "${VNETDNS_BIN:-}" ]; then
+  cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DVNETDNS_TESTS=OFF >/dev/null
+  cmake --build build-bench --target vnetdns
+  VNETDNS_BIN=build-bench/vnetdns
+fi
+mkdir -p build-bench/bench
+c++ -O2 -std=c++20 -Wall -Wextra -o build-bench/bench/loadgen "$here/loadgen.cpp"
+c++ -O2 -std=c++20 -Wall -Wextra -o build-bench/bench/echo_responder "$here/echo_responder.cpp"
+
+exec /usr/bin/python3 "$here/bench.py" --source "$root" --vnetdns "$VNETDNS_BIN" \
+  --loadgen build-bench/bench/loadgen --echo build-bench/bench/echo_responder "$@"

@@ -1,0 +1,592 @@
+#!/usr/bin/python3
+"""Fault injection (issue 4): vnetdns in front of scriptable fake upstreams (fake_upstream.py,
+children of this test on 127.0.0.3/127.0.0.4): failover from a blackholed or failing upstream,
+an upstream dying under load, health (down, probes, fail fast, back up), serve-stale with EDE,
+coalescing of 1,000 identical queries, the outstanding and qps caps counted at the upstream,
+prefetch, reply validation (spoofed/garbage replies never accepted or cached), TCP on TC,
+EDNS fallback and failure caching.
+
+Timing: the real clock. Elapsed times are asserted only as generous upper bounds ("within the
+deadline"); waits for TTLs to run out are bounded and part of the behaviour under test.
+
+Run: /usr/bin/python3 tests/integration/test_resilience.py --binary build/vnetdns --source .
+"""
+
+import math
+import os
+import selectors
+import socket
+import struct
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+import fake_upstream as fu  # noqa: E402
+
+import dns.exception  # noqa: E402
+import dns.flags  # noqa: E402
+import dns.message  # noqa: E402
+import dns.rcode  # noqa: E402
+import dns.rdatatype  # noqa: E402
+
+FAKE_A = "127.0.0.3"
+FAKE_B = "127.0.0.4"
+ADDR_A = "192.0.2.1"   # what fake A answers
+ADDR_B = "192.0.2.2"   # what fake B answers
+
+EDE_OPTION = 15        # RFC 8914
+EDE_STALE = 3
+EDE_STALE_NXDOMAIN = 19
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def fake(ctx, addr, address, port=0, name=None):
+    f = fu.FakeUpstream(ctx.workdir, addr=addr, port=port, address=address, name=name)
+    ctx.servers.append(f)
+    ctx.stack.callback(f.stop)
+    return f.start()
+
+
+def start_vnetdns(ctx, upstreams, cache=None, name="vnetdns", extra_toml="", threads=1,
+                  **forward):
+    """vnetdns forwarding "." to `upstreams`, with [forward] keys `forward` and extra [cache]
+    keys `cache` (written into the harness's [cache] table)."""
+    fw = {"zone": ".", "upstreams": [u.upstream() for u in upstreams]}
+    fw.update(forward)
+    v = ctx.vnetdns(start=False, zones=[h.private_zone()], forwards=[fw], name=name,
+                    extra_toml=extra_toml, threads=threads)
+    if cache:
+        extra = "".join(f"{k} = {h._toml_value(val)}\n" for k, val in cache.items())
+        marker = "[cache]\nmax_entries = "
+        i = v.config_text.index(marker)
+        j = v.config_text.index("\n", i + len(marker)) + 1
+        v.config_text = v.config_text[:j] + extra + v.config_text[j:]
+        with open(v.config, "w") as f:
+            f.write(v.config_text)
+    return v.start()
+
+
+def ask(v, qname, rdtype="A", timeout=5.0, tcp=False, **kw):
+    """(response or None on timeout, seconds taken)."""
+    t0 = time.monotonic()
+    try:
+        fn = h.tcp if tcp else h.udp
+        m = fn(h.LOOPBACK4, v.port, qname, rdtype, timeout=timeout, **kw)
+    except dns.exception.Timeout:
+        m = None
+    return m, time.monotonic() - t0
+
+
+def rcode(m):
+    return "TIMEOUT" if m is None else dns.rcode.to_text(m.rcode())
+
+
+def addrs(m):
+    return [] if m is None else h.answer_addresses(m)
+
+
+def ede_codes(m):
+    """INFO-CODEs of the EDE options (option code 15) of a response."""
+    out = []
+    for opt in (m.options if m is not None else []):
+        if opt.otype != EDE_OPTION:
+            continue
+        code = getattr(opt, "code", None)
+        if code is None:
+            code = struct.unpack("!H", opt.to_wire()[:2])[0]
+        out.append(int(code))
+    return out
+
+
+def ttls(m):
+    return [rr.ttl for sec in (m.answer, m.authority) for rr in sec] if m is not None else []
+
+
+def blast(port, queries, deadline_s, resend_after=None):
+    """Sends every (qname, rdtype) of `queries` at once, each from its own UDP socket (its own
+    source port), and collects the replies until all came or `deadline_s` passed. With
+    `resend_after`, queries still unanswered then are sent once more (a stub's retry).
+    Returns [(response or None, seconds)] in the order of `queries`."""
+    sel = selectors.DefaultSelector()
+    socks, wires, out = [], [], [None] * len(queries)
+    try:
+        for i, (qname, rdtype) in enumerate(queries):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.setblocking(False)
+            socks.append(s)
+            q = h.make_query(qname, rdtype)
+            wires.append((q, q.to_wire()))
+            sel.register(s, selectors.EVENT_READ, i)
+        t0 = time.monotonic()
+        for i, s in enumerate(socks):
+            s.sendto(wires[i][1], (h.LOOPBACK4, port))
+        left = len(queries)
+        resent = resend_after is None
+        end = t0 + deadline_s
+        while left and time.monotonic() < end:
+            now = time.monotonic()
+            if not resent and now - t0 >= resend_after:
+                resent = True
+                for i, s in enumerate(socks):
+                    if out[i] is None:
+                        s.sendto(wires[i][1], (h.LOOPBACK4, port))
+            wait = end - now if resent else min(end, t0 + resend_after) - now
+            for key, _ in sel.select(timeout=max(0.0, wait)):
+                i = key.data
+                try:
+                    data = key.fileobj.recv(65535)
+                except OSError:
+                    continue
+                if out[i] is not None:
+                    continue
+                try:
+                    m = dns.message.from_wire(data)
+                except Exception:  # noqa: BLE001 - a reply we cannot read counts as none
+                    continue
+                if m.id != wires[i][0].id:
+                    continue
+                out[i] = (m, time.monotonic() - t0)
+                left -= 1
+        return [o if o is not None else (None, None) for o in out]
+    finally:
+        sel.close()
+        for s in socks:
+            s.close()
+
+
+def non_probe_after(log, t, probe="."):
+    """Log entries of a fake upstream received at or after monotonic time `t`, other than
+    health probes (type NS)."""
+    return [e for e in log if e[0] >= t and e[2] != "NS"]
+
+
+def wait_until(t_abs, what_s_max=60.0):
+    """Lets real time pass until monotonic `t_abs` (TTL expiry is the behaviour under test,
+    not a readiness wait); bounded."""
+    left = t_abs - time.monotonic()
+    if left > what_s_max:
+        raise RuntimeError(f"refusing to wait {left:.1f}s")
+    if left > 0:
+        time.sleep(left)
+
+
+# ---------------------------------------------------------------------------------------------
+# Failover
+
+
+def check_blackholed_first(ctx, t):
+    """first upstream blackholed: the answer comes from the second within one per-try timeout"""
+    a = fake(ctx, FAKE_A, ADDR_A)
+    b = fake(ctx, FAKE_B, ADDR_B)
+    a.set("*", drop=True)
+    v = start_vnetdns(ctx, [a, b], timeout="400ms", deadline="2s")
+    m, took = ask(v, "hole1.example")
+    t.eq((rcode(m), addrs(m)), ("NOERROR", [ADDR_B]), "blackholed first: answered by the second")
+    t.ok(took < 0.4 + 0.6, f"answered within about one per-try timeout (400ms): {took:.3f}s")
+    t.eq((a.count("hole1.example"), b.count("hole1.example")), (1, 1),
+         "one query at the blackholed upstream, then one at the second")
+
+
+def check_servfail_refused_failover(ctx, t):
+    """SERVFAIL or REFUSED from the first upstream: the answer comes from the second"""
+    a = fake(ctx, FAKE_A, ADDR_A)
+    b = fake(ctx, FAKE_B, ADDR_B)
+    a.set("sf.example", rcode="SERVFAIL")
+    a.set("rf.example", rcode="REFUSED")
+    v = start_vnetdns(ctx, [a, b], timeout="400ms", deadline="2s")
+    for qname, what in (("sf.example", "SERVFAIL"), ("rf.example", "REFUSED")):
+        m, took = ask(v, qname)
+        t.eq((rcode(m), addrs(m)), ("NOERROR", [ADDR_B]), f"{what} from the first: answer from "
+             "the second")
+        t.eq((a.count(qname), b.count(qname)), (1, 1), f"{what}: one query at each upstream")
+        t.ok(took < 1.0, f"{what}: no timeout waited ({took:.3f}s)")
+    m, _ = ask(v, "ok.example")
+    t.eq(addrs(m), [ADDR_A], "a name the first upstream answers still comes from the first")
+
+
+def check_dies_under_load(ctx, t):
+    """the first upstream goes silent under steady load: no client fails, later queries go
+    straight to the second"""
+    a = fake(ctx, FAKE_A, ADDR_A)
+    b = fake(ctx, FAKE_B, ADDR_B)
+    timeout_s, deadline_s = 0.3, 1.5
+    v = start_vnetdns(ctx, [a, b], timeout="300ms", deadline="1500ms",
+                      health_probe="probe.example")
+    results = []  # (sent at, rcode, addresses, seconds)
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(k):
+        i = 0
+        while not stop.is_set():
+            i += 1
+            sent = time.monotonic()
+            m, took = ask(v, f"load-{k}-{i}.example", timeout=deadline_s + 2.0)
+            with lock:
+                results.append((sent, rcode(m), addrs(m), took))
+            stop.wait(0.02)
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(4)]
+    for th in threads:
+        th.start()
+    try:
+        stop.wait(1.0)
+        t_dead = time.monotonic()
+        a.set("*", drop=True)  # A goes silent (Azure DNS drops what it will not answer)
+        stop.wait(3.0)
+        t_end = time.monotonic()
+    finally:
+        stop.set()
+        for th in threads:
+            th.join(timeout=deadline_s + 5)
+    before = [r for r in results if r[0] < t_dead]
+    after = [r for r in results if r[0] >= t_dead]
+    t.ok(len(before) >= 5 and all(r[2] == [ADDR_A] for r in before),
+         f"before: every answer from the first upstream ({len(before)} queries)")
+    bad = [r for r in results if r[1] != "NOERROR"]
+    t.eq(len(bad), 0, f"no client saw a failure ({len(results)} queries)", repr(bad[:5]))
+    slow = max((r[3] for r in results), default=0)
+    t.ok(slow < deadline_s + 1.0, f"every answer within the deadline ({slow:.3f}s max)")
+    t.ok(len(after) >= 10 and all(r[2] == [ADDR_B] for r in after if r[1] == "NOERROR"),
+         f"after: answers from the second upstream ({len(after)} queries)")
+    log = a.log()
+    hit_dead = non_probe_after(log, t_dead)
+    t.ok(len(hit_dead) <= 12, f"the silent upstream got few queries before it was marked "
+         f"down ({len(hit_dead)})")
+    late = non_probe_after(log, t_end - 1.5)
+    t.eq(len(late), 0, "in the last 1.5 s no query went to the silent upstream", repr(late[:5]))
+    fast = [r[3] for r in after if r[0] >= t_end - 1.5]
+    t.ok(fast and max(fast) < timeout_s,
+         f"later queries go straight to the second (max {max(fast, default=0):.3f}s < "
+         f"one per-try timeout)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Health: all down, serve-stale, back up
+
+
+def check_all_down_stale_and_back(ctx, t):
+    """all upstreams silent: cached names answered stale (TTL 30, EDE 3/19), uncached names
+    SERVFAIL fast; an upstream back: probed (NS) and fresh answers again"""
+    a = fake(ctx, FAKE_A, ADDR_A)
+    b = fake(ctx, FAKE_B, ADDR_B)
+    for f in (a, b):
+        f.set("cached.example", ttl=2)
+        f.set("gone.example", rcode="NXDOMAIN", ttl=2)
+    v = start_vnetdns(ctx, [a, b], timeout="300ms", deadline="1500ms",
+                      health_probe="probe.example",
+                      cache={"serve_stale": "1h", "stale_answer_timeout": "500ms"})
+    m, _ = ask(v, "cached.example")
+    got_pos = time.monotonic()
+    t.eq((rcode(m), addrs(m)), ("NOERROR", [ADDR_A]), "cached.example fetched (TTL 2)")
+    m, _ = ask(v, "gone.example")
+    got_neg = time.monotonic()
+    t.eq(rcode(m), "NXDOMAIN", "gone.example fetched: NXDOMAIN (SOA TTL 2)")
+
+    a.set("*", drop=True)
+    b.set("*", drop=True)
+    t_down = time.monotonic()
+    # Uncached names drive the failures that mark both upstreams down (3 in a row each).
+    fast = None
+    for i in range(8):
+        m, took = ask(v, f"down-{i}.example", timeout=5)
+        t.eq(rcode(m), "SERVFAIL", f"down-{i}.example: SERVFAIL ({took:.3f}s)")
+        if took < 0.3:
+            fast = i
+            break
+    t.ok(fast is not None, "after a few timeouts every upstream is marked down (fail fast)")
+    for i in range(3):
+        m, took = ask(v, f"uncached-{i}.example")
+        t.ok(rcode(m) == "SERVFAIL" and took < 0.5,
+             f"all down: uncached-{i}.example SERVFAIL at once ({took:.3f}s, deadline 1.5s)",
+             rcode(m))
+        t.eq(ede_codes(m), [22], "  with EDE 22 (No Reachable Authority)")
+
+    wait_until(max(got_pos, got_neg) + 2.1)
+    m, took = ask(v, "cached.example")
+    t.eq((rcode(m), addrs(m)), ("NOERROR", [ADDR_A]), "expired cached.example answered stale")
+    t.eq(ttls(m), [30], "  stale answer TTL 30 (RFC 8767)")
+    t.eq(ede_codes(m), [EDE_STALE], "  EDE option 15 with INFO-CODE 3 (Stale Answer)")
+    t.ok(took < 0.5 + 0.5, f"  within stale_answer_timeout (500ms): {took:.3f}s")
+    m, took = ask(v, "gone.example")
+    t.eq(rcode(m), "NXDOMAIN", "expired gone.example answered stale: NXDOMAIN")
+    t.ok(ttls(m) and all(x <= 30 for x in ttls(m)), f"  stale NXDOMAIN TTLs <= 30 ({ttls(m)})")
+    t.eq(ede_codes(m), [EDE_STALE_NXDOMAIN], "  EDE INFO-CODE 19 (Stale NXDOMAIN Answer)")
+    m, took = ask(v, "cached.example")
+    t.ok(rcode(m) == "NOERROR" and ede_codes(m) == [EDE_STALE] and took < 0.5,
+         f"again stale, at once (refresh failed recently): {took:.3f}s")
+    b_before = b.count("cached.example")
+
+    # A comes back; B stays silent. The probe (NS probe.example) marks A up.
+    a.clear()
+    t_back = time.monotonic()
+    fresh, polls = None, 0
+    end = t_back + 40.0  # probe back-off is at most 30 s
+    while time.monotonic() < end:
+        polls += 1
+        m, _ = ask(v, f"back-{polls}.example", timeout=3)
+        if rcode(m) == "NOERROR":
+            fresh = m
+            break
+        time.sleep(0.25)  # poll interval
+    t.ok(fresh is not None and addrs(fresh) == [ADDR_A],
+         f"upstream back: fresh answers again ({time.monotonic() - t_back:.1f}s, {polls} polls)",
+         fresh.to_text() if fresh else "no NOERROR before the deadline")
+    probes = [e for e in a.log() if e[2] == "NS"]
+    t.ok(any(e[1] == "probe.example." for e in probes) and
+         all(e[1] == "probe.example." for e in probes),
+         f"the down upstream was probed with NS probe.example ({len(probes)} probes)")
+    t.ok(any(e[0] >= t_back for e in probes), "a probe reached it after it came back")
+    gaps = [round(y[0] - x[0], 1) for x, y in zip(probes, probes[1:]) if x[0] >= t_down]
+    t.ok(all(g >= 0.9 for g in gaps), f"probes back off (gaps {gaps} s)")
+    t.eq(b.count("cached.example"), b_before, "no query for the stale name reached the silent B")
+
+
+def check_stale_on_slow_refresh(ctx, t):
+    """refresh slower than stale_answer_timeout: the stale answer goes out at that timeout;
+    the refresh still lands and replaces it"""
+    a = fake(ctx, FAKE_A, ADDR_A)
+    a.set("slow.example", ttl=2, address="10.8.0.{n}")
+    v = start_vnetdns(ctx, [a], timeout="2s", deadline="3s",
+                      cache={"serve_stale": "1h", "stale_answer_timeout": "400ms"})
+    m, _ = ask(v, "slow.example")
+    got = time.monotonic()
+    t.eq(addrs(m), ["10.8.0.1"], "slow.example cached (TTL 2)")
+    a.set("slow.example", ttl=60, address="10.8.0.{n}", delay_ms=1200)
+    wait_until(got + 2.1)
+    m, took = ask(v, "slow.example")
+    t.ok(rcode(m) == "NOERROR" and addrs(m) == ["10.8.0.1"] and ede_codes(m) == [EDE_STALE]
+         and ttls(m) == [30], f"stale answer with EDE 3, TTL 30 ({took:.3f}s)",
+         m.to_text() if m else "no reply")
+    t.ok(took < 0.4 + 0.6, f"  sent at stale_answer_timeout (400ms), not after the refresh "
+         f"({took:.3f}s)")
+    end = time.monotonic() + 5
+    m = None
+    while time.monotonic() < end:
+        m, _ = ask(v, "slow.example")
+        if addrs(m) == ["10.8.0.2"]:
+            break
+        time.sleep(0.1)
+    t.ok(addrs(m) == ["10.8.0.2"] and not ede_codes(m),
+         "the refresh replaced the stale entry (fresh answer, no EDE)",
+         m.to_text() if m else "no reply")
+    t.eq(a.count("slow.example"), 2, "one refresh query at the upstream")
+
+
+# ---------------------------------------------------------------------------------------------
+# Coalescing and caps
+
+
+def check_coalescing_1000(ctx, t):
+    """1,000 clients ask one uncached name at once: one upstream query"""
+    a = fake(ctx, FAKE_A, ADDR_A)
+    a.set("hot.example", delay_ms=1500)
+    v = start_vnetdns(ctx, [a], timeout="3s", deadline="4s")
+    res = blast(v.port, [("hot.example", "A")] * 1000, deadline_s=8.0, resend_after=3.0)
+    good = sum(1 for m, _ in res if m is not None and rcode(m) == "NOERROR" and
+               addrs(m) == [ADDR_A])
+    first = sum(1 for _, s in res if s is not None and s < 3.0)
+    t.eq(good, 1000, f"all 1,000 clients answered with the upstream's address "
+         f"({first} before any retry)")
+    t.eq(a.count("hot.example"), 1, "exactly one query reached the upstream")
+
+
+def check_max_outstanding(ctx, t):
+    """max_outstanding = 5, a slow upstream, 50 distinct names at once: never more than 5
+    outstanding at the upstream; the rest are not sent (SERVFAIL)"""
+    a = fake(ctx, FAKE_A, ADDR_A)
+    a.set("*", delay_ms=500)
+    v = start_vnetdns(ctx, [a], timeout="2s", deadline="3s", max_outstanding=5)
+    a.reset()
+    names = [f"cap-{i}.example" for i in range(50)]
+    res = blast(v.port, [(n, "A") for n in names], deadline_s=6.0)
+    st = a.stats()
+    t.ok(st["max_outstanding"] <= 5, f"at most 5 outstanding at the upstream "
+         f"(max {st['max_outstanding']})")
+    t.ok(st["max_outstanding"] >= 2, f"the cap was reached (max {st['max_outstanding']})")
+    answered = sum(1 for m, _ in res if rcode(m) == "NOERROR")
+    servfail = sum(1 for m, _ in res if rcode(m) == "SERVFAIL")
+    t.eq(answered + servfail, 50, f"every client got an answer or SERVFAIL ({answered} answered, "
+         f"{servfail} SERVFAIL)")
+    t.eq(st["total"], answered, "queries over the cap were never sent")
+    t.ok(max((s for _, s in res if s is not None), default=99) < 3.0 + 1.0,
+         "all within the deadline")
+
+
+def check_max_qps(ctx, t):
+    """max_qps = 10: the upstream never gets more than 10 queries in one second"""
+    a = fake(ctx, FAKE_A, ADDR_A)
+    cap = 10
+    v = start_vnetdns(ctx, [a], timeout="1s", deadline="2s", max_qps=cap)
+    a.reset()
+    names = [f"qps-{i}.example" for i in range(60)]
+    res = blast(v.port, [(n, "A") for n in names], deadline_s=4.0)
+    log = a.log()
+    per_second = {}
+    for e in log:
+        per_second[math.floor(e[0])] = per_second.get(math.floor(e[0]), 0) + 1
+    # vnetdns counts per steady-clock second, the clock time.monotonic() reads; +1 allows
+    # for a query sent just before a second boundary and received just after it.
+    t.ok(max(per_second.values(), default=0) <= cap + 1,
+         f"at most {cap} queries per second at the upstream ({sorted(per_second.values())})")
+    answered = sum(1 for m, _ in res if rcode(m) == "NOERROR")
+    servfail = sum(1 for m, _ in res if rcode(m) == "SERVFAIL")
+    t.eq(answered + servfail, 60, f"every client answered ({answered} NOERROR, {servfail} "
+         "SERVFAIL)")
+    t.eq(len(log), answered, "queries over the cap were never sent")
+    t.ok(answered >= cap, f"the cap was used ({answered} >= {cap})")
+    wait_until(math.floor(time.monotonic()) + 1.05)
+    m, _ = ask(v, "qps-later.example")
+    t.eq(addrs(m), [ADDR_A], "the next second's budget lets a new query through")
+
+
+# ---------------------------------------------------------------------------------------------
+# Prefetch
+
+
+def check_prefetch(ctx, t):
+    """prefetch: a name hit in the last tenth of its TTL is refreshed once before it expires;
+    clients never see a miss. (TTL 10: TTLs are whole seconds, so the last tenth of a shorter
+    TTL is under a second and cannot be told apart from expiry.)"""
+    ttl, delay = 10, 0.6
+    a = fake(ctx, FAKE_A, ADDR_A)
+    a.set("pre.example", ttl=ttl, address="10.9.0.{n}", delay_ms=int(delay * 1000))
+    v = start_vnetdns(ctx, [a], timeout="2s", deadline="3s", cache={"prefetch": True})
+    m, _ = ask(v, "pre.example")
+    received = time.monotonic()
+    t.eq(addrs(m), ["10.9.0.1"], "pre.example cached (TTL 10)")
+    st = a.stats()
+    sent = [r[0] for r in st["replies"] if r[1] == "pre.example."][0]
+    # The entry was inserted between the fake's reply and our receipt; it expires at the
+    # start of second (insert second + TTL) of the steady clock (time.monotonic()).
+    expiry_low = math.floor(sent) + ttl
+    expiry_high = math.floor(received) + ttl
+    wait_until(received + ttl - 2.5)
+    seen = []
+    end = expiry_high + 1.5
+    while time.monotonic() < end:
+        m, took = ask(v, "pre.example", timeout=3)
+        seen.append((time.monotonic(), rcode(m), addrs(m), ttls(m), took))
+        time.sleep(0.1)  # a hot name: ten queries a second
+    log = [e for e in a.log() if e[1] == "pre.example."]
+    t.eq(len(log), 2, "exactly one refresh query (the prefetch) reached the upstream",
+         repr(log))
+    if len(log) >= 2:
+        t.ok(log[1][0] < expiry_high,
+             f"the refresh reached the upstream before expiry ({log[1][0] - received:.2f}s "
+             f"after the first answer; expiry at {expiry_low - received:.2f}.."
+             f"{expiry_high - received:.2f}s)")
+    bad = [s for s in seen if s[1] != "NOERROR" or not s[2]]
+    t.eq(len(bad), 0, f"every client query answered ({len(seen)} queries)", repr(bad[:3]))
+    slow = [s for s in seen if s[4] >= delay - 0.1]
+    t.eq(len(slow), 0, f"no client waited for the upstream (a miss takes >= {delay}s)",
+         repr(slow[:3]))
+    t.ok(seen and seen[-1][2] == ["10.9.0.2"], "the refreshed answer is served",
+         repr(seen[-1:]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reply validation, TCP on TC, EDNS fallback, failure caching
+
+
+def check_spoofed_replies(ctx, t):
+    """wrong ID, wrong source port, wrong question, wrong type and garbage before the real
+    reply: all ignored, the real one accepted, nothing bogus cached"""
+    a = fake(ctx, FAKE_A, ADDR_A)
+    b = fake(ctx, FAKE_B, ADDR_B)
+    bogus = ["wrong_id", "wrong_port", "wrong_question", "wrong_type", "garbage",
+             "garbage_header"]
+    a.set("victim.example", before=bogus)
+    a.set("onlybogus.example", before=bogus, only_before=True)
+    admin_port = h.free_port([h.LOOPBACK4])
+    v = start_vnetdns(ctx, [a, b], timeout="500ms", deadline="2s",
+                      extra_toml=h.admin_toml(admin_port))
+    m, _ = ask(v, "victim.example")
+    t.eq((rcode(m), addrs(m)), ("NOERROR", [ADDR_A]), "the real reply is accepted")
+    t.ok(fu.BOGUS_ADDRESS not in addrs(m), "no bogus address in the answer")
+    m, _ = ask(v, "victim.example")
+    t.eq(addrs(m), [ADDR_A], "the cached answer is the real one")
+    t.eq(a.count("victim.example"), 1, "  (from the cache: one upstream query)")
+    m, _ = ask(v, "evil.example")
+    t.eq(addrs(m), [ADDR_A], "the wrong-question reply was not cached (evil.example)")
+    t.eq(a.count("evil.example"), 1, "  evil.example was asked upstream")
+    m, _ = ask(v, "victim.example", "AAAA")
+    t.ok(rcode(m) == "NOERROR" and not m.answer, "the wrong-type reply was not cached (AAAA "
+         "NODATA from upstream)", m.to_text() if m else "")
+    m, took = ask(v, "onlybogus.example")
+    t.eq((rcode(m), addrs(m)), ("NOERROR", [ADDR_B]),
+         f"only bogus replies from the first: timeout, then the second ({took:.3f}s)")
+    status, body = h.http_request(h.LOOPBACK4, admin_port, "GET", "/metrics")
+    mism = h.metric(h.parse_prometheus(body), "vnetdns_upstream_reply_mismatches_total")
+    t.ok(mism >= 10, f"mismatching replies counted ({mism:.0f} >= 10: 5 per query; the wrong "
+         "port is dropped by the connected socket)")
+
+
+def check_truncated_tcp(ctx, t):
+    """TC=1 over UDP from the upstream: retried over TCP, the full answer goes to the client"""
+    a = fake(ctx, FAKE_A, ADDR_A)
+    a.set("tc.example", tc=True)
+    a.set("bigtc.example", tc=True, txt=20)
+    v = start_vnetdns(ctx, [a], timeout="500ms", deadline="2s")
+    m, _ = ask(v, "tc.example")
+    t.ok(rcode(m) == "NOERROR" and addrs(m) == [ADDR_A] and not (m.flags & dns.flags.TC),
+         "a truncated UDP reply: the full answer (over TCP) to a UDP client")
+    t.eq((a.count("tc.example", proto="udp"), a.count("tc.example", proto="tcp")), (1, 1),
+         "one UDP and one TCP query at the upstream")
+    m, _ = ask(v, "bigtc.example", "TXT", tcp=True)
+    n = sum(len(rr) for rr in m.answer) if m is not None else 0
+    t.eq(n, 20, "a large answer: all 20 TXT records over TCP")
+    m, _ = ask(v, "tc.example")
+    t.eq(a.count("tc.example"), 2, "the TCP answer was cached (no further query)")
+
+
+def check_formerr_edns(ctx, t):
+    """FORMERR to EDNS: retried without EDNS, and remembered for that upstream"""
+    a = fake(ctx, FAKE_A, ADDR_A)
+    a.set("*", formerr_edns=True)
+    v = start_vnetdns(ctx, [a], timeout="500ms", deadline="2s")
+    m, _ = ask(v, "noedns1.example")
+    t.eq((rcode(m), addrs(m)), ("NOERROR", [ADDR_A]), "answered after the EDNS fallback")
+    c = a.stats()["names"].get("noedns1.example.", {})
+    t.eq((c.get("edns"), c.get("noedns")), (1, 1), "one query with EDNS (FORMERR), one without")
+    m, _ = ask(v, "noedns2.example")
+    t.eq(addrs(m), [ADDR_A], "the next name is answered")
+    c = a.stats()["names"].get("noedns2.example.", {})
+    t.eq((c.get("edns"), c.get("noedns")), (0, 1), "the fallback is remembered: no EDNS tried")
+
+
+def check_failure_cached(ctx, t):
+    """a failure (SERVFAIL) is cached for about 5 s: a second query within 5 s does not reach
+    the upstream, one after it does"""
+    a = fake(ctx, FAKE_A, ADDR_A)
+    a.set("fail.example", rcode="SERVFAIL")
+    v = start_vnetdns(ctx, [a], timeout="500ms", deadline="2s")
+    m, _ = ask(v, "fail.example")
+    first = time.monotonic()
+    t.eq(rcode(m), "SERVFAIL", "SERVFAIL from the only upstream")
+    t.eq(a.count("fail.example"), 1, "one upstream query")
+    m, _ = ask(v, "fail.example")
+    t.eq(rcode(m), "SERVFAIL", "asked again at once: SERVFAIL")
+    wait_until(first + 3.0)
+    m, _ = ask(v, "fail.example")
+    t.eq(rcode(m), "SERVFAIL", "asked again 3 s later: SERVFAIL")
+    t.eq(a.count("fail.example"), 1, "  from the failure cache (no upstream query)")
+    a.clear()
+    wait_until(first + 6.1)
+    m, _ = ask(v, "fail.example")
+    t.eq((rcode(m), addrs(m)), ("NOERROR", [ADDR_A]), "after 5 s: asked upstream again, answered")
+    t.eq(a.count("fail.example"), 2, "  (a second upstream query)")
+
+
+CHECKS = [check_blackholed_first, check_servfail_refused_failover, check_dies_under_load,
+          check_all_down_stale_and_back, check_stale_on_slow_refresh, check_coalescing_1000,
+          check_max_outstanding, check_max_qps, check_prefetch, check_spoofed_replies,
+          check_truncated_tcp, check_formerr_edns, check_failure_cached]
+
+if __name__ == "__main__":
+    sys.exit(h.main(CHECKS, __doc__))
