@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "resolver/app/application.hpp"
+#include "resolver/admin/ctl.hpp"
 #include "resolver/app/commands.hpp"
 #include "resolver/util/log.hpp"
 #include "resolver/zonetool/commands.hpp"
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
   // These parse their own options.
   if (command == "zone") return zonetool::run_zone_command(argc - 1, argv + 1);
   if (command == "check") return zonetool::run_check_command(argc - 1, argv + 1);
+  if (command == "ctl") return admin::run_ctl_command(argc - 1, argv + 1);
   std::string config = kDefaultConfig;
   for (int i = 2; i < argc; ++i) {
     const std::string_view a = argv[i];

@@ -1,7 +1,13 @@
 #include "resolver/app/application.hpp"
 
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <thread>
 
 #include "resolver/settings/loader.hpp"
@@ -21,17 +27,29 @@ cache::CacheOptions cache_options(const settings::Settings& s) {
   return o;
 }
 
-// Keys the loader accepts (the configuration contract) whose behaviour is not in this build
-// yet: say so at startup rather than let an operator believe they are enforced.
-void warn_unimplemented(const settings::Settings& s) {
-  auto warn = [](const char* key) {
-    VLOG_WARN("config: '{}' is accepted but not implemented in this version; it has no effect", key);
-  };
-  if (s.rate_limit.enabled) warn("[rate_limit]");
-  if (s.log.queries) warn("log.queries");
-  if (!s.server.user.empty()) warn("server.user");
-  if (s.cache.serve_stale.count() > 0) warn("cache.serve_stale");
-  if (s.cache.prefetch) warn("cache.prefetch");
+// Switches to `user` (and its primary group, no supplementary groups) when running as root.
+// Not root: nothing to drop, logged. Unknown user or a failed switch: fatal (false).
+bool drop_privileges(const std::string& user) {
+  if (user.empty()) return true;
+  if (::geteuid() != 0) {
+    VLOG_INFO("server.user = \"{}\": not running as root, nothing to drop", user);
+    return true;
+  }
+  const passwd* pw = ::getpwnam(user.c_str());
+  if (pw == nullptr) {
+    VLOG_ERROR("server.user: no such user \"{}\"", user);
+    return false;
+  }
+  if (::setgroups(0, nullptr) != 0 || ::setgid(pw->pw_gid) != 0 || ::setuid(pw->pw_uid) != 0) {
+    VLOG_ERROR("server.user: cannot switch to \"{}\": {}", user, std::strerror(errno));
+    return false;
+  }
+  if (::setuid(0) == 0) {  // must be impossible now
+    VLOG_ERROR("server.user: still able to regain root after switching to \"{}\"", user);
+    return false;
+  }
+  VLOG_INFO("running as user {} (uid {}, gid {})", user, pw->pw_uid, pw->pw_gid);
+  return true;
 }
 
 bool same_listen(const settings::ServerSettings& a, const settings::ServerSettings& b) {
@@ -244,7 +262,6 @@ int Application::run() {
     return 1;
   }
   const settings::Settings& s = snap.value()->settings;
-  warn_unimplemented(s);
   cache_ = std::make_unique<cache::PacketCache>(cache_options(s));
   snapshots_ = std::make_unique<pipeline::SnapshotHolder>(snap.value());
   const auto server_settings = s.server;
@@ -288,11 +305,20 @@ int Application::run() {
     workers_.clear();
     return 1;
   }
+  // Every socket is bound: give up root now if asked to (outside systemd, which does it).
+  if (!drop_privileges(server_settings.user)) {
+    workers_.clear();
+    admin_.reset();
+    return 1;
+  }
   // The signal set exists before the workers run, so no signal is missed.
   signals_ = std::make_unique<asio::signal_set>(*control_, SIGHUP, SIGTERM, SIGINT);
   drain_timer_ = std::make_unique<asio::steady_timer>(*control_);
   watchdog_timer_ = std::make_unique<asio::steady_timer>(*control_);
-  for (auto& w : workers_) w->start();
+  for (auto& w : workers_) {
+    w->set_query_log(query_log_.get());
+    w->start();
+  }
   if (admin_) admin_->start();
   std::string addresses;
   for (const auto& a : server_settings.listen) {

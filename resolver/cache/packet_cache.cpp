@@ -51,7 +51,7 @@ HitInfo PacketCache::lookup(const CacheKey& key, std::uint32_t now, std::uint8_t
     const std::uint32_t orig = wire::load32(p);
     std::uint32_t t;
     if (stale) {
-      t = std::min(orig, stale_ttl);
+      t = stale_ttl;  // RFC 8767 section 4: stale answers go out with a short fixed TTL
     } else {
       t = orig > age ? orig - age : 0;
       t = std::min(t, e.ttl - age);

@@ -69,7 +69,9 @@ class PacketCache {
   explicit PacketCache(const CacheOptions& options);
 
   // Copies a live entry into `out` (capacity `cap`) with TTLs aged to `now` (seconds).
-  // A stale entry is copied only when `allow_stale`, with TTLs set to `stale_ttl`.
+  // A stale entry is copied only when `allow_stale`, with every TTL set to `stale_ttl`.
+  // Prefetch is due on a hit in the last tenth of the TTL; TTLs count in whole seconds, so
+  // entries with a TTL under 10 s are never prefetched.
   HitInfo lookup(const CacheKey& key, std::uint32_t now, std::uint8_t* out, std::size_t cap,
                  bool allow_stale = false, std::uint32_t stale_ttl = 30);
   // A failure (kind kFailure) never replaces an entry that may still be served stale: the

@@ -134,7 +134,28 @@ TtlPolicy Pipeline::ttl_policy(const Snapshot& snap) const {
   return TtlPolicy{seconds(c.min_ttl), seconds(c.max_ttl), seconds(c.max_negative_ttl)};
 }
 
+void Pipeline::log_query(const PendingQuery& p, const std::uint8_t* answer, AnswerSource source,
+                         const util::Endpoint* upstream) {
+  if (!qlog_->want()) return;
+  QueryLogRecord r;
+  r.time_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  r.client = p.client;
+  r.transport = p.transport;
+  r.qname = p.view.qname;
+  r.qtype = p.view.qtype;
+  r.rcode = wire::header_rcode(answer);
+  r.source = source;
+  if (upstream != nullptr) r.upstream = *upstream;
+  const auto elapsed = clock_.now() - p.received;
+  r.latency_us = static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
+  qlog_->try_log(r);
+}
+
 Step Pipeline::send(std::uint8_t* out, std::size_t len, AnswerSource source) {
+  if (qlog_ != nullptr && current_ != nullptr) log_query(*current_, out, source, nullptr);
   counters_.answers[static_cast<std::size_t>(source)].add();
   counters_.count_rcode(wire::header_rcode(out));
   if ((wire::header_flags(out) & wire::kFlagTC) != 0) counters_.truncated.add();
@@ -151,6 +172,9 @@ Step Pipeline::error(std::uint8_t* out, std::size_t cap, const std::uint8_t* que
                                     cookie ? current_->cookie_len : 0);
   counters_.count_rcode(static_cast<std::uint16_t>(rcode));
   counters_.answers[static_cast<std::size_t>(AnswerSource::kSynthesized)].add();
+  if (qlog_ != nullptr && current_ != nullptr) {
+    log_query(*current_, out, AnswerSource::kSynthesized, nullptr);
+  }
   return Step{StepKind::kSend, n};
 }
 
@@ -178,6 +202,11 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
   pending.stale.clear();
   pending.cookie_len = 0;
   current_ = &pending;
+  if (qlog_ != nullptr) {
+    pending.client = client;
+    pending.transport = transport;
+    pending.received = clock_.now();
+  }
   // Stage 2: sanitize (RFC 1035 section 4.1.1; RFC 6891 section 6.1.3 for BADVERS).
   const QueryError e = wire::parse_query(query, len, q);
   if (e != QueryError::kNone) {
@@ -323,7 +352,9 @@ std::size_t Pipeline::send_stale(PendingQuery& p, std::uint8_t* out, std::size_t
   const ClientInfo ci = client_info(p, p.qname_raw.data(), p.transport);
   // RFC 8914: EDE 3 "Stale Answer", 19 "Stale NXDOMAIN Answer".
   n = finalize_answer(out, n, cap, ci, nxdomain ? wire::ede::kStaleNxDomain : wire::ede::kStaleAnswer);
+  current_ = &p;
   send(out, n, AnswerSource::kStale);
+  current_ = nullptr;
   return n;
 }
 
@@ -361,6 +392,7 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
   wire::Name name = q.qname;
   bool local = p.local_first;
   bool authoritative = true;
+  util::Endpoint upstream;  // the server that answered, for the query log
   std::uint8_t rcode = 0;
   AnswerSource source = AnswerSource::kUpstream;
   // Each round answers `name` from local data or from upstream; a CNAME that crosses from
@@ -405,6 +437,7 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
     } else {
       got = co_await fetch(p.snapshot, *r.group, key, q.cd());
     }
+    if (got->upstream.family() != 0) upstream = got->upstream;
     if (got->kind == cache::EntryKind::kFailure) {
       rcode = static_cast<std::uint8_t>(Rcode::kServFail);
       // Drop a partial chain: a SERVFAIL carries no answer.
@@ -437,6 +470,8 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
                         rcode == static_cast<std::uint8_t>(Rcode::kServFail)
                             ? wire::ede::kNoReachableAuthority
                             : -1);
+  current_ = nullptr;
+  if (qlog_ != nullptr) log_query(p, out, source, upstream.family() != 0 ? &upstream : nullptr);
   send(out, len, source);
   co_return len;
 }
@@ -518,9 +553,14 @@ asio::awaitable<void> Pipeline::fly(std::shared_ptr<Flight> flight,
   if (fr.status == upstream::ForwardStatus::kOk) {
     auto scrubbed =
         scrub_reply(fr.reply.data(), fr.reply.size(), key, *snap->zones, ttl_policy(*snap));
-    if (scrubbed) result = std::make_shared<Processed>(std::move(scrubbed.value()));
+    if (scrubbed) {
+      result = std::make_shared<Processed>(std::move(scrubbed.value()));
+      result->upstream = snap->groups[group]->settings().upstreams[fr.upstream_index];
+    }
   }
-  if (!result) result = std::make_shared<Processed>(failure_answer(key, kFailureTtl));
+  // A question that was never sent (every server down, or over its max_outstanding or
+  // max_qps cap) is not a resolution failure to remember (RFC 9520): answer it, cache nothing.
+  if (!result) result = std::make_shared<Processed>(failure_answer(key, fr.tries == 0 ? 0 : kFailureTtl));
   if (result->ttl > 0) {
     cache::InsertRequest ins;
     ins.wire = result->wire.data();

@@ -21,6 +21,7 @@
 #include "resolver/cache/packet_cache.hpp"
 #include "resolver/pipeline/counters.hpp"
 #include "resolver/pipeline/finalize.hpp"
+#include "resolver/pipeline/query_log_record.hpp"
 #include "resolver/policy/rate_limiter.hpp"
 #include "resolver/pipeline/response_scrubber.hpp"
 #include "resolver/pipeline/snapshot.hpp"
@@ -47,6 +48,7 @@ struct PendingQuery {
   util::Endpoint client;
   std::shared_ptr<const Snapshot> snapshot;
   bool local_first = false;  // a local CNAME chain leaves local data
+  util::TimePoint received{};              // set when a query log is active
   std::array<std::uint8_t, 24> cookie{};  // COOKIE option to answer with
   std::uint8_t cookie_len = 0;
   std::vector<std::uint8_t> stale;  // an expired cached answer to fall back on (RFC 8767)
@@ -74,6 +76,10 @@ class Pipeline {
   // Refreshes the cache entry of a query handle() answered with Step::prefetch set. At most
   // one refresh per question is in flight (the in-flight table).
   boost::asio::awaitable<void> prefetch(PendingQuery& pending);
+
+  // Queries are logged to `sink` when set (one in `sample`, decided by the sink); nullptr
+  // turns logging off. Set before the worker starts.
+  void set_query_log(QueryLogSink* sink) noexcept { qlog_ = sink; }
 
   [[nodiscard]] Counters& counters() noexcept { return counters_; }
   [[nodiscard]] const Counters& counters() const noexcept { return counters_; }
@@ -122,6 +128,9 @@ class Pipeline {
   Counters counters_;
   std::unordered_map<cache::CacheKey, std::shared_ptr<Flight>, cache::CacheKeyHash> inflight_;
   std::unique_ptr<policy::RateLimiter> limiter_;  // per worker, from [rate_limit]
+  QueryLogSink* qlog_ = nullptr;
+  void log_query(const PendingQuery& p, const std::uint8_t* answer, AnswerSource source,
+                 const util::Endpoint* upstream);
   const PendingQuery* current_ = nullptr;          // the query handle() is answering
  public:
   // Questions in flight per worker: past this a new question is answered SERVFAIL at once

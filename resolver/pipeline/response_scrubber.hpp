@@ -14,6 +14,7 @@
 
 #include "resolver/cache/cache_key.hpp"
 #include "resolver/cache/packet_cache.hpp"
+#include "resolver/util/endpoint.hpp"
 #include "resolver/util/result.hpp"
 #include "resolver/zone/zone_set.hpp"
 
@@ -33,6 +34,7 @@ struct Processed {
   bool splice = false;
   wire::Name splice_target;
   std::uint8_t rcode = 0;
+  util::Endpoint upstream;  // the server that answered (not kept in the cache)
 };
 
 enum class ScrubError : std::uint8_t { kMalformed, kRcode, kChainTooLong, kTooBig };

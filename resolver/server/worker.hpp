@@ -32,6 +32,7 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
+  void set_query_log(pipeline::QueryLogSink* sink) noexcept { pipeline_.set_query_log(sink); }
   void start();
   void stop();  // thread safe: posts the stop onto the worker's loop
   void join();

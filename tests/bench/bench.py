@@ -32,10 +32,14 @@ PORT = 15353
 ADDR = {"vnetdns": "127.0.0.21", "unbound": "127.0.0.22", "dnsdist": "127.0.0.23",
         "pdns-recursor": "127.0.0.24", "bind": "127.0.0.25", "kresd": "127.0.0.26",
         "dnsmasq": "127.0.0.27", "echo": "127.0.0.28"}
+# BIND binds only addresses configured on an interface (lo has 127.0.0.1 alone): its own port.
+ADDR["bind"] = "127.0.0.1"
+PORTS = {"bind": 15325}
 SERVERS = ["vnetdns", "unbound", "dnsdist", "pdns-recursor", "bind", "kresd", "dnsmasq", "echo"]
 PEERS = ["unbound", "dnsdist", "pdns-recursor", "bind", "kresd", "dnsmasq"]
 N_HIT = 1000
 N_LOCAL = 1000
+N_STALE = 200
 CACHE_ENTRIES = 300000
 SERVER_CPU, LOAD_CPU = "0", "1"
 
@@ -89,7 +93,9 @@ class Proc:
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
+    # utime, stime, cutime, cstime (fields 14-17): reaped children count too (dnsmasq forks
+    # one child per TCP connection)
+    return sum(int(x) for x in fields[11:15]) / CLK_TCK
 
 
 def rss_kib(pid):
@@ -107,12 +113,21 @@ def run(cmd, timeout, cpu=LOAD_CPU, nice=0):
     return subprocess.run(full, capture_output=True, text=True, timeout=timeout)
 
 
+def port_of(addr):
+    for s, a in ADDR.items():
+        if a == addr:
+            return PORTS.get(s, PORT)
+    return PORT
+
+
 def dig(addr, name, qtype="A", tcp=False):
-    cmd = ["dig", "+short", "+time=1", "+tries=1", f"@{addr}", "-p", str(PORT), name, qtype]
+    cmd = ["dig", "+short", "+time=1", "+tries=1", "+retry=0", f"@{addr}", "-p", str(port_of(addr)), name,
+           qtype]
     if tcp:
         cmd.insert(1, "+tcp")
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
-    return r.stdout.strip()
+    # dig +short prints errors on stdout too: keep only answer lines
+    return "\n".join(l for l in r.stdout.strip().splitlines() if l and not l.startswith(";"))
 
 
 # ---------------------------------------------------------------- data
@@ -128,11 +143,14 @@ def write_data(d, n_miss):
             f.write(f"n{i} IN A 192.0.2.{i % 250 + 1}\n")
         for i in range(N_HIT):
             f.write(f"h{i} IN A 198.51.100.{i % 250 + 1}\n")
+        for i in range(N_STALE):  # short TTL: expired (stale) by the time of the outage
+            f.write(f"s{i} 5 IN A 203.0.113.{i % 250 + 1}\n")
     local = [("myregistry", "10.0.0.7"), ("myregistry.westeurope.data", "10.0.0.6")]
     local += [(f"reg{i}", f"10.1.{i // 250}.{i % 250 + 1}") for i in range(N_LOCAL)]
     with open(os.path.join(d, "privatelink.azurecr.io.zone"), "w") as f:
         f.write("$ORIGIN privatelink.azurecr.io.\n$TTL 3600\n"
-                "@ IN SOA @ hostmaster.invalid. 1 3600 300 2419200 10\n@ IN NS @\n")
+                "@ IN SOA @ hostmaster.invalid. 1 3600 300 2419200 10\n"
+                "@ IN NS ns1\nns1 3600 IN A 10.0.0.2\n")
         for name, ip in local:
             f.write(f"{name} 3600 IN A {ip}\n")
     with open(os.path.join(d, "local.hosts"), "w") as f:
@@ -143,6 +161,9 @@ def write_data(d, n_miss):
     with open(os.path.join(d, "q-hit.txt"), "w") as f:
         for i in range(N_HIT):
             f.write(f"h{i}.bench.test A\n")
+    with open(os.path.join(d, "q-stale.txt"), "w") as f:
+        for i in range(N_STALE):
+            f.write(f"s{i}.bench.test A\n")
     with open(os.path.join(d, "q-miss.txt"), "w") as f:
         for i in range(n_miss):
             f.write(f"n{i}.bench.test A\n")
@@ -199,6 +220,8 @@ zone:
         self.proc = None
 
     def start(self):
+        if self._ready():
+            raise RuntimeError(f"something already answers on {UPSTREAM[0]}:{UPSTREAM[1]}")
         self.proc = Proc("knotd", ["knotd", "-c", self.conf], LOAD_CPU, self.nice, self.d)
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -210,7 +233,7 @@ zone:
         raise RuntimeError("knotd not ready:\n" + self.proc.tail())
 
     def _ready(self):
-        r = subprocess.run(["dig", "+short", "+time=1", "+tries=1", f"@{UPSTREAM[0]}", "-p",
+        r = subprocess.run(["dig", "+short", "+time=1", "+retry=0", "+tries=1", f"@{UPSTREAM[0]}", "-p",
                             str(UPSTREAM[1]), "h0.bench.test", "A"],
                            capture_output=True, text=True, timeout=10)
         return r.stdout.strip().startswith("198.51.100.")
@@ -265,6 +288,9 @@ zone = "."
 upstreams = ["{up}:{UPSTREAM[1]}"]
 timeout = "1s"
 deadline = "2s"
+# the defaults cap an upstream at Azure DNS's limits (1,000 q/s, 200 in flight): lifted here
+max_qps = 1000000
+max_outstanding = 1000
 """)
         return [opts["vnetdns_bin"], "serve", "-c", conf]
     if name == "unbound":
@@ -298,6 +324,7 @@ deadline = "2s"
   prefetch: no
   minimal-responses: yes
   {'serve-expired: yes' if stale else ''}
+  local-zone: "test." nodefault
   local-zone: "privatelink.azurecr.io." static
 {local}remote-control:
   control-enable: no
@@ -354,7 +381,7 @@ max-mthreads=4096
   pid-file "{rd}/named.pid";
   session-keyfile "{rd}/session.key";
   managed-keys-directory "{rd}";
-  listen-on port {PORT} {{ {addr}; }};
+  listen-on port {PORTS['bind']} {{ {addr}; }};
   listen-on-v6 {{ none; }};
   recursion yes;
   allow-query {{ 127.0.0.0/8; }};
@@ -435,6 +462,8 @@ def version_of(name, opts):
 
 def start_server(name, d, opts):
     argv = configure(name, d, opts)
+    if dig(ADDR[name], "myregistry.privatelink.azurecr.io"):
+        raise RuntimeError(f"something already answers on {ADDR[name]}:{port_of(ADDR[name])}")
     p = Proc(name, argv, SERVER_CPU, opts["nice"], d)
     probe = "myregistry.privatelink.azurecr.io"
     deadline = time.time() + 60
@@ -469,12 +498,12 @@ def verify(name, p):
 
 def dnsperf(addr, qfile, seconds=None, once=False, tcp=False, clients=8, outstanding=128,
             rate=None, timeout_s=3, nice=0):
-    cmd = ["dnsperf", "-s", addr, "-p", str(PORT), "-d", qfile, "-T", "1",
+    cmd = ["dnsperf", "-s", addr, "-p", str(port_of(addr)), "-d", qfile, "-T", "1",
            "-c", str(clients), "-q", str(outstanding), "-t", str(timeout_s)]
     if once:
         cmd += ["-n", "1"]
-    else:
-        cmd += ["-l", str(seconds)]
+    if seconds:
+        cmd += ["-l", str(seconds)]  # with -n: whichever comes first
     if tcp:
         cmd += ["-m", "tcp"]
     if rate:
@@ -497,9 +526,12 @@ def dnsperf(addr, qfile, seconds=None, once=False, tcp=False, clients=8, outstan
     return res
 
 
-def loadgen(opts, addr, qfile, seconds, rate=None, flows=32, window=32, passes=None):
-    cmd = [opts["loadgen_bin"], "-s", addr, "-p", str(PORT), "-f", qfile, "-l", str(seconds),
-           "-c", str(flows), "-w", str(window), "-t", "1000"]
+def loadgen(opts, addr, qfile, seconds, rate=None, flows=16, window=16, passes=None,
+            timeout_ms=None):
+    # closed loop: a lost query holds its slot until the timeout, so keep that short
+    timeout_ms = timeout_ms or (1000 if rate else 300)
+    cmd = [opts["loadgen_bin"], "-s", addr, "-p", str(port_of(addr)), "-f", qfile, "-l", str(seconds),
+           "-c", str(flows), "-w", str(window), "-t", str(timeout_ms)]
     if rate:
         cmd += ["-Q", str(rate)]
     if passes:
@@ -538,12 +570,14 @@ def one_round(name, d, opts, up):
         nice = opts["nice"]
         if name != "echo":
             # 3. cache misses: every name once, from a fresh start.
+            # capped at miss_cap seconds: a slow server answers fewer names (reported).
             r = measured(p, up, lambda: dnsperf(addr, opts["q_miss"], once=True, outstanding=100,
-                                                nice=nice))
+                                                seconds=opts["miss_cap"], nice=nice))
             out["miss"] = r
             time.sleep(0.5)
             out["rss_full"] = rss_kib(p.pid)
-            out["names_cached"] = r["answered"]
+            m = re.search(r"NOERROR (\d+)", r["rcodes"])
+            out["names_cached"] = int(m.group(1)) if m else 0  # positive answers only
         # warm the hit names (twice through the list), then let stragglers settle.
         loadgen(opts, addr, opts["q_hit"], 30, flows=4, window=8, passes=2)
         time.sleep(0.3)
@@ -556,7 +590,9 @@ def one_round(name, d, opts, up):
                                                                seconds=dur, nice=nice))
         out["local_batch"] = measured(p, up, lambda: loadgen(opts, addr, opts["q_local"], dur))
         if name != "echo":
-            # 4. cache hits over TCP, several connections with queries pipelined.
+            # 4. cache hits over TCP, several connections with queries pipelined. Warmed over
+            # TCP first: some caches (dnsdist) key TCP and UDP answers apart.
+            dnsperf(addr, opts["q_hit"], once=True, tcp=True, clients=2, nice=nice)
             out["hit_tcp"] = measured(p, up, lambda: dnsperf(addr, opts["q_hit"], seconds=dur,
                                                              tcp=True, clients=8,
                                                              outstanding=128, nice=nice))
@@ -573,24 +609,31 @@ def one_round(name, d, opts, up):
 # ---------------------------------------------------------------- outage (issue 4)
 
 def outage(d, opts, up, servers):
-    """Steady load over cached and uncached names; the upstream is stopped for 10 s."""
+    """Steady load while the upstream is stopped for 10 s. Three sets of names, each at a fixed
+    rate in turn: fresh (cached, TTL 1 d), stale (cached, TTL 5 s, expired before the outage)
+    and uncached (never asked before)."""
     res = {}
+    q_stale = os.path.join(d, "q-stale.txt")
     for name in servers:
         o = dict(opts, stale=True)
         p = start_server(name, d, o)
         try:
             loadgen(o, ADDR[name], o["q_hit"], 30, flows=4, window=8, passes=2)
+            loadgen(o, ADDR[name], q_stale, 30, flows=4, window=8, passes=2)
+            time.sleep(6)  # the stale set expires
             phases = {}
-            for phase, secs in (("before", 5), ("during", 10), ("after", 5)):
+            for phase, secs in (("before", 5), ("during", 10), ("after", 6)):
                 if phase == "during":
                     up.stop()
                 if phase == "after":
                     up.start()
-                # hit names only, then uncached names only, at a moderate fixed rate
-                h = loadgen(o, ADDR[name], o["q_hit"], secs / 2, rate=2000, flows=8)
-                m = loadgen(o, ADDR[name], mixed_tail(d, phase, opts), secs / 2, rate=500,
-                            flows=8)
-                phases[phase] = {"cached": h, "uncached": m}
+                r = {}
+                sets = [("fresh", o["q_hit"], 2000), ("uncached", mixed_tail(d, phase, opts), 500)]
+                if phase != "before":  # asking the stale set before would refresh it
+                    sets.insert(1, ("stale", q_stale, 1000))
+                for label, qf, rate in sets:
+                    r[label] = loadgen(o, ADDR[name], qf, secs / len(sets), rate=rate, flows=8)
+                phases[phase] = r
             res[name] = phases
         finally:
             p.stop()
@@ -786,16 +829,22 @@ def report(results, meta, outage_res):
 
     if outage_res:
         L.append("## Outage: upstream stopped for 10 s (serve-stale configs)\n")
-        L.append("Cached names at 2,000 q/s and never-seen names at 500 q/s, in turn, in each "
-                 "phase: answered (NOERROR / SERVFAIL) / unanswered.\n")
-        L.append("| server | phase | cached: ok / SERVFAIL / lost | uncached: ok / SERVFAIL / lost |")
-        L.append("|---|---|---|---|")
+        L.append("In each phase, in turn at a fixed rate: fresh cached names (TTL 1 d, 2,000 q/s), "
+                 "stale ones (TTL 5 s, expired before the outage, 1,000 q/s; not asked before "
+                 "it) and never-seen names (500 q/s). Cells: NOERROR / SERVFAIL / unanswered. "
+                 "The upstream restarts at the start of 'after' (knotd reloads its zones in "
+                 "about 2 s).\n")
+        L.append("| server | phase | fresh | stale | uncached |")
+        L.append("|---|---|---|---|---|")
+
+        def cell(c):
+            if not c:
+                return "–"
+            return f"{c.get('noerror', 0)} / {c.get('servfail', 0)} / {c.get('lost', 0)}"
         for s, phases in outage_res.items():
             for ph, r in phases.items():
-                c, u = r["cached"], r["uncached"]
-                L.append(f"| {s} | {ph} | {c.get('noerror', 0)} / {c.get('servfail', 0)} / "
-                         f"{c.get('lost', 0)} | {u.get('noerror', 0)} / {u.get('servfail', 0)} / "
-                         f"{u.get('lost', 0)} |")
+                L.append(f"| {s} | {ph} | {cell(r.get('fresh'))} | {cell(r.get('stale'))} | "
+                         f"{cell(r.get('uncached'))} |")
         L.append("")
     return "\n".join(L)
 
@@ -814,6 +863,7 @@ def main():
     ap.add_argument("--duration", type=float)
     ap.add_argument("--misses", type=int)
     ap.add_argument("--nice", type=int, default=-10)
+    ap.add_argument("--keep", action="store_true", help="keep the work dir (configs, logs)")
     ap.add_argument("--outage", action="store_true", help="also run the outage scenario")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "latest.md"))
     a = ap.parse_args()
@@ -826,7 +876,7 @@ def main():
     local = write_data(d, n_miss)
     opts = {"vnetdns_bin": os.path.abspath(a.vnetdns), "loadgen_bin": os.path.abspath(a.loadgen),
             "echo_bin": os.path.abspath(a.echo), "local": local, "duration": duration,
-            "nice": a.nice, "n_miss": n_miss,
+            "nice": a.nice, "n_miss": n_miss, "miss_cap": 20 if a.quick else 40,
             "q_hit": os.path.join(d, "q-hit.txt"), "q_miss": os.path.join(d, "q-miss.txt"),
             "q_local": os.path.join(d, "q-local.txt")}
     meta = {"mode": "quick" if a.quick else "full",
@@ -877,7 +927,8 @@ def main():
         json.dump({"meta": meta, "results": results, "outage": outage_res,
                    "failures": failures}, f, indent=1, default=str)
     print(text)
-    shutil.rmtree(d, ignore_errors=True)
+    if not a.keep:
+        shutil.rmtree(d, ignore_errors=True)
     return 1 if failures else 0
 
 

@@ -28,7 +28,8 @@ A rule (every key optional):
     before: [...]         bogus replies sent (to the same client) before the real one:
                           "wrong_id", "wrong_port" (right ID, from another source port),
                           "wrong_question" (right ID, question evil.example. A),
-                          "wrong_type" (right ID and name, type AAAA), "garbage" (random
+                          "wrong_type" (right ID and name, another type: AAAA ::6, or A
+                          for an AAAA query), "garbage" (random
                           bytes), "garbage_header" (right ID, a valid-looking header, junk);
                           all that carry an address carry 6.6.6.6
     only_before: true     send the bogus replies and no real one
@@ -353,10 +354,16 @@ class Server:
             r = dns.message.make_response(fake_q)
             r.answer.append(dns.rrset.from_text(EVIL_NAME, 3600, "IN", "A", BOGUS_ADDRESS))
         elif kind == "wrong_type":
-            fake_q = dns.message.make_query(qrr.name, "AAAA")
+            # The same name with another type (A for an A query would be the right question).
+            if qrr.rdtype == dns.rdatatype.AAAA:
+                fake_q = dns.message.make_query(qrr.name, "A")
+                rr = dns.rrset.from_text(qrr.name, 3600, "IN", "A", BOGUS_ADDRESS)
+            else:
+                fake_q = dns.message.make_query(qrr.name, "AAAA")
+                rr = dns.rrset.from_text(qrr.name, 3600, "IN", "AAAA", "::6")
             fake_q.id = q.id
             r = dns.message.make_response(fake_q)
-            r.answer.append(dns.rrset.from_text(qrr.name, 3600, "IN", "AAAA", "::6"))
+            r.answer.append(rr)
         else:
             r = dns.message.make_response(q)
             if qrr.rdtype == dns.rdatatype.A:

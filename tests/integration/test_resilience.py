@@ -159,7 +159,7 @@ def blast(port, queries, deadline_s, resend_after=None):
             s.close()
 
 
-def non_probe_after(log, t, probe="."):
+def non_probe_after(log, t):
     """Log entries of a fake upstream received at or after monotonic time `t`, other than
     health probes (type NS)."""
     return [e for e in log if e[0] >= t and e[2] != "NS"]
@@ -236,15 +236,18 @@ def check_dies_under_load(ctx, t):
         th.start()
     try:
         stop.wait(1.0)
-        t_dead = time.monotonic()
+        t_cmd = time.monotonic()
         a.set("*", drop=True)  # A goes silent (Azure DNS drops what it will not answer)
+        t_dead = time.monotonic()  # the fake has applied the rule
         stop.wait(3.0)
         t_end = time.monotonic()
     finally:
         stop.set()
         for th in threads:
             th.join(timeout=deadline_s + 5)
-    before = [r for r in results if r[0] < t_dead]
+    # A query in flight when A went silent may be answered by either: only those answered
+    # before that moment count as "before".
+    before = [r for r in results if r[0] + r[3] < t_cmd]
     after = [r for r in results if r[0] >= t_dead]
     t.ok(len(before) >= 5 and all(r[2] == [ADDR_A] for r in before),
          f"before: every answer from the first upstream ({len(before)} queries)")
@@ -255,7 +258,7 @@ def check_dies_under_load(ctx, t):
     t.ok(len(after) >= 10 and all(r[2] == [ADDR_B] for r in after if r[1] == "NOERROR"),
          f"after: answers from the second upstream ({len(after)} queries)")
     log = a.log()
-    hit_dead = non_probe_after(log, t_dead)
+    hit_dead = non_probe_after(log, t_cmd)
     t.ok(len(hit_dead) <= 12, f"the silent upstream got few queries before it was marked "
          f"down ({len(hit_dead)})")
     late = non_probe_after(log, t_end - 1.5)
@@ -315,12 +318,24 @@ def check_all_down_stale_and_back(ctx, t):
     t.ok(took < 0.5 + 0.5, f"  within stale_answer_timeout (500ms): {took:.3f}s")
     m, took = ask(v, "gone.example")
     t.eq(rcode(m), "NXDOMAIN", "expired gone.example answered stale: NXDOMAIN")
-    t.ok(ttls(m) and all(x <= 30 for x in ttls(m)), f"  stale NXDOMAIN TTLs <= 30 ({ttls(m)})")
+    t.eq(ttls(m), [30], "  stale NXDOMAIN: SOA TTL 30")
     t.eq(ede_codes(m), [EDE_STALE_NXDOMAIN], "  EDE INFO-CODE 19 (Stale NXDOMAIN Answer)")
     m, took = ask(v, "cached.example")
     t.ok(rcode(m) == "NOERROR" and ede_codes(m) == [EDE_STALE] and took < 0.5,
          f"again stale, at once (refresh failed recently): {took:.3f}s")
     b_before = b.count("cached.example")
+
+    # Stay down until two probes were seen (queries trigger due probes), to see the back-off.
+    end = time.monotonic() + 12.0
+    i = 0
+    while time.monotonic() < end and len([e for e in a.log() if e[2] == "NS"]) < 2:
+        i += 1
+        m, took = ask(v, f"still-down-{i}.example", timeout=3)
+        if rcode(m) != "SERVFAIL" or took >= 0.5:
+            t.ok(False, f"still down: still-down-{i}.example SERVFAIL at once",
+                 f"{rcode(m)} in {took:.3f}s")
+            break
+        time.sleep(0.25)  # poll interval
 
     # A comes back; B stays silent. The probe (NS probe.example) marks A up.
     a.clear()
@@ -342,8 +357,15 @@ def check_all_down_stale_and_back(ctx, t):
          all(e[1] == "probe.example." for e in probes),
          f"the down upstream was probed with NS probe.example ({len(probes)} probes)")
     t.ok(any(e[0] >= t_back for e in probes), "a probe reached it after it came back")
-    gaps = [round(y[0] - x[0], 1) for x, y in zip(probes, probes[1:]) if x[0] >= t_down]
-    t.ok(all(g >= 0.9 for g in gaps), f"probes back off (gaps {gaps} s)")
+    gaps = [round(y[0] - x[0], 2) for x, y in zip(probes, probes[1:])]
+    first = round(probes[0][0] - t_down, 2) if probes else None
+    # Down after the 2nd query's timeouts (>= 1.2 s after t_down); first probe 1 s later;
+    # each failed probe doubles the wait (1 s, 2 s, 4 s ... 30 s).
+    want = [min(30.0, 2.0 ** (k + 1)) for k in range(len(gaps))]  # 2 s, 4 s, ... 30 s
+    t.ok(len(gaps) >= 2 and first is not None and first >= 1.0 and
+         all(g >= w - 0.1 for g, w in zip(gaps, want)),
+         f"probes back off: first {first} s after the outage began, then gaps {gaps} s "
+         f"(at least {want})")
     t.eq(b.count("cached.example"), b_before, "no query for the stale name reached the silent B")
 
 
@@ -360,9 +382,9 @@ def check_stale_on_slow_refresh(ctx, t):
     a.set("slow.example", ttl=60, address="10.8.0.{n}", delay_ms=1200)
     wait_until(got + 2.1)
     m, took = ask(v, "slow.example")
-    t.ok(rcode(m) == "NOERROR" and addrs(m) == ["10.8.0.1"] and ede_codes(m) == [EDE_STALE]
-         and ttls(m) == [30], f"stale answer with EDE 3, TTL 30 ({took:.3f}s)",
-         m.to_text() if m else "no reply")
+    t.ok(rcode(m) == "NOERROR" and addrs(m) == ["10.8.0.1"] and ede_codes(m) == [EDE_STALE],
+         f"stale answer with EDE 3 ({took:.3f}s)", m.to_text() if m else "no reply")
+    t.eq(ttls(m), [30], "  stale answer TTL 30 (RFC 8767)")
     t.ok(took < 0.4 + 0.6, f"  sent at stale_answer_timeout (400ms), not after the refresh "
          f"({took:.3f}s)")
     end = time.monotonic() + 5
@@ -416,6 +438,26 @@ def check_max_outstanding(ctx, t):
     t.eq(st["total"], answered, "queries over the cap were never sent")
     t.ok(max((s for _, s in res if s is not None), default=99) < 3.0 + 1.0,
          "all within the deadline")
+
+
+def check_max_outstanding_failover(ctx, t):
+    """max_outstanding = 5 on a slow first upstream: queries over its cap fail over to the
+    second (or SERVFAIL), never sent to the first"""
+    a = fake(ctx, FAKE_A, ADDR_A)
+    b = fake(ctx, FAKE_B, ADDR_B)
+    a.set("*", delay_ms=500)
+    v = start_vnetdns(ctx, [a, b], timeout="2s", deadline="3s", max_outstanding=5)
+    a.reset()
+    res = blast(v.port, [(f"capfo-{i}.example", "A") for i in range(30)], deadline_s=6.0)
+    sa, sb = a.stats(), b.stats()
+    t.ok(sa["max_outstanding"] <= 5, f"at most 5 outstanding at the first ({sa['max_outstanding']})")
+    from_a = sum(1 for m, _ in res if addrs(m) == [ADDR_A])
+    from_b = sum(1 for m, _ in res if addrs(m) == [ADDR_B])
+    servfail = sum(1 for m, _ in res if rcode(m) == "SERVFAIL")
+    t.eq(from_a + from_b + servfail, 30, f"every client answered ({from_a} from the first, "
+         f"{from_b} from the second, {servfail} SERVFAIL)")
+    t.ok(from_b >= 1, "queries over the first's cap went to the second")
+    t.eq((sa["total"], sb["total"]), (from_a, from_b), "no query was sent that was not answered")
 
 
 def check_max_qps(ctx, t):
@@ -523,8 +565,8 @@ def check_spoofed_replies(ctx, t):
          f"only bogus replies from the first: timeout, then the second ({took:.3f}s)")
     status, body = h.http_request(h.LOOPBACK4, admin_port, "GET", "/metrics")
     mism = h.metric(h.parse_prometheus(body), "vnetdns_upstream_reply_mismatches_total")
-    t.ok(mism >= 10, f"mismatching replies counted ({mism:.0f} >= 10: 5 per query; the wrong "
-         "port is dropped by the connected socket)")
+    t.ok(mism >= 15, f"mismatching replies counted ({mism:.0f} >= 15: 5 for each of 3 queries; "
+         "the wrong port is dropped by the connected socket)")
 
 
 def check_truncated_tcp(ctx, t):
@@ -585,7 +627,7 @@ def check_failure_cached(ctx, t):
 
 CHECKS = [check_blackholed_first, check_servfail_refused_failover, check_dies_under_load,
           check_all_down_stale_and_back, check_stale_on_slow_refresh, check_coalescing_1000,
-          check_max_outstanding, check_max_qps, check_prefetch, check_spoofed_replies,
+          check_max_outstanding, check_max_outstanding_failover, check_max_qps, check_prefetch, check_spoofed_replies,
           check_truncated_tcp, check_formerr_edns, check_failure_cached]
 
 if __name__ == "__main__":
