@@ -17,6 +17,8 @@
 
 #include <toml++/toml.h>
 
+#include "resolver/policy/privatelink_table.hpp"
+
 namespace vnetdns::settings {
 
 namespace {
@@ -374,6 +376,7 @@ class Loader {
     }
     if (const auto* fwds = table_array(root, "forward")) {
       for (const auto& f : *fwds) load_forward(*f.as_table());
+    expand_zone_sets();
     }
     load_admin(section(root, "admin"));
   }
@@ -503,7 +506,18 @@ class Loader {
                                   "max_outstanding", "max_qps", "protocol", "health_probe",
                                   "randomize_case"});
     bool ok = true;
-    if (!t.get("zone")) {
+    std::string zone_set;  // "@azure-privatelink": every zone of a built-in table
+    if (const auto* z = t.get("zone"); z != nullptr && z->is_string() &&
+                                       z->value<std::string>()->rfind('@', 0) == 0) {
+      zone_set = *z->value<std::string>();
+      if (zone_set != kAzurePrivateLink) {
+        error(*z, "unknown zone set '" + zone_set + "' (known: " + kAzurePrivateLink + ")");
+        ok = false;
+      } else if (!zone_set_rule_.source.empty()) {
+        error(*z, "forward zone " + zone_set + " is already defined at " + zone_set_rule_.source);
+        ok = false;
+      }
+    } else if (!t.get("zone")) {
       error(t, "[[forward]] needs a zone (\".\" for everything)");
       ok = false;
     } else if (!get_name(t, "zone", "forward.zone", f.zone)) {
@@ -539,6 +553,10 @@ class Loader {
              {{"udp", UpstreamProtocol::kUdp}, {"tcp", UpstreamProtocol::kTcp}});
     get_name(t, "health_probe", "forward.health_probe", f.health_probe);
     get_bool(t, "randomize_case", "forward.randomize_case", f.randomize_case);
+    if (ok && !zone_set.empty()) {
+      zone_set_rule_ = std::move(f);  // expanded once every explicit rule is known
+      return;
+    }
     if (ok) {
       for (const auto& other : s_.forwards) {
         if (other.zone == f.zone) {
@@ -548,6 +566,21 @@ class Loader {
       }
     }
     if (ok) s_.forwards.push_back(std::move(f));
+  }
+
+  // `zone = "@azure-privatelink"`: one rule per public and private zone of Azure's
+  // private-link table (policy/privatelink_table.hpp), with the rule's other keys. A zone
+  // that also has an explicit [[forward]] keeps the explicit one.
+  void expand_zone_sets() {
+    if (zone_set_rule_.source.empty()) return;
+    for (const auto& zone : policy::PrivateLinkTable::builtin().forward_zones()) {
+      const bool explicit_rule = std::any_of(s_.forwards.begin(), s_.forwards.end(),
+                                             [&](const auto& f) { return f.zone == zone; });
+      if (explicit_rule) continue;
+      ForwardSettings f = zone_set_rule_;
+      f.zone = zone;
+      s_.forwards.push_back(std::move(f));
+    }
   }
 
   void load_admin(const toml::table* t) {
@@ -568,6 +601,8 @@ class Loader {
   std::filesystem::path dir_;
   std::vector<std::pair<toml::source_index, std::string>> errors_;  // (line, message)
   Settings s_;
+  ForwardSettings zone_set_rule_;  // the "@azure-privatelink" rule, if any (source set)
+  static constexpr const char* kAzurePrivateLink = "@azure-privatelink";
 };
 
 }  // namespace

@@ -1,12 +1,12 @@
-#include "resolver/zonetool/privatelink_table.hpp"
+#include "resolver/policy/privatelink_table.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <sstream>
 
-#include "resolver/zonetool/zone_edit.hpp"
-#include "resolver/zonetool/zone_text.hpp"
-
-namespace vnetdns::zonetool {
+namespace vnetdns::policy {
 namespace {
 
 // zones/azure-privatelink-zones.txt, verbatim (tests/unit/zonetool checks they are equal).
@@ -132,9 +132,11 @@ util::Result<PrivateLinkTable, std::string> PrivateLinkTable::parse(std::string_
 }
 
 util::Result<PrivateLinkTable, std::string> PrivateLinkTable::load(const std::string& path) {
-  auto text = read_text_file(path);
-  if (!text.ok()) return util::Err(text.error());
-  return parse(text.value(), path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return util::Err(path + ":1: cannot open: " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), path);
 }
 
 std::optional<PrivateName> PrivateLinkTable::to_private(const wire::Name& name) const {
@@ -153,11 +155,16 @@ std::optional<PrivateName> PrivateLinkTable::to_private(const wire::Name& name) 
   }
   if (best_private) return PrivateName{name, best_private->private_zone};
   if (!best_public) return std::nullopt;
-  const std::string rel = ZoneText::owner_text(name, best_public->public_zone);
-  wire::NameError err = wire::NameError::kNone;
-  wire::Name out = wire::Name::from_text(rel + "." + best_public->private_zone.to_text(), &err);
-  if (err != wire::NameError::kNone) return std::nullopt;  // too long once moved
-  return PrivateName{out, best_public->private_zone};
+  // The labels of `name` below the public zone, put in front of the private zone.
+  const std::size_t prefix = name.size() - best_public->public_zone.size();
+  const wire::Name& zone = best_public->private_zone;
+  if (prefix + zone.size() > wire::kMaxNameLength) return std::nullopt;  // too long once moved
+  std::uint8_t buf[wire::kMaxNameLength];
+  std::memcpy(buf, name.data(), prefix);
+  std::memcpy(buf + prefix, zone.data(), zone.size());
+  wire::Name out;
+  if (!out.assign_wire(buf, prefix + zone.size())) return std::nullopt;
+  return PrivateName{out, zone};
 }
 
 std::vector<wire::Name> PrivateLinkTable::forward_zones() const {
@@ -170,4 +177,4 @@ std::vector<wire::Name> PrivateLinkTable::forward_zones() const {
   return out;
 }
 
-}  // namespace vnetdns::zonetool
+}  // namespace vnetdns::policy
