@@ -157,11 +157,16 @@ boost::asio::awaitable<ForwardResult> ForwardGroup::resolve(const UpstreamQuery&
     const auto started = std::chrono::steady_clock::now();
     ++result.tries;
     ExchangeResult ex = co_await exchange(settings_.upstreams[i], q, opt);
-    if (ex.status == ExchangeStatus::kOk && (wire::header_flags(ex.reply.data()) & wire::kFlagTC) &&
-        !opt.tcp) {
-      opt.tcp = true;  // RFC 7766 section 5: retry a truncated answer over TCP
+    const bool truncated =
+        ex.status == ExchangeStatus::kOk && (wire::header_flags(ex.reply.data()) & wire::kFlagTC);
+    // RFC 7766 section 5: retry a truncated answer over TCP. A burst of forged-looking
+    // replies (RFC 5452 section 9.1) moves the question to TCP as well.
+    if ((truncated || ex.mismatches >= kMismatchBurst) && !opt.tcp) {
+      const std::uint32_t mismatches = ex.mismatches;
+      opt.tcp = true;
       result.via_tcp = true;
       ex = co_await exchange(settings_.upstreams[i], q, opt);
+      ex.mismatches += mismatches;
     }
     if (ex.status == ExchangeStatus::kOk && wire::header_rcode(ex.reply.data()) == 1 &&
         wire::header_arcount(ex.reply.data()) == 0 && opt.edns) {

@@ -70,6 +70,7 @@ class ForwardGroup : public std::enable_shared_from_this<ForwardGroup> {
   [[nodiscard]] bool any_up() const noexcept;
 
   static constexpr std::uint32_t kFailuresBeforeDown = 3;
+  static constexpr std::uint32_t kMismatchBurst = 3;  // forged-looking replies before TCP
   static constexpr std::int64_t kFirstProbeMs = 1000;
   static constexpr std::int64_t kMaxProbeMs = 30000;
 
