@@ -33,13 +33,19 @@ A rule (every key optional):
                           bytes), "garbage_header" (right ID, a valid-looking header, junk);
                           all that carry an address carry 6.6.6.6
     only_before: true     send the bogus replies and no real one
+    extra: [{...}]        records added to the real reply, e.g. out-of-bailiwick ones:
+                          {"section": "answer"|"authority"|"additional", "name": "x.example.",
+                           "type": "A", "data": "6.6.6.6", "ttl": 3600}
+    case: "swap"          the real reply's question (and answer owner) in swapped letter
+                          case (an upstream, or a forger, that does not echo 0x20 case)
 Answers: A -> the address (default --address); NS -> ns.fake-upstream.; TXT -> "fake";
 anything else NODATA with an SOA. Answers to a query with EDNS carry an OPT (1232).
 
 Counters ("stats"): total, per name {"udp", "tcp", "edns", "noedns", "types": {TYPE: n}},
 outstanding (received, to be answered, not yet answered), max_outstanding, dropped, a log
 of [monotonic time, name, type, proto, edns] per query and one of [time, name, type, proto]
-per real reply sent (time.monotonic(), i.e.
+per real reply sent, and "sources": [name as received (case kept), proto, client source
+port, query ID] per query (time.monotonic(), i.e.
 CLOCK_MONOTONIC, the clock vnetdns's steady_clock reads, so times compare across processes).
 """
 
@@ -152,6 +158,7 @@ class Server:
         self.dropped = 0
         self.log = []
         self.replies = []
+        self.sources = []
 
     # --- control ---
 
@@ -190,7 +197,7 @@ class Server:
                 return {"ok": True, "total": self.total, "names": self.names,
                         "outstanding": self.outstanding,
                         "max_outstanding": self.max_outstanding, "dropped": self.dropped,
-                        "log": self.log, "replies": self.replies}
+                        "log": self.log, "replies": self.replies, "sources": self.sources}
         raise ValueError(f"unknown command {cmd!r}")
 
     # --- queries ---
@@ -199,7 +206,7 @@ class Server:
         while True:
             data, peer = self.udp.recvfrom(65535)
             self._handle(data, "udp", lambda out, p=peer: self._send_udp(out, p),
-                         lambda out, p=peer: self.other.sendto(out, p))
+                         lambda out, p=peer: self.other.sendto(out, p), peer_port=peer[1])
 
     def _send_udp(self, out, peer):
         with self.udp_lock:
@@ -207,10 +214,10 @@ class Server:
 
     def serve_tcp(self):
         while True:
-            conn, _ = self.tcp.accept()
-            threading.Thread(target=self._tcp_conn, args=(conn,), daemon=True).start()
+            conn, peer = self.tcp.accept()
+            threading.Thread(target=self._tcp_conn, args=(conn, peer[1]), daemon=True).start()
 
-    def _tcp_conn(self, conn):
+    def _tcp_conn(self, conn, peer_port=0):
         wlock = threading.Lock()
 
         def send(out):
@@ -229,7 +236,7 @@ class Server:
                 data = self._recv_exact(conn, struct.unpack("!H", hdr)[0])
                 if data is None:
                     break
-                self._handle(data, "tcp", send, send)
+                self._handle(data, "tcp", send, send, peer_port=peer_port)
         except OSError:
             pass
         finally:
@@ -249,7 +256,7 @@ class Server:
     def _rule(self, name):
         return self.rules.get(name) or self.rules.get("*") or {}
 
-    def _handle(self, data, proto, send, send_other):
+    def _handle(self, data, proto, send, send_other, peer_port=0):
         try:
             q = dns.message.from_wire(data)
         except Exception:  # noqa: BLE001 - not a query we can read: ignore it
@@ -270,6 +277,8 @@ class Server:
             n = sum(c["types"].values())
             if len(self.log) < MAX_LOG:
                 self.log.append([time.monotonic(), name, qtype, proto, edns])
+            if len(self.sources) < MAX_LOG:
+                self.sources.append([qrr.name.to_text(), proto, peer_port, q.id])
             rule = dict(self._rule(name))
             answers = not rule.get("drop") and not rule.get("only_before")
             if answers:
@@ -338,6 +347,16 @@ class Server:
             r.answer.append(dns.rrset.from_text_list(qrr.name, ttl, "IN", "TXT", rrs))
         else:
             r.authority.append(soa)
+        for x in rule.get("extra", []):
+            rrset = dns.rrset.from_text(x["name"], int(x.get("ttl", 3600)), "IN",
+                                        x.get("type", "A"), x.get("data", BOGUS_ADDRESS))
+            getattr(r, x.get("section", "additional")).append(rrset)
+        if rule.get("case") == "swap":
+            swapped = dns.name.from_text(qrr.name.to_text().swapcase())
+            r.question = [dns.rrset.RRset(swapped, qrr.rdclass, qrr.rdtype)]
+            for rrset in r.answer:
+                if rrset.name == qrr.name:
+                    rrset.name = swapped
         return r.to_wire(max_size=65535)
 
     def _bogus(self, kind, q, send, send_other):

@@ -576,6 +576,94 @@ def metric(samples, name, **labels):
 
 
 # ---------------------------------------------------------------------------------------------
+# On-prem forwarders (BIND, Unbound) in front of vnetdns, configured from deploy/onprem/
+
+
+NAMED = shutil.which("named") or "/usr/sbin/named"
+UNBOUND = shutil.which("unbound") or "/usr/sbin/unbound"
+
+
+def onprem_snippets(source_dir, servers):
+    """deploy/onprem/generate.py's snippets rendered for `servers` (a list of strings written
+    as each program wants them, e.g. "127.0.0.1 port 5353" for BIND, "127.0.0.1@5353" for
+    Unbound): {file name: text}."""
+    import importlib.util
+    path = os.path.join(source_dir, "deploy", "onprem", "generate.py")
+    spec = importlib.util.spec_from_file_location("vnetdns_onprem_generate", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.render(servers, mod.public_zones(
+        os.path.join(source_dir, "zones", "azure-privatelink-zones.txt")))
+
+
+def named_conf(rundir, listen_addr, port, snippet_path, root_forwarders, clients=("127.0.0.0/8",),
+               servers_allowed=("127.0.0.0/8",)):
+    """A named.conf for a forwarding BIND that includes `snippet_path` (the BIND snippet of
+    deploy/onprem/) and forwards everything else ("." included, `forward only`) to
+    `root_forwarders` ("ADDR port N" strings): it never iterates from the root hints. Every
+    server outside `servers_allowed` is marked bogus, so BIND sends nothing anywhere else."""
+    fw = " ".join(f"{f};" for f in root_forwarders)
+    allow = " ".join(f"{c};" for c in clients)
+    lines = [
+        "options {",
+        f'  directory "{rundir}";',
+        f'  pid-file "{rundir}/named.pid";',
+        f'  session-keyfile "{rundir}/session.key";',
+        f'  managed-keys-directory "{rundir}";',
+        f"  listen-on port {port} {{ {listen_addr}; }};",
+        "  listen-on-v6 { none; };",
+        "  recursion yes;",
+        f"  allow-query {{ {allow} }};",
+        f"  allow-recursion {{ {allow} }};",
+        "  dnssec-validation no;",
+        "  forward only;",
+        f"  forwarders {{ {fw} }};",
+        "  notify no;",
+        "  automatic-interface-scan no;",
+        "};",
+        "controls { };",
+        "server 0.0.0.0/0 { bogus yes; };",
+        "server ::/0 { bogus yes; };",
+    ]
+    lines += [f"server {p} {{ bogus no; }};" for p in servers_allowed]
+    lines.append(f'include "{snippet_path}";')
+    return "\n".join(lines) + "\n"
+
+
+def unbound_conf(rundir, listen_addr, port, snippet_path, root_forwarders,
+                 clients=("127.0.0.0/8",), private_address=("10.0.0.0/8",)):
+    """An unbound.conf (foreground, iterator only: no DNSSEC, no trust anchor) that includes
+    `snippet_path` (the Unbound snippet of deploy/onprem/) and forwards "." to
+    `root_forwarders` ("ADDR@PORT"), forward-first no: the root hints are never used.
+    `private_address` turns on DNS-rebinding protection for those ranges, which the
+    snippet's private-domain lines must lift for the private-link zones."""
+    lines = [
+        "server:",
+        "  verbosity: 1",
+        f"  interface: {listen_addr}@{port}",
+        f"  port: {port}",
+        "  do-ip6: no",
+        "  do-daemonize: no",
+        '  username: ""',
+        '  chroot: ""',
+        f'  directory: "{rundir}"',
+        f'  pidfile: "{rundir}/unbound.pid"',
+        "  use-syslog: no",
+        '  logfile: ""',
+        "  num-threads: 1",
+        "  do-not-query-localhost: no",
+        '  module-config: "iterator"',
+    ]
+    lines += [f"  access-control: {c} allow" for c in clients]
+    lines += [f"  private-address: {a}" for a in private_address]
+    lines += ["remote-control:", "  control-enable: no",
+              "forward-zone:", '  name: "."']
+    lines += [f"  forward-addr: {f}" for f in root_forwarders]
+    lines += ["  forward-first: no", f'include: "{snippet_path}"']
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
 # Reporting and the script entry point
 
 
