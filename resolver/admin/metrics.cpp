@@ -48,6 +48,21 @@ class Writer {
     std::snprintf(buf, sizeof(buf), "%.9g\n", value);
     out_ += buf;
   }
+  // A sample under another name of the current family (histogram _bucket, _sum, _count).
+  void sample_as(const char* name, std::uint64_t value,
+                 std::initializer_list<std::string_view> labels) {
+    const char* family = name_;
+    name_ = name;
+    sample(value, labels);
+    name_ = family;
+  }
+  void sample_double_as(const char* name, double value,
+                        std::initializer_list<std::string_view> labels) {
+    const char* family = name_;
+    name_ = name;
+    sample_double(value, labels);
+    name_ = family;
+  }
 
  private:
   void head(std::initializer_list<std::string_view> labels) {
@@ -284,6 +299,28 @@ std::string render_metrics(const AdminContext& cx) {
          [&](const Row& r, std::initializer_list<std::string_view> l) {
            w.sample_double(r.h->srtt_us.load(std::memory_order_relaxed) / 1e6, l);
          });
+    w.family("vnetdns_upstream_latency_seconds", "histogram",
+             "Round-trip time of answered tries, per upstream server (since the last reload).");
+    for (const Row& r : rows) {
+      using H = upstream::UpstreamHealth;
+      std::uint64_t cumulative = 0;
+      char le[24];
+      for (std::size_t i = 0; i <= H::kLatencyBoundsUs.size(); ++i) {
+        cumulative += r.h->latency[i].load(std::memory_order_relaxed);
+        if (i < H::kLatencyBoundsUs.size()) {
+          std::snprintf(le, sizeof(le), "%g", H::kLatencyBoundsUs[i] / 1e6);
+        } else {
+          std::snprintf(le, sizeof(le), "+Inf");
+        }
+        w.sample_as("vnetdns_upstream_latency_seconds_bucket", cumulative,
+                    {"rule", r.rule, "upstream", r.upstream, "le", le});
+      }
+      w.sample_double_as("vnetdns_upstream_latency_seconds_sum",
+                         r.h->latency_sum_us.load(std::memory_order_relaxed) / 1e6,
+                         {"rule", r.rule, "upstream", r.upstream});
+      w.sample_as("vnetdns_upstream_latency_seconds_count", cumulative,
+                  {"rule", r.rule, "upstream", r.upstream});
+    }
     w.family("vnetdns_zone_serial", "gauge", "SOA serial of each local zone loaded.");
     if (snap->zones) {
       for (const auto& z : snap->zones->zones()) {

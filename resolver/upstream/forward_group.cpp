@@ -64,6 +64,7 @@ bool ForwardGroup::take_qps(UpstreamHealth& h) {
 void ForwardGroup::record(std::size_t i, bool ok, std::chrono::microseconds rtt) {
   UpstreamHealth& h = *health_[i];
   if (ok) {
+    h.observe_latency(rtt);
     h.consecutive_failures.store(0);
     h.down.store(false);
     h.probe_backoff_ms.store(0);

@@ -15,6 +15,7 @@
 // and latency figures are atomics; the configuration part is immutable.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
@@ -51,6 +52,17 @@ struct UpstreamHealth {
   std::atomic<std::uint32_t> qps_count{0};
   std::atomic<bool> no_edns{false};
   std::atomic<std::uint64_t> probes{0};
+  // Round-trip times of answered tries: counts per bucket (not cumulative) and their sum.
+  static constexpr std::array<std::uint32_t, 12> kLatencyBoundsUs = {
+      500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000};
+  std::array<std::atomic<std::uint64_t>, kLatencyBoundsUs.size() + 1> latency{};
+  std::atomic<std::uint64_t> latency_sum_us{0};
+  void observe_latency(std::chrono::microseconds rtt) noexcept {
+    std::size_t i = 0;
+    while (i < kLatencyBoundsUs.size() && rtt.count() > kLatencyBoundsUs[i]) ++i;
+    latency[i].fetch_add(1, std::memory_order_relaxed);
+    latency_sum_us.fetch_add(static_cast<std::uint64_t>(rtt.count()), std::memory_order_relaxed);
+  }
   std::atomic<std::uint64_t> capped{0};
   std::atomic<std::uint32_t> srtt_us{0};        // smoothed round-trip time
   std::atomic<std::uint64_t> queries{0};

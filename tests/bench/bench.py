@@ -680,7 +680,8 @@ def report(results, meta, outage_res):
              f"load average at start {meta['loadavg']}")
     L.append("- pinning: server on CPU 0, load generator and upstream (knotd, 1 UDP worker) on "
              f"CPU 1; nice {meta['nice']}")
-    L.append("- versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
+    L.append("- versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
+             + f"; vnetdns build: {meta.get('vnetdns_rev', '?')}")
     L.append(f"- runs: {meta['rounds']} fresh start(s) per server; median (min–max); "
              f"{meta['duration']} s per timed run; {meta['n_miss']:,} miss names")
     L.append("- µs/q = server CPU time (user+system, /proc/PID/stat) per answered query; "
@@ -865,12 +866,13 @@ def main():
     ap.add_argument("--nice", type=int, default=-10)
     ap.add_argument("--keep", action="store_true", help="keep the work dir (configs, logs)")
     ap.add_argument("--outage", action="store_true", help="also run the outage scenario")
-    ap.add_argument("--out", default=os.path.join(HERE, "results", "latest.md"))
+    ap.add_argument("--out", help="default: tests/bench/results/latest.md (quick.md with --quick)")
     a = ap.parse_args()
     rounds = a.rounds or (1 if a.quick else 3)
     duration = a.duration or (2 if a.quick else 5)
     n_miss = a.misses or (20000 if a.quick else 200000)
     servers = [s for s in a.servers.split(",") if s]
+    a.out = a.out or os.path.join(HERE, "results", "quick.md" if a.quick else "latest.md")
 
     d = tempfile.mkdtemp(prefix="vnetdns-bench.")
     local = write_data(d, n_miss)
@@ -886,6 +888,7 @@ def main():
                          if l.startswith("model name")), "?"),
             "loadavg": open("/proc/loadavg").read().split()[0], "nice": a.nice,
             "rounds": rounds, "duration": duration, "n_miss": n_miss,
+            "vnetdns_rev": os.environ.get("VNETDNS_REV", "?"),
             "versions": {s: version_of(s, opts) for s in servers + ["knotd", "dnsperf"]
                          if s != "echo"}}
     up = Upstream(d, a.source, a.nice)

@@ -7,7 +7,7 @@ Not part of CTest (minutes of load). Loopback only; every server is a child of t
 (harness.Child: PDEATHSIG, stopped by PID and reaped).
 
     /usr/bin/python3 tests/bench/flood.py [--binary build/vnetdns] [--count 1000000 | --quick]
-        [--rate 5000] [--phases off,on] [--max-seconds S]
+        [--rate 1000] [--phases off,on] [--max-seconds S]
 """
 
 import argparse
@@ -116,7 +116,7 @@ def main():
     ap.add_argument("--source", default=ROOT)
     ap.add_argument("--count", type=int, default=1_000_000)
     ap.add_argument("--quick", action="store_true", help="50,000 queries per phase")
-    ap.add_argument("--rate", type=int, default=5000, help="queries per second (bounded)")
+    ap.add_argument("--rate", type=int, default=1000, help="queries per second (bounded)")
     ap.add_argument("--phases", default="off,on", help="rate limit off and/or on")
     ap.add_argument("--rl-qps", type=int, default=1000, help="[rate_limit] qps when on")
     ap.add_argument("--max-seconds", type=float, default=None,

@@ -3,7 +3,7 @@
 # Recursor, BIND, Knot Resolver, dnsmasq and a batched echo responder, on loopback only.
 # Usage: tests/bench/run.sh [--quick] [--outage] [--servers a,b,...] [--rounds N]
 #        [--duration S] [--misses N] [--nice N]
-#   --quick: 1 round, 2 s runs, 20k miss names (a smoke test, ~3 minutes)
+#   --quick: 1 round, 2 s runs, 20k miss names (a smoke test, ~3 minutes; writes quick.md)
 #   default: 3 rounds (median and range), 5 s runs, 200k miss names (~20 minutes)
 # Environment: VNETDNS_BIN=path uses that binary instead of building build-bench/vnetdns
 # (it must be a Release build without sanitizers).
@@ -19,7 +19,9 @@ if [ -z "${VNETDNS_BIN:-}" ]; then
   cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DVNETDNS_TESTS=OFF >/dev/null
   cmake --build build-bench --target vnetdns
   VNETDNS_BIN=build-bench/vnetdns
+  VNETDNS_REV="$(git describe --always --dirty 2>/dev/null || echo unknown)"
 fi
+export VNETDNS_REV="${VNETDNS_REV:-prebuilt $VNETDNS_BIN}"
 mkdir -p build-bench/bench
 c++ -O2 -std=c++20 -Wall -Wextra -o build-bench/bench/loadgen "$here/loadgen.cpp"
 c++ -O2 -std=c++20 -Wall -Wextra -o build-bench/bench/echo_responder "$here/echo_responder.cpp"

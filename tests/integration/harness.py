@@ -544,7 +544,13 @@ def parse_prometheus(text):
         m = _SAMPLE.match(line)
         if not m:
             raise ValueError(f"line {n}: not a sample: {line!r}")
-        name, _, labels, value = m.groups()
+        series_name, _, labels, value = m.groups()
+        name = series_name
+        for suffix in ("_bucket", "_sum", "_count"):
+            # A histogram's samples carry suffixes of its family name.
+            base = series_name[: -len(suffix)] if series_name.endswith(suffix) else None
+            if base and types.get(base) in ("histogram", "summary") and base == current:
+                name = base
         if name not in types or name in closed or name != current:
             raise ValueError(f"line {n}: sample of {name} outside its family (TYPE first, "
                              "samples contiguous)")
@@ -563,7 +569,7 @@ def parse_prometheus(text):
                     if labels[pos] != ",":
                         raise ValueError(f"line {n}: bad labels {labels!r}")
                     pos += 1
-        key = (name, tuple(sorted(pairs)))
+        key = (series_name, tuple(sorted(pairs)))
         if key in samples:
             raise ValueError(f"line {n}: duplicate series {line!r}")
         samples[key] = float(value)

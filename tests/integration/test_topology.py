@@ -66,6 +66,10 @@ def netns_permitted():
         r = _run([IP, "netns", "add", name], check=False)
         if r.returncode != 0:
             return False, (r.stderr or r.stdout).strip()
+        r = _run([IP, "-n", name, "link", "add", "p0", "type", "veth", "peer", "name", "p1"],
+                 check=False)
+        if r.returncode != 0:
+            return False, "veth pairs: " + (r.stderr or r.stdout).strip()
         return True, ""
     finally:
         _run([IP, "netns", "del", name], check=False)
