@@ -7,7 +7,7 @@
 namespace vnetdns::pipeline {
 
 namespace {
-constexpr std::uint16_t kKeptFlags = wire::kFlagAA | wire::kRcodeMask;
+constexpr std::uint16_t kKeptFlags = wire::kFlagAA | wire::kFlagTC | wire::kRcodeMask;
 }
 
 std::size_t finalize_answer(std::uint8_t* out, std::size_t len, std::size_t cap,

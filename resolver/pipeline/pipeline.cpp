@@ -7,6 +7,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
+#include <ctime>
 #include <vector>
 
 #include "resolver/pipeline/finalize.hpp"
@@ -114,7 +115,8 @@ bool Pipeline::answer_cookie(PendingQuery& p, const util::Endpoint& client) {
   p.cookie_len = 0;
   if (!p.view.has_cookie) return false;
   const auto& c = server_cookie();
-  const std::uint32_t now = clock_.now_seconds();
+  // RFC 9018 section 4.3: the timestamp is Unix time (serial-number arithmetic on 32 bits).
+  const auto now = static_cast<std::uint32_t>(std::time(nullptr));
   const bool ok = c.valid(p.view.cookie, p.view.cookie_len, client, now);
   // RFC 7873 section 5.2: echo the client cookie with a fresh server cookie.
   std::memcpy(p.cookie.data(), p.view.cookie, 8);
@@ -393,6 +395,7 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
   bool local = p.local_first;
   bool authoritative = true;
   util::Endpoint upstream;  // the server that answered, for the query log
+  bool truncated = false;
   std::uint8_t rcode = 0;
   AnswerSource source = AnswerSource::kUpstream;
   // Each round answers `name` from local data or from upstream; a CNAME that crosses from
@@ -445,15 +448,19 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
       b.add_question(p.qname_raw.data(), q.qname_wire_len, q.qtype, q.qclass);
       break;
     }
+    rcode = got->rcode;
     if (round == 0 && got->wire.size() <= cap) {
       // The common case: the whole answer is the upstream one; take its bytes as they are.
       std::memcpy(out, got->wire.data(), got->wire.size());
       b.resume(got->wire.size(), wire::Section::kAnswer);
-    } else if (!append_records(*got, b)) {
-      rcode = static_cast<std::uint8_t>(Rcode::kServFail);
+    } else if (round == 0 || !append_records(*got, b)) {
+      if (round == 0 || !b.fits()) {
+        truncated = true;  // bigger than this client's buffer: TC=1, it asks again over TCP
+      } else {
+        rcode = static_cast<std::uint8_t>(Rcode::kServFail);
+      }
       break;
     }
-    rcode = got->rcode;
     if (!got->splice) break;
     name = got->splice_target;  // the chain continues in local data
     local = true;
@@ -461,6 +468,12 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
   std::size_t len = b.size();
   wire::store16(out + 2, static_cast<std::uint16_t>(
                              (authoritative ? wire::kFlagAA : 0) | wire::kFlagQR | (rcode & 0x0f)));
+  if (truncated) {
+    len = wire::kHeaderSize + q.qname_wire_len + 4;
+    std::memset(out + 4, 0, 8);
+    wire::store16(out + 4, 1);
+    wire::store16(out + 2, static_cast<std::uint16_t>(wire::header_flags(out) | wire::kFlagTC));
+  }
   if (rcode == static_cast<std::uint8_t>(Rcode::kServFail)) {
     counters_.upstream_failures.add();
     len = wire::kHeaderSize + q.qname_wire_len + 4;

@@ -32,22 +32,23 @@ class TcpListener::Connection : public std::enable_shared_from_this<Connection> 
 
   asio::awaitable<void> serve() {
     auto self = shared_from_this();
-    std::vector<std::uint8_t> query(wire::kMaxMessageSize);
-    std::vector<std::uint8_t> answer(wire::kMaxMessageSize + 2);
+    std::vector<std::uint8_t> query;  // sized to each frame: an idle connection costs little
     const util::Endpoint client = peer();
     while (!owner_.stopped_) {
       std::array<std::uint8_t, 2> len_buf{};
       if (!co_await read_exact(len_buf.data(), 2)) break;
       const std::size_t len = wire::load16(len_buf.data());
       if (len == 0) break;  // nothing a client sends on purpose
+      query.resize(len);
       if (!co_await read_exact(query.data(), len)) break;
       owner_.pipeline_.refresh_snapshot();
       pipeline::PendingQuery pending;
+      std::vector<std::uint8_t>& answer = owner_.scratch();
       const pipeline::Step step =
           owner_.pipeline_.handle(query.data(), len, client, pipeline::Transport::kTcp,
-                                  answer.data() + 2, wire::kMaxMessageSize, pending);
+                                  answer.data(), answer.size(), pending);
       if (step.kind == pipeline::StepKind::kSend && step.len > 0) {
-        enqueue(answer.data() + 2, step.len);
+        enqueue(answer.data(), step.len);
         if (step.prefetch) {
           asio::co_spawn(socket_.get_executor(), prefetch(std::move(pending)), asio::detached);
         }
@@ -144,8 +145,13 @@ class TcpListener::Connection : public std::enable_shared_from_this<Connection> 
 };
 
 TcpListener::TcpListener(asio::io_context& io, int fd, pipeline::Pipeline& pipeline,
-                         TcpOptions options)
-    : io_(io), acceptor_(io), pipeline_(pipeline), options_(options) {
+                         TcpOptions options, std::size_t& open)
+    : io_(io),
+      acceptor_(io),
+      pipeline_(pipeline),
+      options_(options),
+      open_(open),
+      scratch_(wire::kMaxMessageSize) {
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
@@ -165,7 +171,12 @@ asio::awaitable<void> TcpListener::accept_loop() {
     auto [ec, socket] = co_await acceptor_.async_accept(as_tuple(use_awaitable));
     if (ec) {
       if (ec == asio::error::operation_aborted || stopped_) break;
-      continue;  // e.g. EMFILE: keep serving the connections we have
+      // Out of file descriptors (EMFILE/ENFILE) or the like: the pending connection keeps
+      // the acceptor readable, so back off instead of spinning; serve what we have.
+      asio::steady_timer pause(io_);
+      pause.expires_after(std::chrono::milliseconds(100));
+      co_await pause.async_wait(as_tuple(use_awaitable));
+      continue;
     }
     if (open_ >= options_.max_connections) {
       boost::system::error_code ignored;

@@ -168,7 +168,8 @@ void UdpListener::spawn_async(std::size_t slot) {
   asio::co_spawn(
       io_,
       [this, job]() -> asio::awaitable<void> {
-        std::vector<std::uint8_t> out(kTxSize);
+        // UDP answers never exceed 1232 bytes; resolve() truncates (TC=1) what does not fit.
+        std::vector<std::uint8_t> out(kAsyncTxSize);
         const std::size_t len = co_await pipeline_.resolve(job->pending, out.data(), out.size());
         if (len == 0 || stopped_) co_return;
         iovec iov{out.data(), len};

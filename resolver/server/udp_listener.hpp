@@ -34,6 +34,7 @@ class UdpListener {
   static constexpr std::size_t kBatch = 32;
   static constexpr std::size_t kRxSize = 4096;    // larger UDP queries are malformed anyway
   static constexpr std::size_t kTxSize = 65535;   // room to build before truncating
+  static constexpr std::size_t kAsyncTxSize = 4096;  // per query waiting on an upstream
   static constexpr std::size_t kControlSize = 64;
 
   boost::asio::awaitable<void> run();

@@ -1,5 +1,6 @@
 #include "resolver/server/worker.hpp"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
@@ -16,6 +17,22 @@ Worker::Worker(std::size_t index, const pipeline::SnapshotHolder& snapshots,
   TcpOptions tcp;
   const std::size_t threads = server.threads == 0 ? 1 : server.threads;
   tcp.max_connections = std::max<std::size_t>(1, server.max_tcp_clients / threads);
+  // Keep file descriptors for upstream sockets: TCP clients may take at most what is left
+  // of RLIMIT_NOFILE after a reserve (64 plus a quarter), shared by the workers.
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY) {
+    const std::size_t limit = nofile.rlim_cur;
+    const std::size_t reserve = 64 + limit / 4;
+    const std::size_t usable = limit > reserve ? (limit - reserve) / threads : 1;
+    if (usable < tcp.max_connections) {
+      if (index == 0) {
+        VLOG_WARN("max_tcp_clients {} is more than the file descriptor limit allows ({}): "
+                  "at most {} TCP clients per worker (raise LimitNOFILE / ulimit -n)",
+                  server.max_tcp_clients, limit, std::max<std::size_t>(1, usable));
+      }
+      tcp.max_connections = std::max<std::size_t>(1, usable);
+    }
+  }
   tcp.idle_timeout = server.tcp_idle_timeout;
   for (const auto& address : server.listen) {
     auto udp = open_listener(address, SocketKind::kUdp);
@@ -23,7 +40,7 @@ Worker::Worker(std::size_t index, const pipeline::SnapshotHolder& snapshots,
     udp_.push_back(std::make_unique<UdpListener>(io_, udp.value(), pipeline_));
     auto t = open_listener(address, SocketKind::kTcp);
     if (!t) throw std::runtime_error(t.error());
-    tcp_.push_back(std::make_unique<TcpListener>(io_, t.value(), pipeline_, tcp));
+    tcp_.push_back(std::make_unique<TcpListener>(io_, t.value(), pipeline_, tcp, tcp_open_));
   }
 }
 

@@ -49,6 +49,7 @@ class Worker {
   pipeline::Pipeline pipeline_;
   std::vector<std::unique_ptr<UdpListener>> udp_;
   std::vector<std::unique_ptr<TcpListener>> tcp_;
+  std::size_t tcp_open_ = 0;  // open TCP connections over all of this worker's listeners
   std::thread thread_;
   std::atomic<std::uint64_t> beats_{0};
 };

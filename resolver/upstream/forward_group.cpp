@@ -179,6 +179,12 @@ boost::asio::awaitable<ForwardResult> ForwardGroup::resolve(const UpstreamQuery&
     }
     h.outstanding.fetch_sub(1, std::memory_order_relaxed);
     result.mismatches += ex.mismatches;
+    if (ex.status == ExchangeStatus::kLocalError) {
+      // Out of sockets here: no server is to blame and none would do better now.
+      --result.tries;
+      h.queries.fetch_sub(1, std::memory_order_relaxed);
+      break;
+    }
     const auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - started);
     if (ex.status != ExchangeStatus::kOk) {

@@ -26,6 +26,8 @@ using asio::use_awaitable;
 
 namespace {
 
+constexpr std::size_t kUdpReplyBuffer = 4096;
+
 template <typename Endpoint>
 Endpoint to_asio(const util::Endpoint& ep) {
   Endpoint out;
@@ -44,12 +46,18 @@ asio::awaitable<ExchangeResult> exchange_udp(const util::Endpoint& server, const
   const auto ep = to_asio<asio::ip::udp::endpoint>(server);
   sock.open(ep.protocol(), ec);
   if (!ec) sock.connect(ep, ec);  // binds a fresh random ephemeral port
-  if (!ec) sock.send(asio::buffer(q, qlen), 0, ec);
+  if (ec) {
+    result.status = ExchangeStatus::kLocalError;
+    co_return result;
+  }
+  sock.send(asio::buffer(q, qlen), 0, ec);
   if (ec) {
     result.status = ExchangeStatus::kNetworkError;
     co_return result;
   }
-  std::vector<std::uint8_t> buf(wire::kMaxMessageSize);
+  // We advertise 1232 bytes (EDNS): a longer datagram is cut (and then fails to parse, so
+  // the question is retried). 4 KiB per query in flight keeps a flood's memory bounded.
+  std::vector<std::uint8_t> buf(kUdpReplyBuffer);
   asio::steady_timer timer(executor);
   timer.expires_at(until);
   for (;;) {
@@ -69,6 +77,8 @@ asio::awaitable<ExchangeResult> exchange_udp(const util::Endpoint& server, const
       ++result.mismatches;
       continue;
     }
+    // A datagram that filled the buffer was cut: treat it as truncated (retried over TCP).
+    if (n == buf.size()) buf[2] |= static_cast<std::uint8_t>(wire::kFlagTC >> 8);
     buf.resize(n);
     result.reply = std::move(buf);
     result.status = ExchangeStatus::kOk;
@@ -85,6 +95,12 @@ asio::awaitable<ExchangeResult> exchange_tcp(const util::Endpoint& server, const
   asio::steady_timer timer(executor);
   timer.expires_at(until);
   const auto ep = to_asio<asio::ip::tcp::endpoint>(server);
+  boost::system::error_code oec;
+  sock.open(ep.protocol(), oec);
+  if (oec) {
+    result.status = ExchangeStatus::kLocalError;
+    co_return result;
+  }
   auto c = co_await (sock.async_connect(ep, as_tuple(use_awaitable)) ||
                      timer.async_wait(as_tuple(use_awaitable)));
   if (c.index() == 1) co_return result;  // timeout

@@ -18,7 +18,9 @@
 
 namespace vnetdns::upstream {
 
-enum class ExchangeStatus : std::uint8_t { kOk, kTimeout, kNetworkError, kEncodeError };
+// kLocalError: we could not even make the socket (e.g. out of file descriptors): not the
+// server's fault, so it counts against neither its health nor the question.
+enum class ExchangeStatus : std::uint8_t { kOk, kTimeout, kNetworkError, kEncodeError, kLocalError };
 
 struct ExchangeResult {
   ExchangeStatus status = ExchangeStatus::kTimeout;

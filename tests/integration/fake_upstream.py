@@ -286,7 +286,8 @@ class Server:
                 self.max_outstanding = max(self.max_outstanding, self.outstanding)
             else:
                 self.dropped += 1
-        for kind in rule.get("before", []):
+        # Bogus replies model an off-path attacker, who cannot inject into a TCP stream.
+        for kind in (rule.get("before", []) if proto == "udp" else []):
             try:
                 self._bogus(kind, q, send, send_other)
             except OSError:
