@@ -397,7 +397,7 @@ class Vnetdns:
 
     def __init__(self, binary, workdir, *, zones=(), forwards=(), allow=("127.0.0.0/8", "::1/128"),
                  listen_addrs=(LOOPBACK4, LOOPBACK6), port=None, threads=1, log_level="info",
-                 cache_entries=100000, extra_toml="", name="vnetdns"):
+                 cache_entries=100000, extra_toml="", name="vnetdns", log_toml=""):
         for a in listen_addrs:
             _assert_loopback(a)
         for fw in forwards:
@@ -414,7 +414,7 @@ class Vnetdns:
         lines = ["[server]",
                  f"listen = {_toml_value([fmt_listen(a, self.port) for a in self.addrs])}",
                  f"threads = {threads}", "",
-                 "[log]", f"level = {_toml_value(log_level)}", "",
+                 "[log]", f"level = {_toml_value(log_level)}", log_toml, "",
                  "[acl]", f"allow = {_toml_value(list(allow))}", "",
                  "[cache]", f"max_entries = {cache_entries}", ""]
         for z in zones:
