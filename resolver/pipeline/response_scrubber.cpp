@@ -19,7 +19,7 @@ bool answered_locally(const zone::ZoneSet& zones, const wire::Name& target, std:
                       std::size_t chain) {
   const zone::Zone* z = zones.find(target);
   if (z == nullptr) return false;
-  std::array<std::uint8_t, 4096> scratch{};
+  thread_local std::array<std::uint8_t, 4096> scratch;
   wire::MessageBuilder b(scratch.data(), scratch.size());
   b.start(0, wire::kFlagQR);
   b.add_question(target, qtype, wire::klass::kIN);
@@ -49,12 +49,13 @@ util::Result<Processed, ScrubError> scrub_reply(const std::uint8_t* reply, std::
   if (rcode != 0 && rcode != 3) return util::Err(ScrubError::kRcode);
 
   Processed out;
-  out.wire.resize(wire::kMaxMessageSize);
-  wire::MessageBuilder b(out.wire.data(), out.wire.size());
+  // Built in per-thread scratch space, then copied at its exact size: no 64 KiB zero-fill.
+  thread_local std::array<std::uint8_t, wire::kMaxMessageSize> buffer;
+  wire::MessageBuilder b(buffer.data(), buffer.size());
   b.start(0, wire::kFlagQR | wire::kFlagRA);
   b.add_question(key.qname, key.qtype, key.qclass);
 
-  std::vector<std::uint8_t> rdata(wire::kMaxMessageSize);
+  thread_local std::array<std::uint8_t, wire::kMaxMessageSize> rdata;
   std::uint32_t min_ttl = std::numeric_limits<std::uint32_t>::max();
   auto write = [&](const wire::RrView& rr, const wire::Name& owner, Section s,
                    std::uint32_t ttl) -> bool {
@@ -145,7 +146,7 @@ util::Result<Processed, ScrubError> scrub_reply(const std::uint8_t* reply, std::
   if (!b.fits()) return util::Err(ScrubError::kTooBig);
   if (!b.ttl_offsets_complete()) out.ttl = 0;  // cannot age it: do not cache
   out.ttl_offsets.assign(b.ttl_offsets(), b.ttl_offsets() + b.ttl_offset_count());
-  out.wire.resize(b.size());
+  out.wire.assign(buffer.data(), buffer.data() + b.size());
   return out;
 }
 

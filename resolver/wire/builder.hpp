@@ -79,11 +79,13 @@ class MessageBuilder {
   std::size_t len_ = 0;
   bool overflow_ = false;
   Section section_ = Section::kAnswer;
-  std::array<Name, kMaxNames> names_{};
+  // Only the first *_count_ entries are meaningful; not zero-filled (a builder is made per
+  // answer on the hot path).
+  std::array<Name, kMaxNames> names_;
   std::size_t name_count_ = 0;
-  std::array<Suffix, kMaxSuffixes> suffixes_{};
+  std::array<Suffix, kMaxSuffixes> suffixes_;
   std::size_t suffix_count_ = 0;
-  std::array<std::uint16_t, kMaxTtlOffsets> ttl_offsets_{};
+  std::array<std::uint16_t, kMaxTtlOffsets> ttl_offsets_;
   std::size_t ttl_count_ = 0;
   bool ttl_complete_ = true;
 };
