@@ -8,7 +8,7 @@
 #   deploy/quickstart.sh --no-build   # skip install and build (use the existing build/vnetdns)
 #
 # It starts two servers, both children of this script, both on loopback:
-#   - the stand-in for Azure DNS (168.63.129.16): knotd on 127.0.0.2:5300 serving the PUBLIC
+#   - the stand-in for Azure DNS (the platform resolver): knotd on 127.0.0.2:5300 serving the PUBLIC
 #     view of azurecr.io from deploy/standin/ (myregistry.azurecr.io ends in 20.45.122.144);
 #   - vnetdns with config/quickstart.toml: 127.0.0.1:5353 and [::1]:5353, serving the private
 #     zone privatelink.azurecr.io and forwarding everything else to the stand-in.

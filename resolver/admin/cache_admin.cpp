@@ -1,5 +1,6 @@
 #include "resolver/admin/cache_admin.hpp"
 
+#include "resolver/admin/json_text.hpp"
 #include "resolver/wire/types.hpp"
 
 namespace vnetdns::admin {
@@ -15,23 +16,6 @@ const char* kind_name(cache::EntryKind k) {
   return "unknown";
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20 || c >= 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  out += '"';
-}
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "resolver/admin/json_text.hpp"
 #include "resolver/wire/types.hpp"
 
 namespace vnetdns::admin {
@@ -20,23 +21,6 @@ std::size_t round_up_pow2(std::size_t n) {
   return p;
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20 || c >= 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  out += '"';
-}
 
 const char* source_name(pipeline::AnswerSource s) {
   switch (s) {

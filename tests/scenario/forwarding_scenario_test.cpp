@@ -29,7 +29,7 @@ struct ScriptBook {
   }
 };
 
-// The public view of the guide's registry (what 168.63.129.16 answers from the internet).
+// The public view of the guide's registry (what Azure's platform resolver answers from the internet).
 Script guide_public_view() {
   Script s;
   s.rrs = {CNAME("myregistry.azurecr.io", 1783, "myregistry.privatelink.azurecr.io"),
