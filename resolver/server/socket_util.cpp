@@ -41,7 +41,9 @@ util::Result<int, std::string> open_listener(const util::Endpoint& address, Sock
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   }
   if (::bind(fd, address.sockaddr_ptr(), address.size()) != 0) return fail("bind");
-  if (kind == SocketKind::kTcp && ::listen(fd, 1024) != 0) return fail("listen");
+  // A deep accept queue: connections past it would sit half-open (the client thinks they are
+  // up) instead of reaching the accept loop that enforces max_tcp_clients.
+  if (kind == SocketKind::kTcp && ::listen(fd, 4096) != 0) return fail("listen");
   return fd;
 }
 

@@ -520,8 +520,9 @@ def open_many(port, n, deadline_s=30.0, addr=h.LOOPBACK4):
     return socks, failed
 
 
-def count_closed(socks, settle_s=1.0, deadline_s=15.0):
-    """Polls until no more connections get closed for `settle_s`; returns how many were."""
+def count_closed(socks, settle_s=3.0, deadline_s=20.0):
+    """Polls until no more connections get closed for `settle_s` (long enough for a slow,
+    sanitized build under load to work through its accept backlog); returns how many were."""
     poller = select.poll()
     by_fd = {}
     for c in socks:
