@@ -66,11 +66,23 @@ def _assert_loopback(addr):
 # Free ports
 
 
+def _ephemeral_low():
+    """The lowest port the kernel hands out to client sockets (ip_local_port_range)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(hosts=(LOOPBACK4,), tries=200):
-    """A random high port that is free for both UDP and TCP on every host in `hosts`."""
+    """A random port that is free for both UDP and TCP on every host in `hosts`, chosen below
+    the kernel's ephemeral range: tests running in parallel open thousands of client sockets,
+    and one of them could take a port between our probe and the server's bind."""
     rng = random.SystemRandom()
+    high = max(12000, _ephemeral_low() - 1)
     for _ in range(tries):
-        port = rng.randint(20000, 60999)
+        port = rng.randint(10000, high)
         socks = []
         try:
             for h in hosts:
