@@ -269,12 +269,12 @@ std::string render_metrics(const AdminContext& cx) {
       }
     };
     each("vnetdns_upstream_queries_total", "counter",
-         "Queries sent to each upstream server (since the last reload).",
+         "Queries sent to each upstream server (since the rule last changed).",
          [&](const Row& r, std::initializer_list<std::string_view> l) {
            w.sample(r.h->queries.load(std::memory_order_relaxed), l);
          });
     each("vnetdns_upstream_timeouts_total", "counter",
-         "Tries that timed out, per upstream server (since the last reload).",
+         "Tries that timed out, per upstream server (since the rule last changed).",
          [&](const Row& r, std::initializer_list<std::string_view> l) {
            w.sample(r.h->timeouts.load(std::memory_order_relaxed), l);
          });
@@ -300,7 +300,7 @@ std::string render_metrics(const AdminContext& cx) {
            w.sample_double(r.h->srtt_us.load(std::memory_order_relaxed) / 1e6, l);
          });
     w.family("vnetdns_upstream_latency_seconds", "histogram",
-             "Round-trip time of answered tries, per upstream server (since the last reload).");
+             "Round-trip time of answered tries, per upstream server (since the rule last changed).");
     for (const Row& r : rows) {
       using H = upstream::UpstreamHealth;
       std::uint64_t cumulative = 0;

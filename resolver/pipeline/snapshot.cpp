@@ -4,9 +4,21 @@
 
 namespace vnetdns::pipeline {
 
+namespace {
+
+// Same servers and the same way of asking them ("source", the FILE:LINE, may move).
+bool same_rule(const settings::ForwardSettings& a, const settings::ForwardSettings& b) {
+  return a.zone == b.zone && a.upstreams == b.upstreams && a.policy == b.policy &&
+         a.timeout == b.timeout && a.deadline == b.deadline &&
+         a.max_outstanding == b.max_outstanding && a.max_qps == b.max_qps &&
+         a.protocol == b.protocol && a.health_probe == b.health_probe &&
+         a.randomize_case == b.randomize_case;
+}
+
+}  // namespace
+
 util::Result<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_snapshot(
     settings::Settings settings, const BuildOptions& options) {
-  (void)options;
   std::vector<std::string> errors;
   auto snap = std::make_shared<Snapshot>();
   std::vector<std::shared_ptr<const zone::Zone>> zones;
@@ -39,7 +51,15 @@ util::Result<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_sn
       }
     }
     snap->routes.insert(fs.zone, snap->groups.size());
-    snap->groups.push_back(std::make_shared<upstream::ForwardGroup>(fs));
+    // An unchanged rule keeps its group across a reload: its health (servers marked down,
+    // probes, RTTs) and its counters carry on.
+    std::shared_ptr<upstream::ForwardGroup> kept;
+    if (options.previous != nullptr) {
+      for (const auto& g : options.previous->groups) {
+        if (same_rule(g->settings(), fs)) kept = g;
+      }
+    }
+    snap->groups.push_back(kept ? std::move(kept) : std::make_shared<upstream::ForwardGroup>(fs));
   }
   if (!errors.empty()) return util::Err(std::move(errors));
   snap->settings = std::move(settings);
