@@ -90,6 +90,12 @@ Application::~Application() {
   if (admin_) admin_->stop();
   for (auto& w : workers_) w->stop();
   workers_.clear();
+  release_control();
+}
+
+void Application::release_control() {
+  // The control loop's handlers may hold continuations of admin coroutines: destroy them
+  // while the admin io_context still exists, then the admin endpoint itself.
   watcher_.reset();
   signals_.reset();
   drain_timer_.reset();
@@ -342,14 +348,7 @@ int Application::run() {
   for (auto& w : workers_) w->join();
   workers_.clear();
   if (admin_) admin_->stop();
-  // The control loop's handlers may hold continuations of admin coroutines: destroy them
-  // while the admin io_context still exists.
-  watcher_.reset();
-  signals_.reset();
-  drain_timer_.reset();
-  watchdog_timer_.reset();
-  control_.reset();
-  admin_.reset();
+  release_control();
   if (query_log_) query_log_->flush();
   query_log_.reset();
   VLOG_INFO("stopped");

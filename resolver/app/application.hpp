@@ -51,6 +51,8 @@ class Application {
   static constexpr std::chrono::milliseconds kDrainTimeout{2000};
 
  private:
+  // Destroys the control loop, its timers and watchers, then the admin endpoint.
+  void release_control();
   admin::ReloadOutcome load_and_publish();
   void update_watch();
   void on_signal(const boost::system::error_code& ec, int signo);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "fuzz_check.hpp"
 #include "resolver/wire/builder.hpp"
 #include "resolver/wire/message_view.hpp"
 #include "resolver/wire/name.hpp"
@@ -17,13 +18,6 @@
 
 namespace wire = vnetdns::wire;
 
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (0)
 
 namespace {
 

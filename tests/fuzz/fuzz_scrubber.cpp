@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "fuzz_check.hpp"
 #include "resolver/pipeline/response_scrubber.hpp"
 #include "resolver/upstream/upstream_query.hpp"
 #include "resolver/wire/message_view.hpp"
@@ -18,13 +19,6 @@ namespace wire = vnetdns::wire;
 namespace zone = vnetdns::zone;
 namespace pipeline = vnetdns::pipeline;
 
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (0)
 
 namespace {
 const zone::ZoneSet& zones() {
