@@ -23,6 +23,10 @@ repo="$(cd "$here/../.." && pwd)"
 build="${BUILD_DIR:-$repo/build-fuzz}"
 jobs="${JOBS:-1}"
 cxx="${CXX:-clang++}"
+# Leaks inside third-party libraries (see lsan.supp) are not ours to fail on.
+export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$here/lsan.supp:print_suppressions=0"
+# Full stacks for leaks (ldns is built without frame pointers), so suppressions name a frame.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
 
 generator=()
 command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
