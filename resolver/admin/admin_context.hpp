@@ -15,6 +15,7 @@
 #include "resolver/cache/packet_cache.hpp"
 #include "resolver/pipeline/counters.hpp"
 #include "resolver/pipeline/snapshot.hpp"
+#include "resolver/xfr/transfer_service.hpp"
 
 namespace vnetdns::admin {
 
@@ -33,6 +34,7 @@ struct AdminContext {
   const std::atomic<std::uint64_t>* reloads = nullptr;
   const std::atomic<std::uint64_t>* reload_failures = nullptr;
   const QueryLog* query_log = nullptr;  // null when [log] queries is off
+  const xfr::TransferStats* transfers = nullptr;  // null without zone transfers
   // Runs the reload (same as SIGHUP); called on `control`'s thread.
   std::function<ReloadOutcome()> reload;
   boost::asio::any_io_executor control;

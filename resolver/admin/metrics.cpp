@@ -230,6 +230,29 @@ std::string render_metrics(const AdminContext& cx) {
     w.sample(accepted);
     w.family("vnetdns_tcp_connections_open", "gauge", "TCP connections open now.");
     w.sample(accepted >= closed ? accepted - closed : 0);
+    w.family("vnetdns_tcp_connections_refused_total", "counter",
+             "TCP connections closed at accept: over max_tcp_clients or max_tcp_per_client.");
+    w.sample(sum(workers, &Counters::tcp_refused));
+  }
+  w.family("vnetdns_notify_received_total", "counter", "NOTIFY requests received (RFC 1996).");
+  w.sample(sum(workers, &Counters::notifies));
+  if (cx.transfers != nullptr) {
+    const xfr::TransferStats& t = *cx.transfers;
+    auto load = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+    w.family("vnetdns_zone_transfers_total", "counter",
+             "New copies of secondary zones taken from a primary (AXFR or IXFR).");
+    w.sample(load(t.transfers));
+    w.family("vnetdns_zone_transfer_failures_total", "counter",
+             "Secondary zone refreshes where no primary gave an answer.");
+    w.sample(load(t.transfer_failures));
+    w.family("vnetdns_zone_refresh_current_total", "counter",
+             "Secondary zone refreshes that found our copy current.");
+    w.sample(load(t.up_to_date));
+    w.family("vnetdns_notify_sent_total", "counter", "NOTIFYs we sent that were answered.");
+    w.sample(load(t.notifies_sent));
+    w.family("vnetdns_notify_failures_total", "counter",
+             "NOTIFY targets that did not answer after every try.");
+    w.sample(load(t.notify_failures));
   }
 
   if (cx.cache != nullptr) {

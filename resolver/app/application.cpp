@@ -4,6 +4,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <boost/asio/post.hpp>
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
@@ -141,6 +142,8 @@ admin::ReloadOutcome Application::load_and_publish() {
   }
   std::erase_if(retired_, [](const auto& w) { return w.expired(); });
   retired_.push_back(previous);
+  for (const auto& n : snap.value()->notes) VLOG_WARN("{}", n);
+  if (transfers_) transfers_->update(snap.value()->settings, *snap.value()->zones);
   snapshots_->publish(std::move(snap.value()));
   attempted_.reset();
   out.ok = true;
@@ -268,7 +271,14 @@ int Application::run() {
     return 1;
   }
   const settings::Settings& s = snap.value()->settings;
+  for (const auto& n : snap.value()->notes) VLOG_WARN("{}", n);
   cache_ = std::make_unique<cache::PacketCache>(cache_options(s));
+  // Runs on the transfer thread: the reload itself happens on the control thread.
+  transfers_ = std::make_unique<xfr::TransferService>([this](std::string why) {
+    asio::post(*control_, [this, why = std::move(why)] {
+      if (!stopping_) reload(why);
+    });
+  });
   snapshots_ = std::make_unique<pipeline::SnapshotHolder>(snap.value());
   const auto server_settings = s.server;
   const auto admin_settings = s.admin;
@@ -299,6 +309,7 @@ int Application::run() {
       cx.reloads = &reloads_;
       cx.reload_failures = &reload_failures_;
       cx.query_log = query_log_.get();
+      cx.transfers = &transfers_->stats();
       cx.reload = [this] {
         if (stopping_) return admin::ReloadOutcome{false, {"vnetdns is stopping"}, {}};
         return reload("POST /reload");
@@ -323,8 +334,11 @@ int Application::run() {
   watchdog_timer_ = std::make_unique<asio::steady_timer>(*control_);
   for (auto& w : workers_) {
     w->set_query_log(query_log_.get());
+    w->set_notify_sink(transfers_.get());
     w->start();
   }
+  transfers_->update(snapshots_->get()->settings, *snapshots_->get()->zones);
+  transfers_->start();
   if (admin_) admin_->start();
   std::string addresses;
   for (const auto& a : server_settings.listen) {
@@ -344,6 +358,7 @@ int Application::run() {
 
   control_->run();
 
+  transfers_->stop();
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
   workers_.clear();

@@ -7,6 +7,8 @@
 // names under zones whose content changed are flushed) come from three places, all run on
 // the control thread one after another: SIGHUP, POST /reload, and a change on disk of the
 // config file or a zone file (admin::FileWatcher: inotify, plus a 2 s stat poll).
+// Zone transfers (xfr::TransferService, its own thread) ask for a reload through the control
+// loop after writing a new copy; every published snapshot is handed to it.
 // SIGTERM/SIGINT: STOPPING=1, close the admin endpoint, let queries waiting on an upstream
 // finish (at most kDrainTimeout), then stop and join the workers; exit 0.
 // Thread safety: run() is called once, from the main thread, which becomes the control
@@ -31,6 +33,7 @@
 #include "resolver/cache/packet_cache.hpp"
 #include "resolver/pipeline/snapshot.hpp"
 #include "resolver/server/worker.hpp"
+#include "resolver/xfr/transfer_service.hpp"
 
 namespace vnetdns::app {
 
@@ -68,6 +71,7 @@ class Application {
   std::unique_ptr<cache::PacketCache> cache_;
   std::vector<std::unique_ptr<server::Worker>> workers_;
   std::unique_ptr<admin::QueryLog> query_log_;
+  std::unique_ptr<xfr::TransferService> transfers_;  // secondary zones and NOTIFY
   std::unique_ptr<admin::AdminServer> admin_;
   std::unique_ptr<admin::FileWatcher> watcher_;
   std::unique_ptr<boost::asio::signal_set> signals_;

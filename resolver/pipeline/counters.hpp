@@ -44,6 +44,8 @@ struct Counters {
   Counter tcp_connections;    // accepted
   Counter tcp_open;           // gauge kept by the worker (add on open, sub via closed)
   Counter tcp_closed;
+  Counter tcp_refused;        // connections closed at accept: over max_tcp_clients or per client
+  Counter notifies;           // NOTIFY requests received (RFC 1996)
   std::array<Counter, 64> qtypes;  // qtype < 64; others in the last slot
 
   void count_qtype(std::uint16_t qtype) noexcept { qtypes[qtype < 63 ? qtype : 63].add(); }

@@ -1,5 +1,7 @@
 #include "resolver/pipeline/pipeline.hpp"
 
+#include "resolver/xfr/transfer_responder.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -196,6 +198,18 @@ bool Pipeline::complete_splice(const Snapshot& snap, std::uint8_t* out, std::siz
   return true;
 }
 
+Step Pipeline::answer_notify(const std::uint8_t* query, std::size_t len,
+                             const util::Endpoint& client, Transport transport,
+                             std::uint8_t* out, std::size_t cap) {
+  counters_.notifies.add();
+  const xfr::NotifyOutcome o =
+      xfr::answer_notify(snap_->settings, {query, len, client, transport == Transport::kTcp});
+  if (o.accepted && notify_sink_ != nullptr) notify_sink_->notified(o.zone);
+  if (o.reply.empty() || o.reply.size() > cap) return Step{StepKind::kDrop, 0};
+  std::memcpy(out, o.reply.data(), o.reply.size());
+  return send(out, o.reply.size(), AnswerSource::kLocal);
+}
+
 Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::Endpoint& client,
                       Transport transport, std::uint8_t* out, std::size_t cap,
                       PendingQuery& pending) {
@@ -209,6 +223,11 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
     pending.client = client;
     pending.transport = transport;
     pending.received = clock_.now();
+  }
+  // NOTIFY (RFC 1996) to a secondary zone: its own access rule, not the query ACL.
+  if (len >= wire::kHeaderSize && (wire::header_flags(query) & wire::kFlagQR) == 0 &&
+      ((wire::header_flags(query) >> 11) & 0xf) == static_cast<unsigned>(wire::Opcode::kNotify)) {
+    return answer_notify(query, len, client, transport, out, cap);
   }
   // Stage 2: sanitize (RFC 1035 section 4.1.1; RFC 6891 section 6.1.3 for BADVERS).
   const QueryError e = wire::parse_query(query, len, q);
@@ -230,6 +249,17 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
     }
   }
   const Snapshot& s = *snap_;
+  // Zone transfers: allow_transfer and TSIG per zone decide (xfr/transfer_responder.hpp).
+  if ((q.qtype == wire::type::kAXFR || q.qtype == wire::type::kIXFR) && q.qclass == wire::klass::kIN) {
+    counters_.count_qtype(q.qtype);
+    if (transport == Transport::kTcp) return Step{StepKind::kTransfer, 0};
+    const auto msgs = xfr::answer_transfer(s.settings, *s.zones, {query, len, client, false});
+    if (msgs.empty() || msgs.front().size() > std::min<std::size_t>(cap, q.udp_size)) {
+      return Step{StepKind::kDrop, 0};
+    }
+    std::memcpy(out, msgs.front().data(), msgs.front().size());
+    return send(out, msgs.front().size(), AnswerSource::kLocal);
+  }
   // Stage 3: ACL (RFC 8914 EDE 18 "Prohibited" with REFUSED).
   if (!s.settings.acl.allow.contains(client)) {
     counters_.drops[static_cast<std::size_t>(DropReason::kAcl)].add();
@@ -264,6 +294,11 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
 
   // Stage 4: route by longest suffix.
   const Route r = route(s, q.qname);
+  std::size_t unready_labels = 0;
+  if (s.unready.find(q.qname, &unready_labels) != nullptr &&
+      (r.zone == nullptr || r.zone->origin().label_count() < unready_labels)) {
+    return error(out, cap, query, len, q, true, Rcode::kServFail, wire::ede::kNotReady);
+  }
   if (r.zone != nullptr) {
     // Stage 5: local zone.
     wire::MessageBuilder b(out, cap);

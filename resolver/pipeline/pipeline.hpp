@@ -28,10 +28,13 @@
 #include "resolver/util/clock.hpp"
 #include "resolver/util/endpoint.hpp"
 #include "resolver/wire/query_view.hpp"
+#include "resolver/xfr/notify_sink.hpp"
 
 namespace vnetdns::pipeline {
 
-enum class StepKind : std::uint8_t { kSend, kDrop, kAsync };
+// kTransfer: an AXFR/IXFR over TCP; the connection answers it with xfr::answer_transfer()
+// (several messages) from snapshot().
+enum class StepKind : std::uint8_t { kSend, kDrop, kAsync, kTransfer };
 struct Step {
   StepKind kind = StepKind::kDrop;
   std::size_t len = 0;
@@ -80,6 +83,8 @@ class Pipeline {
   // Queries are logged to `sink` when set (one in `sample`, decided by the sink); nullptr
   // turns logging off. Set before the worker starts.
   void set_query_log(QueryLogSink* sink) noexcept { qlog_ = sink; }
+  // Accepted NOTIFYs are reported to `sink` (the transfer service); set before start.
+  void set_notify_sink(xfr::NotifySink* sink) noexcept { notify_sink_ = sink; }
 
   [[nodiscard]] Counters& counters() noexcept { return counters_; }
   [[nodiscard]] const Counters& counters() const noexcept { return counters_; }
@@ -129,6 +134,9 @@ class Pipeline {
   std::unordered_map<cache::CacheKey, std::shared_ptr<Flight>, cache::CacheKeyHash> inflight_;
   std::unique_ptr<policy::RateLimiter> limiter_;  // per worker, from [rate_limit]
   QueryLogSink* qlog_ = nullptr;
+  xfr::NotifySink* notify_sink_ = nullptr;
+  Step answer_notify(const std::uint8_t* query, std::size_t len, const util::Endpoint& client,
+                     Transport transport, std::uint8_t* out, std::size_t cap);
   void log_query(const PendingQuery& p, const std::uint8_t* answer, AnswerSource source,
                  const util::Endpoint* upstream);
   const PendingQuery* current_ = nullptr;          // the query handle() is answering

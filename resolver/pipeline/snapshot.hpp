@@ -27,6 +27,11 @@ struct Snapshot {
   std::shared_ptr<const zone::ZoneSet> zones;
   std::vector<std::shared_ptr<upstream::ForwardGroup>> groups;
   policy::SuffixTable<std::size_t> routes;  // forward zone -> index into groups
+  // Secondary zones without a usable copy yet (no file before the first transfer, or a
+  // file that does not load): names in them answer SERVFAIL with EDE 14 (Not Ready), never
+  // forwarded. Value: index into settings.zones.
+  policy::SuffixTable<std::size_t> unready;
+  std::vector<std::string> notes;  // what the reload should log (unready secondaries)
 };
 
 struct BuildOptions {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "resolver/wire/types.hpp"
+#include "resolver/xfr/transfer_responder.hpp"
 
 namespace vnetdns::server {
 
@@ -27,8 +28,11 @@ using namespace asio::experimental::awaitable_operators;
 // answers that complete out of order never interleave on the stream.
 class TcpListener::Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(TcpListener& owner, asio::ip::tcp::socket socket)
-      : owner_(owner), socket_(std::move(socket)), timer_(socket_.get_executor()) {}
+  Connection(TcpListener& owner, asio::ip::tcp::socket socket, std::string client_key)
+      : owner_(owner),
+        socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        client_key_(std::move(client_key)) {}
 
   asio::awaitable<void> serve() {
     auto self = shared_from_this();
@@ -52,6 +56,13 @@ class TcpListener::Connection : public std::enable_shared_from_this<Connection> 
         if (step.prefetch) {
           asio::co_spawn(socket_.get_executor(), prefetch(std::move(pending)), asio::detached);
         }
+      } else if (step.kind == pipeline::StepKind::kTransfer) {
+        // Built whole from the snapshot the query saw; the writer sends it in order.
+        const auto& snap = owner_.pipeline_.snapshot();
+        for (const auto& msg :
+             xfr::answer_transfer(snap->settings, *snap->zones, {query.data(), len, client, true})) {
+          enqueue(msg.data(), msg.size());
+        }
       } else if (step.kind == pipeline::StepKind::kAsync) {
         ++outstanding_;
         asio::co_spawn(socket_.get_executor(), resolve(std::move(pending)), asio::detached);
@@ -72,7 +83,7 @@ class TcpListener::Connection : public std::enable_shared_from_this<Connection> 
     boost::system::error_code ec;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     socket_.close(ec);
-    --owner_.open_;
+    owner_.release(client_key_);
     owner_.pipeline_.counters().tcp_closed.add();
   }
 
@@ -139,18 +150,19 @@ class TcpListener::Connection : public std::enable_shared_from_this<Connection> 
   TcpListener& owner_;
   asio::ip::tcp::socket socket_;
   asio::steady_timer timer_;
+  std::string client_key_;
   std::deque<std::vector<std::uint8_t>> queue_;
   bool writing_ = false;
   std::size_t outstanding_ = 0;
 };
 
 TcpListener::TcpListener(asio::io_context& io, int fd, pipeline::Pipeline& pipeline,
-                         TcpOptions options, std::size_t& open)
+                         TcpOptions options, TcpBudget& budget)
     : io_(io),
       acceptor_(io),
       pipeline_(pipeline),
       options_(options),
-      open_(open),
+      budget_(budget),
       scratch_(wire::kMaxMessageSize) {
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
@@ -178,16 +190,42 @@ asio::awaitable<void> TcpListener::accept_loop() {
       co_await pause.async_wait(as_tuple(use_awaitable));
       continue;
     }
-    if (open_ >= options_.max_connections) {
+    std::string key = client_key(socket);
+    if (budget_.open >= options_.max_connections ||
+        (options_.max_per_client > 0 && budget_.per_client[key] >= options_.max_per_client)) {
+      if (options_.max_per_client > 0 && budget_.per_client[key] == 0) budget_.per_client.erase(key);
+      pipeline_.counters().tcp_refused.add();
       boost::system::error_code ignored;
       socket.close(ignored);
       continue;
     }
-    ++open_;
+    ++budget_.open;
+    if (options_.max_per_client > 0) ++budget_.per_client[key];
     pipeline_.counters().tcp_connections.add();
-    auto conn = std::make_shared<Connection>(*this, std::move(socket));
+    auto conn = std::make_shared<Connection>(*this, std::move(socket), std::move(key));
     asio::co_spawn(io_, conn->serve(), asio::detached);
   }
+}
+
+std::string TcpListener::client_key(asio::ip::tcp::socket& socket) {
+  if (options_.max_per_client == 0) return {};
+  boost::system::error_code ec;
+  const auto ep = socket.remote_endpoint(ec);
+  if (ec) return {};
+  const auto address = ep.address();
+  if (address.is_v4()) {
+    const auto b = address.to_v4().to_bytes();
+    return {b.begin(), b.end()};
+  }
+  const auto b = address.to_v6().to_bytes();
+  return {b.begin(), b.end()};
+}
+
+void TcpListener::release(const std::string& client_key) {
+  --budget_.open;
+  if (options_.max_per_client == 0) return;
+  auto it = budget_.per_client.find(client_key);
+  if (it != budget_.per_client.end() && --it->second == 0) budget_.per_client.erase(it);
 }
 
 }  // namespace vnetdns::server

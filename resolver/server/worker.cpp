@@ -34,13 +34,14 @@ Worker::Worker(std::size_t index, const pipeline::SnapshotHolder& snapshots,
     }
   }
   tcp.idle_timeout = server.tcp_idle_timeout;
+  tcp.max_per_client = server.max_tcp_per_client;
   for (const auto& address : server.listen) {
     auto udp = open_listener(address, SocketKind::kUdp);
     if (!udp) throw std::runtime_error(udp.error());
     udp_.push_back(std::make_unique<UdpListener>(io_, udp.value(), pipeline_));
     auto t = open_listener(address, SocketKind::kTcp);
     if (!t) throw std::runtime_error(t.error());
-    tcp_.push_back(std::make_unique<TcpListener>(io_, t.value(), pipeline_, tcp, tcp_open_));
+    tcp_.push_back(std::make_unique<TcpListener>(io_, t.value(), pipeline_, tcp, tcp_budget_));
   }
 }
 

@@ -33,6 +33,7 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
 
   void set_query_log(pipeline::QueryLogSink* sink) noexcept { pipeline_.set_query_log(sink); }
+  void set_notify_sink(xfr::NotifySink* sink) noexcept { pipeline_.set_notify_sink(sink); }
   void start();
   void stop();  // thread safe: posts the stop onto the worker's loop
   void join();
@@ -49,7 +50,7 @@ class Worker {
   pipeline::Pipeline pipeline_;
   std::vector<std::unique_ptr<UdpListener>> udp_;
   std::vector<std::unique_ptr<TcpListener>> tcp_;
-  std::size_t tcp_open_ = 0;  // open TCP connections over all of this worker's listeners
+  TcpBudget tcp_budget_;  // open TCP connections over all of this worker's listeners
   std::thread thread_;
   std::atomic<std::uint64_t> beats_{0};
 };

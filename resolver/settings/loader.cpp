@@ -5,6 +5,7 @@
 #include "resolver/settings/loader.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -365,12 +366,15 @@ class Loader {
 
   void load_root(const toml::table& root) {
     check_keys(root, "the top level",
-               {"server", "log", "acl", "rate_limit", "cache", "zone", "forward", "admin"});
+               {"server", "log", "acl", "rate_limit", "cache", "key", "zone", "forward", "admin"});
     load_server(section(root, "server"));
     load_log(section(root, "log"));
     load_acl(section(root, "acl"));
     load_rate_limit(section(root, "rate_limit"));
     load_cache(section(root, "cache"));
+    if (const auto* keys = table_array(root, "key")) {
+      for (const auto& k : *keys) load_key(*k.as_table());
+    }
     if (const auto* zones = table_array(root, "zone")) {
       for (const auto& z : *zones) load_zone(*z.as_table());
     }
@@ -386,7 +390,8 @@ class Loader {
     srv.listen = {*util::Endpoint::parse("127.0.0.1", kDnsPort), *util::Endpoint::parse("::1", kDnsPort)};
     unsigned threads = 0;
     if (t) {
-      check_keys(*t, "[server]", {"listen", "threads", "max_tcp_clients", "tcp_idle_timeout", "user"});
+      check_keys(*t, "[server]", {"listen", "threads", "max_tcp_clients", "max_tcp_per_client",
+                                   "tcp_idle_timeout", "user"});
       if (get_endpoints(*t, "listen", "server.listen", srv.listen, kDnsPort)) {
         const auto& n = *t->get("listen");
         if (n.is_array() && n.as_array()->empty()) {
@@ -395,6 +400,8 @@ class Loader {
       }
       get_uint(*t, "threads", "server.threads", threads, 0, kMaxThreads);
       get_uint(*t, "max_tcp_clients", "server.max_tcp_clients", srv.max_tcp_clients, 1, 1000000);
+      get_uint(*t, "max_tcp_per_client", "server.max_tcp_per_client", srv.max_tcp_per_client, 0,
+               1000000);
       get_duration(*t, "tcp_idle_timeout", "server.tcp_idle_timeout", srv.tcp_idle_timeout, false);
       get_string(*t, "user", "server.user", srv.user);
     }
@@ -468,7 +475,8 @@ class Loader {
   void load_zone(const toml::table& t) {
     ZoneSettings z;
     z.source = where(t);
-    check_keys(t, "[[zone]]", {"name", "file", "on_miss"});
+    check_keys(t, "[[zone]]", {"name", "file", "on_miss", "primaries", "key", "allow_transfer",
+                               "allow_notify", "notify"});
     bool ok = true;
     if (!t.get("name")) {
       error(t, "[[zone]] needs a name");
@@ -488,6 +496,7 @@ class Loader {
     }
     get_enum(t, "on_miss", "zone.on_miss", z.on_miss,
              {{"nxdomain", OnMiss::kNxDomain}, {"forward", OnMiss::kForward}});
+    load_zone_transfer(t, z);
     if (ok) {
       for (const auto& other : s_.zones) {
         if (other.name == z.name) {
@@ -497,6 +506,88 @@ class Loader {
       }
     }
     if (ok) s_.zones.push_back(std::move(z));
+  }
+
+  // [[key]]: a TSIG key. The secret must be base64 (what `tsig-keygen` and `keymgr` print).
+  void load_key(const toml::table& t) {
+    TsigKeySettings k;
+    k.source = where(t);
+    check_keys(t, "[[key]]", {"name", "algorithm", "secret"});
+    bool ok = t.get("name") != nullptr && get_name(t, "name", "key.name", k.name);
+    if (!t.get("name")) error(t, "[[key]] needs a name");
+    std::string algorithm;
+    if (get_string(t, "algorithm", "key.algorithm", algorithm)) {
+      static constexpr std::string_view kAlgorithms[] = {"hmac-md5", "hmac-sha1", "hmac-sha224",
+                                                         "hmac-sha256", "hmac-sha384",
+                                                         "hmac-sha512"};
+      if (std::find(std::begin(kAlgorithms), std::end(kAlgorithms), algorithm) ==
+          std::end(kAlgorithms)) {
+        error(*t.get("algorithm"), "key.algorithm = \"" + algorithm +
+                                       "\" is not one of hmac-md5, hmac-sha1, hmac-sha224, "
+                                       "hmac-sha256, hmac-sha384, hmac-sha512");
+        ok = false;
+      } else {
+        k.algorithm = algorithm;
+      }
+    }
+    if (!t.get("secret")) {
+      error(t, "[[key]] needs a secret (base64)");
+      ok = false;
+    } else if (get_string(t, "secret", "key.secret", k.secret)) {
+      if (!valid_base64(k.secret)) {
+        error(*t.get("secret"), "key.secret is not base64");
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+    if (ok && find_key(s_, k.name) != nullptr) {
+      error(*t.get("name"), "key " + k.name.to_text() + " is already defined at " +
+                                find_key(s_, k.name)->source);
+      ok = false;
+    }
+    if (ok) s_.keys.push_back(std::move(k));
+  }
+
+  static bool valid_base64(const std::string& v) {
+    std::size_t n = 0;
+    std::size_t pad = 0;
+    for (const char c : v) {
+      if (c == '=') {
+        ++pad;
+      } else if (pad > 0 || !(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/')) {
+        return false;
+      }
+      ++n;
+    }
+    return n > 0 && n % 4 == 0 && pad <= 2;
+  }
+
+  // The zone-transfer keys of a [[zone]]: secondary (primaries), primary (notify,
+  // allow_transfer), TSIG (key, which [[key]] must define above this table).
+  void load_zone_transfer(const toml::table& t, ZoneSettings& z) {
+    get_endpoints(t, "primaries", "zone.primaries", z.primaries, kDnsPort);
+    if (const auto* n = t.get("primaries"); n != nullptr && n->is_array() && n->as_array()->empty()) {
+      error(*n, "zone.primaries is empty (leave it out for a zone served from its file)");
+    }
+    if (get_name(t, "key", "zone.key", z.key)) {
+      z.has_key = true;
+      if (find_key(s_, z.key) == nullptr) {
+        error(*t.get("key"), "zone.key: no [[key]] named " + z.key.to_text() +
+                                 " is defined above this zone");
+      }
+    }
+    get_prefixes(t, "allow_transfer", "zone.allow_transfer", z.allow_transfer);
+    get_endpoints(t, "notify", "zone.notify", z.notify, kDnsPort);
+    if (!get_prefixes(t, "allow_notify", "zone.allow_notify", z.allow_notify)) {
+      std::vector<policy::Prefix> from_primaries;
+      for (const auto& p : z.primaries) {
+        if (auto prefix = policy::Prefix::parse(p.address_string())) from_primaries.push_back(*prefix);
+      }
+      z.allow_notify = policy::PrefixList(std::move(from_primaries));
+    } else if (!z.secondary()) {
+      error(*t.get("allow_notify"), "zone.allow_notify needs zone.primaries (NOTIFY only asks a secondary to refresh)");
+    }
   }
 
   void load_forward(const toml::table& t) {

@@ -21,6 +21,7 @@ struct ServerSettings {
   std::vector<util::Endpoint> listen;  // UDP and TCP on each
   unsigned threads = 1;                // 0 in the file = one per core (resolved at load)
   std::size_t max_tcp_clients = 10000;
+  std::size_t max_tcp_per_client = 0;  // per client address and worker; 0 = no limit
   Millis tcp_idle_timeout{10000};
   std::string user;                    // drop to this user after binding (when root)
 };
@@ -60,11 +61,31 @@ struct CacheSettings {
 
 enum class OnMiss { kNxDomain, kForward };
 
+// A TSIG key (RFC 8945), [[key]]; `secret` is base64 (checked at load).
+struct TsigKeySettings {
+  wire::Name name;
+  std::string algorithm = "hmac-sha256";  // hmac-md5|hmac-sha1|hmac-sha224|hmac-sha256|...
+  std::string secret;
+  std::string source;  // "FILE:LINE"
+};
+
 struct ZoneSettings {
   wire::Name name;
-  std::string file;  // resolved against the config file's folder
+  // Resolved against the config file's folder. For a secondary zone: where the last good
+  // transferred copy is kept (written by vnetdns; may be absent before the first transfer).
+  std::string file;
   OnMiss on_miss = OnMiss::kNxDomain;
+  // Secondary (RFC 5936 AXFR, RFC 1995 IXFR, RFC 1996 NOTIFY): transfer from these, in order.
+  std::vector<util::Endpoint> primaries;
+  // TSIG key name ([[key]]): signs our transfers and NOTIFYs for this zone and is required
+  // on transfer requests we answer for it. Empty: no TSIG.
+  wire::Name key;
+  bool has_key = false;
+  policy::PrefixList allow_transfer;  // who may AXFR/IXFR it from us (default: nobody)
+  policy::PrefixList allow_notify;    // whose NOTIFY we act on (default: the primaries)
+  std::vector<util::Endpoint> notify;  // secondaries to NOTIFY when the serial changes
   std::string source;  // "FILE:LINE" of the [[zone]] table, for messages
+  [[nodiscard]] bool secondary() const noexcept { return !primaries.empty(); }
 };
 
 enum class UpstreamPolicy { kSequential, kRoundRobin, kRandom, kFastest };
@@ -97,9 +118,18 @@ struct Settings {
   AclSettings acl;
   RateLimitSettings rate_limit;
   CacheSettings cache;
+  std::vector<TsigKeySettings> keys;
   std::vector<ZoneSettings> zones;
   std::vector<ForwardSettings> forwards;
   AdminSettings admin;
 };
+
+// The key named `name`, or nullptr.
+inline const TsigKeySettings* find_key(const Settings& s, const wire::Name& name) {
+  for (const auto& k : s.keys) {
+    if (k.name == name) return &k;
+  }
+  return nullptr;
+}
 
 }  // namespace vnetdns::settings

@@ -35,6 +35,7 @@ enum class Rcode : std::uint16_t {
   kNxDomain = 3,
   kNotImp = 4,
   kRefused = 5,
+  kNotAuth = 9,   // RFC 2136; RFC 8945 for TSIG failures, RFC 5936 for transfers
   kBadVers = 16,  // extended RCODE, needs OPT (RFC 6891 section 6.1.3)
   kBadCookie = 23,
 };

@@ -226,4 +226,23 @@ const RRset* Zone::find_rrset(const Node& node, std::uint16_t type) const noexce
   return nullptr;
 }
 
+std::vector<ZoneRecord> Zone::to_records() const {
+  std::vector<ZoneRecord> out;
+  out.reserve(rdatas_.size());
+  auto add = [&](const wire::Name& owner, const RRset& set) {
+    for (std::size_t i = 0; i < set.rdata_count; ++i) {
+      const RdataView r = rdata(set, i);
+      out.push_back(ZoneRecord{owner, set.type, set.klass, set.ttl,
+                               std::vector<std::uint8_t>(r.data, r.data + r.size)});
+    }
+  };
+  add(origin_, soa());
+  for (const auto& [owner, node] : nodes_) {
+    for (const RRset& set : rrsets(node)) {
+      if (&set != &soa()) add(owner, set);
+    }
+  }
+  return out;
+}
+
 }  // namespace vnetdns::zone

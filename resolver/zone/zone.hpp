@@ -96,6 +96,10 @@ class Zone {
   [[nodiscard]] std::size_t node_count() const noexcept { return nodes_.size(); }
   [[nodiscard]] std::size_t record_count() const noexcept { return rdatas_.size(); }
 
+  // Every record of the zone, the SOA first (for zone transfers and for writing the zone
+  // out; allocates, never on the query path).
+  [[nodiscard]] std::vector<ZoneRecord> to_records() const;
+
   // The node at `name`, or nullptr when the name does not exist in the zone.
   [[nodiscard]] const Node* find(const wire::Name& name) const noexcept;
   [[nodiscard]] std::span<const RRset> rrsets(const Node& node) const noexcept {

@@ -1,5 +1,7 @@
 #include "resolver/zone/zone_loader.hpp"
 
+#include "resolver/zone/ldns_record.hpp"
+
 #include <ldns/ldns.h>
 
 #include <cerrno>
@@ -72,35 +74,6 @@ struct LdnsState {
   }
 };
 
-// Converts one parsed RR; names in the rdata are lowered (RFC 4034 section 6.2 list).
-bool to_record(ldns_rr* rr, ZoneRecord& out, std::string& why) {
-  ldns_rr2canonical(rr);
-  const ldns_rdf* owner = ldns_rr_owner(rr);
-  if (owner == nullptr || ldns_rdf_size(owner) > wire::kMaxNameLength ||
-      !out.owner.assign_wire(ldns_rdf_data(owner), ldns_rdf_size(owner))) {
-    why = "bad owner name";
-    return false;
-  }
-  out.type = static_cast<std::uint16_t>(ldns_rr_get_type(rr));
-  out.klass = static_cast<std::uint16_t>(ldns_rr_get_class(rr));
-  out.ttl = ldns_rr_ttl(rr);
-  ldns_buffer* buf = ldns_buffer_new(256);
-  if (buf == nullptr) {
-    why = "out of memory";
-    return false;
-  }
-  const ldns_status s = ldns_rr_rdata2buffer_wire(buf, rr);
-  const bool ok = s == LDNS_STATUS_OK && ldns_buffer_status_ok(buf);
-  if (ok) {
-    const std::uint8_t* begin = ldns_buffer_begin(buf);
-    out.rdata.assign(begin, begin + ldns_buffer_position(buf));
-  } else {
-    why = s != LDNS_STATUS_OK ? ldns_get_errorstr_by_id(s) : "cannot encode rdata";
-  }
-  ldns_buffer_free(buf);
-  return ok;
-}
-
 }  // namespace
 
 LoadResult load_zone_from_text(const wire::Name& origin, std::string_view text,
@@ -133,7 +106,7 @@ LoadResult load_zone_from_text(const wire::Name& origin, std::string_view text,
       case LDNS_STATUS_OK: {
         ZoneRecord record;
         std::string why;
-        const bool ok = to_record(rr, record, why);
+        const bool ok = record_from_ldns(rr, record, why);
         ldns_rr_free(rr);
         if (!ok) return fail(located(display_name, at, why));
         if (records.size() == options.max_records) {

@@ -5,7 +5,7 @@
 // (1 for faults of the file as a whole: unreadable, no SOA). Rejected: syntax errors, records
 // outside the origin, classes other than IN, meta types, a missing or second SOA, a SOA below
 // the apex, a CNAME beside other data (RFC 1034 section 3.6.2).
-// This is the only file that includes ldns. Startup and reload only; never on the query path.
+// Startup and reload only; never on the query path. ldns is used here and in ldns_record.cpp.
 // Thread safety: no shared state; may run on any thread (a reload runs it off the workers).
 #pragma once
 

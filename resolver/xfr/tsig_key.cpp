@@ -1,0 +1,86 @@
+#include "resolver/xfr/tsig_key.hpp"
+
+#include <ldns/ldns.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+namespace vnetdns::xfr {
+namespace {
+
+constexpr std::uint16_t kFudge = 300;  // seconds of clock skew accepted (RFC 8945 section 10)
+
+std::string lowered(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (s.empty() || s.back() != '.') s.push_back('.');
+  return s;
+}
+
+std::string rdf_text(const ldns_rdf* rdf) {
+  if (rdf == nullptr) return {};
+  char* t = ldns_rdf2str(rdf);
+  if (t == nullptr) return {};
+  std::string s(t);
+  std::free(t);
+  return lowered(s);
+}
+
+// An rdf holding a MAC the way ldns's TSIG functions expect it (2-byte size, then bytes).
+struct MacRdf {
+  explicit MacRdf(const std::vector<std::uint8_t>& mac) {
+    if (mac.empty()) return;
+    std::vector<std::uint8_t> data(mac.size() + 2);
+    ldns_write_uint16(data.data(), static_cast<std::uint16_t>(mac.size()));
+    std::copy(mac.begin(), mac.end(), data.begin() + 2);
+    rdf = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, data.size(), data.data());
+  }
+  ~MacRdf() {
+    if (rdf != nullptr) ldns_rdf_deep_free(rdf);
+  }
+  MacRdf(const MacRdf&) = delete;
+  MacRdf& operator=(const MacRdf&) = delete;
+  ldns_rdf* rdf = nullptr;
+};
+
+}  // namespace
+
+TsigKey::TsigKey(const settings::TsigKeySettings& s)
+    : name_(s.name.to_text()), algorithm_(lowered(s.algorithm)), secret_(s.secret) {}
+
+bool TsigKey::sign(ldns_pkt* pkt, const std::vector<std::uint8_t>& prior_mac,
+                   bool timers_only) const {
+  const MacRdf mac(prior_mac);
+  if (!prior_mac.empty() && mac.rdf == nullptr) return false;
+  return ldns_pkt_tsig_sign_next(pkt, name_.c_str(), secret_.c_str(), kFudge, algorithm_.c_str(),
+                                 mac.rdf, timers_only ? 1 : 0) == LDNS_STATUS_OK;
+}
+
+bool TsigKey::verify(ldns_pkt* pkt, const std::uint8_t* wire, std::size_t len,
+                     const std::vector<std::uint8_t>& prior_mac, bool timers_only) const {
+  const ldns_rr* tsig = ldns_pkt_tsig(pkt);
+  if (tsig == nullptr || ldns_rr_rd_count(tsig) < 4) return false;
+  if (key_name_of(pkt) != name_) return false;
+  if (rdf_text(ldns_rr_rdf(tsig, 0)) != algorithm_) return false;
+  const MacRdf mac(prior_mac);
+  if (!prior_mac.empty() && mac.rdf == nullptr) return false;
+  return ldns_pkt_tsig_verify_next(pkt, wire, len, name_.c_str(), secret_.c_str(), mac.rdf,
+                                   timers_only ? 1 : 0);
+}
+
+std::string TsigKey::key_name_of(ldns_pkt* pkt) {
+  const ldns_rr* tsig = ldns_pkt_tsig(pkt);
+  return tsig == nullptr ? std::string() : rdf_text(ldns_rr_owner(tsig));
+}
+
+std::vector<std::uint8_t> TsigKey::mac_of(ldns_pkt* pkt) {
+  const ldns_rr* tsig = ldns_pkt_tsig(pkt);
+  if (tsig == nullptr || ldns_rr_rd_count(tsig) < 4) return {};
+  const ldns_rdf* mac = ldns_rr_rdf(tsig, 3);
+  if (mac == nullptr || ldns_rdf_size(mac) < 2) return {};
+  const std::uint8_t* d = ldns_rdf_data(mac);
+  return {d + 2, d + ldns_rdf_size(mac)};
+}
+
+}  // namespace vnetdns::xfr
