@@ -1,5 +1,6 @@
 #include "resolver/pipeline/pipeline.hpp"
 
+#include "resolver/xfr/request_signature.hpp"
 #include "resolver/xfr/transfer_responder.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -210,6 +211,33 @@ Step Pipeline::answer_notify(const std::uint8_t* query, std::size_t len,
   return send(out, o.reply.size(), AnswerSource::kLocal);
 }
 
+Step Pipeline::answer_signed(const std::uint8_t* query, std::size_t len,
+                             const util::Endpoint& client, Transport transport,
+                             std::uint8_t* out, std::size_t cap, PendingQuery& pending) {
+  xfr::Packet request = xfr::Packet::parse(query, len);
+  if (!request.valid()) {
+    return error(out, cap, query, len, pending.view, true, Rcode::kFormErr);
+  }
+  const xfr::RequestSignature sig =
+      xfr::RequestSignature::check(snap_->settings, nullptr, request, query, len);
+  if (!sig.ok) return error(out, cap, query, len, pending.view, true, Rcode::kNotAuth);
+  // The same query without its TSIG record (the last one: ARCOUNT - 1).
+  std::vector<std::uint8_t> plain(query, query + pending.view.tsig_offset);
+  wire::store16(plain.data() + 10, static_cast<std::uint16_t>(wire::header_arcount(query) - 1));
+  Step st = handle(plain.data(), plain.size(), client, transport, out, cap, pending);
+  if (st.kind == StepKind::kAsync || st.kind == StepKind::kTransfer) {
+    st = error(out, cap, plain.data(), plain.size(), pending.view, true, Rcode::kRefused);
+  }
+  if (st.kind == StepKind::kSend) {
+    st.len = sig.sign_answer(out, st.len, std::min<std::size_t>(cap, transport == Transport::kUdp
+                                                                         ? pending.view.udp_size
+                                                                         : cap));
+    st.prefetch = false;
+    if (st.len == 0) st.kind = StepKind::kDrop;
+  }
+  return st;
+}
+
 Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::Endpoint& client,
                       Transport transport, std::uint8_t* out, std::size_t cap,
                       PendingQuery& pending) {
@@ -260,6 +288,7 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
     std::memcpy(out, msgs.front().data(), msgs.front().size());
     return send(out, msgs.front().size(), AnswerSource::kLocal);
   }
+  if (q.has_tsig) return answer_signed(query, len, client, transport, out, cap, pending);
   // Stage 3: ACL (RFC 8914 EDE 18 "Prohibited" with REFUSED).
   if (!s.settings.acl.allow.contains(client)) {
     counters_.drops[static_cast<std::size_t>(DropReason::kAcl)].add();

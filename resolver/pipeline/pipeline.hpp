@@ -137,6 +137,11 @@ class Pipeline {
   xfr::NotifySink* notify_sink_ = nullptr;
   Step answer_notify(const std::uint8_t* query, std::size_t len, const util::Endpoint& client,
                      Transport transport, std::uint8_t* out, std::size_t cap);
+  // A query with a TSIG record: checked, answered without it, the answer signed (answers
+  // that would need an upstream get REFUSED: only local data is answered signed).
+  Step answer_signed(const std::uint8_t* query, std::size_t len, const util::Endpoint& client,
+                     Transport transport, std::uint8_t* out, std::size_t cap,
+                     PendingQuery& pending);
   void log_query(const PendingQuery& p, const std::uint8_t* answer, AnswerSource source,
                  const util::Endpoint* upstream);
   const PendingQuery* current_ = nullptr;          // the query handle() is answering

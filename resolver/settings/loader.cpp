@@ -574,7 +574,7 @@ class Loader {
       z.has_key = true;
       if (find_key(s_, z.key) == nullptr) {
         error(*t.get("key"), "zone.key: no [[key]] named " + z.key.to_text() +
-                                 " is defined above this zone");
+                                 " is defined");
       }
     }
     get_prefixes(t, "allow_transfer", "zone.allow_transfer", z.allow_transfer);

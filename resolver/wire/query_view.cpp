@@ -16,6 +16,7 @@ const char* to_string(QueryError e) noexcept {
     case QueryError::kBadOpt: return "opt";
     case QueryError::kBadVersion: return "badvers";
     case QueryError::kTrailing: return "trailing";
+    case QueryError::kBadTsig: return "tsig";
     case QueryError::kCount: break;
   }
   return "?";
@@ -62,6 +63,8 @@ QueryError parse_query(const std::uint8_t* msg, std::size_t len, QueryView& out)
   out.edns_version = 0;
   out.dnssec_ok = false;
   out.has_cookie = false;
+  out.has_tsig = false;
+  out.tsig_offset = 0;
   out.cookie_len = 0;
   out.qname_wire_len = 0;
   out.qtype = 0;
@@ -114,6 +117,11 @@ QueryError parse_query(const std::uint8_t* msg, std::size_t len, QueryView& out)
         if (e != QueryError::kNone) return e;
         p = next;
         continue;
+      }
+      if (rtype == type::kTSIG) {
+        if (section != 2 || i + 1 != counts[2]) return QueryError::kBadTsig;
+        out.has_tsig = true;
+        out.tsig_offset = static_cast<std::uint16_t>(name_start);
       }
       const std::size_t rdlen = load16(msg + p + 8);
       p += 10 + rdlen;

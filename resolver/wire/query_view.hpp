@@ -26,6 +26,7 @@ enum class QueryError : std::uint8_t {
   kBadOpt,         // two OPT records, OPT not at root, malformed options -> FORMERR
   kBadVersion,     // EDNS version > 0 -> BADVERS (RFC 6891 section 6.1.3)
   kTrailing,       // bytes after the last record -> FORMERR
+  kBadTsig,        // a TSIG record that is not the last additional record -> FORMERR
   kCount,
 };
 const char* to_string(QueryError e) noexcept;
@@ -40,6 +41,9 @@ struct QueryView {
   std::uint16_t question_end = 0;  // offset just past QCLASS
 
   bool has_opt = false;
+  // A TSIG record ends the message (RFC 8945 section 5.1): it starts at tsig_offset.
+  bool has_tsig = false;
+  std::uint16_t tsig_offset = 0;
   std::uint16_t udp_size = kClassicUdpSize;  // what the client can take over UDP
   std::uint8_t edns_version = 0;
   bool dnssec_ok = false;

@@ -38,6 +38,7 @@ const char* rcode_name(std::uint16_t rcode) noexcept {
     case 3: return "NXDOMAIN";
     case 4: return "NOTIMP";
     case 5: return "REFUSED";
+    case 9: return "NOTAUTH";
     case 16: return "BADVERS";
     case 23: return "BADCOOKIE";
     default: return "OTHER";

@@ -64,6 +64,7 @@ inline constexpr std::uint16_t kNAPTR = 35;
 inline constexpr std::uint16_t kKX = 36;
 inline constexpr std::uint16_t kDNAME = 39;
 inline constexpr std::uint16_t kOPT = 41;
+inline constexpr std::uint16_t kTSIG = 250;
 inline constexpr std::uint16_t kDS = 43;
 inline constexpr std::uint16_t kRRSIG = 46;
 inline constexpr std::uint16_t kNSEC = 47;

@@ -2,6 +2,7 @@
 
 #include "resolver/util/log.hpp"
 #include "resolver/xfr/packet.hpp"
+#include "resolver/xfr/request_signature.hpp"
 #include "resolver/xfr/tsig_key.hpp"
 
 namespace vnetdns::xfr {
@@ -17,39 +18,9 @@ const settings::ZoneSettings* find_zone(const settings::Settings& s, const wire:
   return nullptr;
 }
 
-// The TSIG state of one request: which key signed it (if any) and its MAC.
-struct Signature {
-  bool ok = true;  // false: a bad or missing TSIG where one is needed
-  std::optional<TsigKey> key;
-  std::vector<std::uint8_t> mac;
-};
-
-Signature check_tsig(const settings::Settings& s, const settings::ZoneSettings* zs,
-                     Packet& request, const TransferRequest& r) {
-  Signature sig;
-  const std::string used = TsigKey::key_name_of(request.get());
-  if (used.empty()) {
-    sig.ok = zs == nullptr || !zs->has_key;
-    return sig;
-  }
-  const settings::TsigKeySettings* ks = nullptr;
-  for (const auto& k : s.keys) {
-    if (k.name.to_text() == used) ks = &k;
-  }
-  // A zone with a key accepts that key only.
-  if (ks == nullptr || (zs != nullptr && zs->has_key && !(ks->name == zs->key))) {
-    sig.ok = false;
-    return sig;
-  }
-  sig.mac = TsigKey::mac_of(request.get());
-  sig.key.emplace(*ks);
-  sig.ok = sig.key->verify(request.get(), r.query, r.len, {}, false);
-  return sig;
-}
-
 // A reply to `request` with `rcode`, echoing its question when it had one.
 std::vector<std::uint8_t> reply(const Packet& request, wire::Rcode rcode, std::uint8_t opcode,
-                                const Signature* sig) {
+                                const RequestSignature* sig) {
   Packet p = Packet::make(request.id(), static_cast<std::uint16_t>(
                                             wire::kFlagQR | (opcode << 11) |
                                             (static_cast<std::uint16_t>(rcode) & 0xf)));
@@ -79,7 +50,7 @@ std::vector<std::vector<std::uint8_t>> answer_transfer(const settings::Settings&
               r.client.to_string());
     return {reply(request, wire::Rcode::kRefused, 0, nullptr)};
   }
-  const Signature sig = check_tsig(settings, zs, request, r);
+  const RequestSignature sig = RequestSignature::check(settings, zs, request, r.query, r.len);
   if (!sig.ok) {
     VLOG_WARN("transfer of {} refused to {}: TSIG missing or wrong", q->name.to_text(),
               r.client.to_string());
@@ -159,7 +130,7 @@ NotifyOutcome answer_notify(const settings::Settings& settings, const TransferRe
     o.reply = reply(request, wire::Rcode::kRefused, kNotify, nullptr);
     return o;
   }
-  const Signature sig = check_tsig(settings, zs, request, r);
+  const RequestSignature sig = RequestSignature::check(settings, zs, request, r.query, r.len);
   if (!sig.ok) {
     VLOG_WARN("NOTIFY for {} from {} ignored: TSIG missing or wrong", q->name.to_text(),
               r.client.to_string());
