@@ -612,6 +612,32 @@ def check_many_connections(ctx, t):
     still_serving(t, v, "after connections on both addresses", tcp=True)
 
 
+def check_per_client_limit(ctx, t):
+    """max_tcp_per_client: one address cannot take every connection; other clients still can"""
+    s, v = tcp_start(ctx, max_clients=500, idle="30s")
+    v.stop()
+    v.config_text = v.config_text.replace("[server]\n", "[server]\nmax_tcp_per_client = 20\n", 1)
+    with open(v.config, "w") as f:
+        f.write(v.config_text)
+    v.start()
+    socks, _ = open_many(v.port, 100)
+    try:
+        held = len(socks) - count_closed(socks)
+        t.ok(held <= 20, f"100 connections from 127.0.0.1: at most max_tcp_per_client=20 held ({held})")
+        t.ok(held >= 18, f"about 20 of them are accepted and held ({held})")
+        # Another client address still gets TCP service meanwhile.
+        try:
+            m = h.tcp(h.LOOPBACK4, v.port, FORWARDED, timeout=3, source="127.0.0.2")
+            got = h.answer_addresses(m)
+        except Exception as e:  # noqa: BLE001 - no answer is the failure being tested
+            got = repr(e)
+        t.eq(got, ["10.0.0.7"], "a TCP query from 127.0.0.2 is answered while 127.0.0.1 is at its limit")
+    finally:
+        for c in socks:
+            c.close()
+    still_serving(t, v, "after the per-client limit", tcp=True)
+
+
 def check_out_of_fds(ctx, t):
     """vnetdns out of file descriptors (max_tcp_clients above its fd limit): no busy loop"""
     s = ctx.standin()
@@ -646,4 +672,4 @@ def check_out_of_fds(ctx, t):
 if __name__ == "__main__":
     sys.exit(h.main([check_rate_limit, check_cookies, check_acl, check_amplification,
                      check_tcp_frames, check_slowloris, check_many_connections,
-                     check_out_of_fds], __doc__))
+                     check_per_client_limit, check_out_of_fds], __doc__))
