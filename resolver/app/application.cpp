@@ -11,6 +11,7 @@
 #include <cstring>
 #include <thread>
 
+#include "resolver/server/socket_util.hpp"
 #include "resolver/settings/loader.hpp"
 #include "resolver/util/log.hpp"
 
@@ -53,18 +54,28 @@ bool drop_privileges(const std::string& user) {
   return true;
 }
 
-bool same_listen(const settings::ServerSettings& a, const settings::ServerSettings& b) {
-  return a.listen.size() == b.listen.size() &&
-         std::equal(a.listen.begin(), a.listen.end(), b.listen.begin()) &&
-         a.threads == b.threads;
+// The addresses of `a` that `b` lacks.
+std::vector<util::Endpoint> missing_from(const std::vector<util::Endpoint>& a,
+                                         const std::vector<util::Endpoint>& b) {
+  std::vector<util::Endpoint> out;
+  for (const auto& e : a) {
+    if (std::find(b.begin(), b.end(), e) == b.end()) out.push_back(e);
+  }
+  return out;
 }
 
 // What a reload cannot change in a running process; each difference becomes a note.
 std::vector<std::string> restart_notes(const settings::Settings& now,
                                        const settings::Settings& next) {
   std::vector<std::string> notes;
-  if (!same_listen(now.server, next.server)) {
-    notes.emplace_back("[server] listen/threads changes take effect at the next restart");
+  if (now.server.threads != next.server.threads) {
+    notes.emplace_back("[server] threads changes take effect at the next restart");
+  }
+  if (now.server.max_tcp_clients != next.server.max_tcp_clients ||
+      now.server.max_tcp_per_client != next.server.max_tcp_per_client ||
+      now.server.tcp_idle_timeout != next.server.tcp_idle_timeout) {
+    notes.emplace_back("[server] TCP limit changes apply to listen addresses added from now on; "
+                       "the others keep theirs until the next restart");
   }
   if (now.admin.enabled != next.admin.enabled || !(now.admin.listen == next.admin.listen)) {
     notes.emplace_back("[admin] enabled/listen changes take effect at the next restart "
@@ -124,6 +135,33 @@ admin::ReloadOutcome Application::load_and_publish() {
   }
   const settings::Settings& next = snap.value()->settings;
   out.notes = restart_notes(previous->settings, next);
+  // Listen addresses added: bind every worker's sockets now, so a taken port fails the
+  // reload before anything changes; removed ones are closed after the swap.
+  const auto added = missing_from(next.server.listen, previous->settings.server.listen);
+  const auto removed = missing_from(previous->settings.server.listen, next.server.listen);
+  std::vector<std::vector<server::Worker::ListenSockets>> sockets(workers_.size());
+  auto close_all = [&] {
+    for (auto& per_worker : sockets) {
+      for (auto& ls : per_worker) {
+        if (ls.udp_fd >= 0) ::close(ls.udp_fd);
+        if (ls.tcp_fd >= 0) ::close(ls.tcp_fd);
+      }
+    }
+  };
+  for (const auto& address : added) {
+    for (auto& per_worker : sockets) {
+      auto udp = server::open_listener(address, server::SocketKind::kUdp);
+      auto tcp = udp ? server::open_listener(address, server::SocketKind::kTcp) : udp;
+      if (!udp || !tcp) {
+        if (udp) ::close(udp.value());
+        close_all();
+        out.errors.push_back(config_path_ + ": cannot listen on " + address.to_string() +
+                             ": " + (!udp ? udp.error() : tcp.error()));
+        return out;
+      }
+      per_worker.push_back({address, udp.value(), tcp.value()});
+    }
+  }
   if (next.log.level != previous->settings.log.level) {
     util::setup_logging({next.log.level, true});
   }
@@ -145,6 +183,11 @@ admin::ReloadOutcome Application::load_and_publish() {
   for (const auto& n : snap.value()->notes) VLOG_WARN("{}", n);
   if (transfers_) transfers_->update(snap.value()->settings, *snap.value()->zones);
   snapshots_->publish(std::move(snap.value()));
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    workers_[i]->change_listen(std::move(sockets[i]), removed);
+  }
+  for (const auto& a : added) VLOG_INFO("now listening on {} (udp+tcp)", a.to_string());
+  for (const auto& a : removed) VLOG_INFO("stopped listening on {}", a.to_string());
   attempted_.reset();
   out.ok = true;
   return out;

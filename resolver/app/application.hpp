@@ -7,6 +7,8 @@
 // names under zones whose content changed are flushed) come from three places, all run on
 // the control thread one after another: SIGHUP, POST /reload, and a change on disk of the
 // config file or a zone file (admin::FileWatcher: inotify, plus a 2 s stat poll).
+// A reload that adds listen addresses binds their sockets before the swap (a failure fails
+// the reload) and hands them to the workers; removed addresses are closed after the swap.
 // Zone transfers (xfr::TransferService, its own thread) ask for a reload through the control
 // loop after writing a new copy; every published snapshot is handed to it.
 // SIGTERM/SIGINT: STOPPING=1, close the admin endpoint, let queries waiting on an upstream

@@ -42,7 +42,9 @@ Worker::Worker(std::size_t index, const pipeline::SnapshotHolder& snapshots,
     auto t = open_listener(address, SocketKind::kTcp);
     if (!t) throw std::runtime_error(t.error());
     tcp_.push_back(std::make_unique<TcpListener>(io_, t.value(), pipeline_, tcp, tcp_budget_));
+    addresses_.push_back(address);
   }
+  tcp_options_ = tcp;
 }
 
 Worker::~Worker() {
@@ -67,6 +69,31 @@ void Worker::stop() {
     for (auto& u : udp_) u->stop();
     for (auto& t : tcp_) t->stop();
     io_.stop();
+  });
+}
+
+void Worker::change_listen(std::vector<ListenSockets> add, std::vector<util::Endpoint> remove) {
+  boost::asio::post(io_, [this, add = std::move(add), remove = std::move(remove)] {
+    for (const auto& address : remove) {
+      for (std::size_t i = 0; i < addresses_.size(); ++i) {
+        if (!(addresses_[i] == address)) continue;
+        udp_[i]->stop();
+        tcp_[i]->stop();
+        retired_udp_.push_back(std::move(udp_[i]));
+        retired_tcp_.push_back(std::move(tcp_[i]));
+        udp_.erase(udp_.begin() + static_cast<long>(i));
+        tcp_.erase(tcp_.begin() + static_cast<long>(i));
+        addresses_.erase(addresses_.begin() + static_cast<long>(i));
+        break;
+      }
+    }
+    for (const auto& a : add) {
+      udp_.push_back(std::make_unique<UdpListener>(io_, a.udp_fd, pipeline_));
+      tcp_.push_back(std::make_unique<TcpListener>(io_, a.tcp_fd, pipeline_, tcp_options_, tcp_budget_));
+      addresses_.push_back(a.address);
+      udp_.back()->start();
+      tcp_.back()->start();
+    }
   });
 }
 

@@ -32,6 +32,17 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
+  // Sockets for one new listen address, bound by the caller (one pair for each worker).
+  struct ListenSockets {
+    util::Endpoint address;
+    int udp_fd = -1;
+    int tcp_fd = -1;
+  };
+  // Starts listening on `add` and stops listening on `remove` (a reload's listen changes),
+  // on the worker's own loop; the other listeners and their connections are untouched, and
+  // open TCP connections on a removed address end after their current query. Thread safe.
+  void change_listen(std::vector<ListenSockets> add, std::vector<util::Endpoint> remove);
+
   void set_query_log(pipeline::QueryLogSink* sink) noexcept { pipeline_.set_query_log(sink); }
   void set_notify_sink(xfr::NotifySink* sink) noexcept { pipeline_.set_notify_sink(sink); }
   void start();
@@ -50,6 +61,12 @@ class Worker {
   pipeline::Pipeline pipeline_;
   std::vector<std::unique_ptr<UdpListener>> udp_;
   std::vector<std::unique_ptr<TcpListener>> tcp_;
+  std::vector<util::Endpoint> addresses_;  // addresses_[i] is what udp_[i] and tcp_[i] serve
+  // Stopped listeners of removed addresses: their coroutines and TCP connections may still
+  // refer to them, so they live as long as the worker (a few per listen change).
+  std::vector<std::unique_ptr<UdpListener>> retired_udp_;
+  std::vector<std::unique_ptr<TcpListener>> retired_tcp_;
+  TcpOptions tcp_options_;
   TcpBudget tcp_budget_;  // open TCP connections over all of this worker's listeners
   std::thread thread_;
   std::atomic<std::uint64_t> beats_{0};

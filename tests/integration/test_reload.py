@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
 import dns.message  # noqa: E402
+import dns.query  # noqa: E402
 import dns.rcode  # noqa: E402
 import dns.rrset  # noqa: E402
 
@@ -112,6 +113,73 @@ def check_broken_reload(ctx, t):
          "no successful reload counted")
     v.child.wait_for_line(r"reload failed: .*:\d+: ", 5)
     t.ok(True, "the log has 'reload failed: FILE:LINE: reason'")
+    t.ok(v.alive(), "still running")
+
+
+def answers_at(addr, port, tcp=False):
+    try:
+        m = (h.tcp if tcp else h.udp)(addr, port, "myregistry.privatelink.azurecr.io", timeout=1)
+        return h.answer_addresses(m)
+    except Exception as e:  # noqa: BLE001 - no answer is a result here
+        return repr(e)
+
+
+def set_listen(v, listen):
+    v.config_text = re.sub(r"(?m)^listen = .*$", f"listen = {h._toml_value(listen)}", v.config_text,
+                           count=1)  # the [server] one, not [admin]
+    with open(v.config, "w") as f:
+        f.write(v.config_text)
+    return h.http_request(h.LOOPBACK4, v.admin_port, "POST", "/reload")
+
+
+def check_listen_change(ctx, t):
+    """a reload adds and removes listen addresses live; a taken address fails the reload"""
+    s, v = start_pair(ctx, listen_addrs=(h.LOOPBACK4,))
+    first = f"127.0.0.1:{v.port}"
+    port2 = h.free_port(hosts=("127.0.0.2",))
+    second = f"127.0.0.2:{port2}"
+    held = socket.create_connection((h.LOOPBACK4, v.port), timeout=3)
+    try:
+        status, body = set_listen(v, [first, second])
+        t.eq((status, body), (200, "reloaded\n"), "reload adding 127.0.0.2: 200", body)
+        t.eq(answers_at("127.0.0.2", port2), ["10.0.0.7"], "the added address answers over UDP")
+        t.eq(answers_at("127.0.0.2", port2, tcp=True), ["10.0.0.7"], "and over TCP")
+        t.eq(answers_at(h.LOOPBACK4, v.port), ["10.0.0.7"], "the first address still answers")
+        q = h.make_query("myregistry.privatelink.azurecr.io", "A")
+        dns.query.send_tcp(held, q, expiration=time.time() + 3)
+        r = dns.query.receive_tcp(held, expiration=time.time() + 3)[0]
+        t.eq(h.answer_addresses(r), ["10.0.0.7"],
+             "a TCP connection opened before the reload keeps working")
+        t.ok(v.child.wait_for_line(r"now listening on 127\.0\.0\.2:", 5) is not None,
+             "the log says 'now listening on 127.0.0.2:...'")
+
+        status, body = set_listen(v, [second])
+        t.eq(status, 200, "reload removing 127.0.0.1: 200", body)
+        t.eq(answers_at("127.0.0.2", port2), ["10.0.0.7"], "the remaining address answers")
+        t.ok(answers_at(h.LOOPBACK4, v.port) != ["10.0.0.7"], "the removed address answers no more (UDP)")
+        try:
+            socket.create_connection((h.LOOPBACK4, v.port), timeout=2).close()
+            refused = False
+        except OSError:
+            refused = True
+        t.ok(refused, "the removed address refuses TCP connections")
+    finally:
+        held.close()
+
+    # An address someone else holds (no SO_REUSEPORT): the reload fails, nothing changes.
+    port3 = h.free_port(hosts=("127.0.0.3",))
+    blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    blocker.bind(("127.0.0.3", port3))
+    try:
+        m0 = metrics(v)
+        status, body = set_listen(v, [second, f"127.0.0.3:{port3}"])
+        t.eq(status, 500, "reload adding a taken address: 500", body)
+        t.ok(f"cannot listen on 127.0.0.3:{port3}" in body, "the reply names the address", body)
+        t.eq(answers_at("127.0.0.2", port2), ["10.0.0.7"], "the running listener still answers")
+        t.ok(h.metric(metrics(v), "vnetdns_reload_failures_total") >=
+             h.metric(m0, "vnetdns_reload_failures_total") + 1, "the failure is counted")
+    finally:
+        blocker.close()
     t.ok(v.alive(), "still running")
 
 
@@ -298,6 +366,6 @@ def check_systemd_notify(ctx, t):
 
 
 if __name__ == "__main__":
-    sys.exit(h.main([check_post_reload, check_broken_reload, check_file_change,
+    sys.exit(h.main([check_post_reload, check_broken_reload, check_listen_change, check_file_change,
                      check_reload_under_load, check_graceful_stop, check_systemd_notify],
                     __doc__))
