@@ -100,6 +100,11 @@ void PacketCache::insert(const CacheKey& key, const InsertRequest& r, std::uint3
       old.refresh_failed = now;  // keep the good stale answer
       return;
     }
+    // The same question failing again: back off (RFC 9520 section 3.2), doubling the time
+    // the failure is remembered, up to kMaxFailureTtl.
+    if (r.kind == EntryKind::kFailure && old.kind == EntryKind::kFailure) {
+      e.ttl = std::min(kMaxFailureTtl, std::max(e.ttl, old.ttl * 2));
+    }
     drop(s, found->second);
   }
   s.bytes += r.len;

@@ -75,12 +75,18 @@ class PacketCache {
   HitInfo lookup(const CacheKey& key, std::uint32_t now, std::uint8_t* out, std::size_t cap,
                  bool allow_stale = false, std::uint32_t stale_ttl = 30);
   // A failure (kind kFailure) never replaces an entry that may still be served stale: the
-  // stale entry is kept and its refresh marked failed instead (RFC 8767 section 4).
+  // stale entry is kept and its refresh marked failed instead (RFC 8767 section 4). A failure
+  // that replaces an earlier failure of the same question is remembered twice as long as
+  // that one, up to kMaxFailureTtl (RFC 9520 section 3.2 backoff); any answer resets it.
   void insert(const CacheKey& key, const InsertRequest& request, std::uint32_t now);
   // Marks a stale entry's refresh as failed at `now`: it is served stale without another
   // refresh attempt for kRefreshRetry seconds (RFC 8767 section 4, "failure recheck").
   void mark_refresh_failed(const CacheKey& key, std::uint32_t now);
   static constexpr std::uint32_t kRefreshRetry = 30;
+  // RFC 9520 allows up to five minutes; a forwarder's upstreams come back as a whole, and
+  // every name that failed during an outage would stay failed that long after it, so the
+  // backoff stops at one minute (5, 10, 20, 40, 60 s).
+  static constexpr std::uint32_t kMaxFailureTtl = 60;
   void erase(const CacheKey& key);
   // Drops every entry whose name is `suffix` or below it (a zone flush).
   std::size_t erase_below(const wire::Name& suffix);

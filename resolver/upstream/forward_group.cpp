@@ -21,6 +21,7 @@ std::int64_t steady_ms() {
 ForwardGroup::ForwardGroup(settings::ForwardSettings settings) : settings_(std::move(settings)) {
   for (std::size_t i = 0; i < settings_.upstreams.size(); ++i) {
     health_.push_back(std::make_unique<UpstreamHealth>());
+    cookies_.push_back(std::make_unique<ClientCookie>(settings_.upstreams[i]));
   }
 }
 
@@ -101,6 +102,7 @@ boost::asio::awaitable<void> ForwardGroup::probe(std::size_t i) {
   opt.timeout = settings_.timeout;
   opt.tcp = settings_.protocol == settings::UpstreamProtocol::kTcp;
   opt.edns = !h.no_edns.load();
+  opt.cookie = cookies_[i].get();
   const auto started = std::chrono::steady_clock::now();
   const ExchangeResult ex = co_await exchange(settings_.upstreams[i], q, opt);
   const bool ok = ex.status == ExchangeStatus::kOk &&
@@ -143,6 +145,7 @@ boost::asio::awaitable<ForwardResult> ForwardGroup::resolve(const UpstreamQuery&
     opt.tcp = tcp_only;
     UpstreamHealth& h = *health_[i];
     opt.edns = !h.no_edns.load(std::memory_order_relaxed);
+    opt.cookie = cookies_[i].get();  // sent only with EDNS (RFC 7873 section 5.1)
     if (h.down.load(std::memory_order_relaxed) && attempt > 0) continue;  // went down meanwhile
     // Caps: queries outstanding at this server, and queries sent to it this second.
     if (h.outstanding.load(std::memory_order_relaxed) >=
@@ -158,6 +161,18 @@ boost::asio::awaitable<ForwardResult> ForwardGroup::resolve(const UpstreamQuery&
     const auto started = std::chrono::steady_clock::now();
     ++result.tries;
     ExchangeResult ex = co_await exchange(settings_.upstreams[i], q, opt);
+    // RFC 7873 section 5.3: BADCOOKIE to our client cookie: retry at once with the server
+    // cookie it carried (now remembered); BADCOOKIE again to that fresh cookie: use TCP.
+    for (int retry = 0; retry < 2 && ex.status == ExchangeStatus::kOk && ex.bad_cookie; ++retry) {
+      if (retry == 1) {
+        if (opt.tcp) break;
+        opt.tcp = true;
+        result.via_tcp = true;
+      }
+      const std::uint32_t mismatches = ex.mismatches;
+      ex = co_await exchange(settings_.upstreams[i], q, opt);
+      ex.mismatches += mismatches;
+    }
     const bool truncated =
         ex.status == ExchangeStatus::kOk && (wire::header_flags(ex.reply.data()) & wire::kFlagTC);
     // RFC 7766 section 5: retry a truncated answer over TCP. A burst of forged-looking
@@ -199,7 +214,7 @@ boost::asio::awaitable<ForwardResult> ForwardGroup::resolve(const UpstreamQuery&
     }
     const auto rcode = wire::header_rcode(ex.reply.data());
     if (rcode == static_cast<std::uint8_t>(wire::Rcode::kServFail) ||
-        rcode == static_cast<std::uint8_t>(wire::Rcode::kRefused)) {
+        rcode == static_cast<std::uint8_t>(wire::Rcode::kRefused) || ex.bad_cookie) {
       h.errors.fetch_add(1, std::memory_order_relaxed);
       record(i, false, rtt);
       result.reply = std::move(ex.reply);  // kept in case every server says the same

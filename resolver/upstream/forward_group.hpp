@@ -11,8 +11,13 @@
 // in flight, or max_qps queries sent in the current second, is skipped (168.63.129.16 drops
 // what is over 200 outstanding or 1,000 per second). An upstream that answers FORMERR to EDNS
 // is remembered and asked without EDNS from then on.
+// DNS cookies (RFC 7873 section 5.3): every EDNS query carries the server's COOKIE option
+// (client_cookie.hpp); a reply with another client cookie is a mismatch; BADCOOKIE to our
+// client cookie is retried at once with the server cookie it brought, and a second
+// BADCOOKIE over UDP goes to TCP (section 5.3); one that persists counts like SERVFAIL.
 // Thread safety: resolve() may run on many worker threads at once; the per-server health
-// and latency figures are atomics; the configuration part is immutable.
+// and latency figures are atomics; each server's cookie state is a ClientCookie shared by
+// every worker (its server cookie under a small mutex); the configuration part is immutable.
 #pragma once
 
 #include <array>
@@ -24,6 +29,7 @@
 #include <vector>
 
 #include "resolver/settings/settings.hpp"
+#include "resolver/upstream/client_cookie.hpp"
 #include "resolver/upstream/transport.hpp"
 #include "resolver/upstream/upstream_query.hpp"
 
@@ -79,6 +85,7 @@ class ForwardGroup : public std::enable_shared_from_this<ForwardGroup> {
 
   [[nodiscard]] const settings::ForwardSettings& settings() const noexcept { return settings_; }
   [[nodiscard]] const UpstreamHealth& health(std::size_t i) const { return *health_[i]; }
+  [[nodiscard]] const ClientCookie& cookie(std::size_t i) const { return *cookies_[i]; }
   [[nodiscard]] bool any_up() const noexcept;
 
   static constexpr std::uint32_t kFailuresBeforeDown = 3;
@@ -98,6 +105,7 @@ class ForwardGroup : public std::enable_shared_from_this<ForwardGroup> {
 
   settings::ForwardSettings settings_;
   std::vector<std::unique_ptr<UpstreamHealth>> health_;
+  std::vector<std::unique_ptr<ClientCookie>> cookies_;  // one per server, same order
   std::atomic<std::uint32_t> next_{0};
 };
 

@@ -36,9 +36,34 @@ Endpoint to_asio(const util::Endpoint& ep) {
   return out;
 }
 
-asio::awaitable<ExchangeResult> exchange_udp(const util::Endpoint& server, const std::uint8_t* q,
-                                             std::size_t qlen, bool exact_case,
+// The query as sent, and what its replies are checked against.
+struct Sent {
+  const std::uint8_t* q = nullptr;
+  std::size_t qlen = 0;
+  bool exact_case = false;
+  ClientCookie* cookie = nullptr;  // set when the query carried our COOKIE option
+};
+
+// The acceptance check of one reply: RFC 5452 section 9.1 (reply_matches), then, when we sent
+// a cookie, RFC 7873 section 5.3: a COOKIE that does not echo our client cookie (or has an
+// illegal length) is a forgery, ignored like a wrong ID; a valid one's server cookie is kept.
+bool accept_reply(const Sent& sent, const std::uint8_t* reply, std::size_t n,
+                  ExchangeResult& result) {
+  if (!reply_matches(sent.q, sent.qlen, reply, n, sent.exact_case)) return false;
+  if (sent.cookie == nullptr) return true;
+  const ReplyCookieView c = read_reply_cookie(reply, n, sent.cookie->client().data());
+  if (c.status == ReplyCookie::kMismatch) return false;
+  if (c.status == ReplyCookie::kValid) {
+    sent.cookie->learn(c.server_cookie, c.server_len);
+    result.bad_cookie = c.rcode == static_cast<std::uint16_t>(wire::Rcode::kBadCookie);
+  }
+  return true;
+}
+
+asio::awaitable<ExchangeResult> exchange_udp(const util::Endpoint& server, const Sent& sent,
                                              std::chrono::steady_clock::time_point until) {
+  const std::uint8_t* q = sent.q;
+  const std::size_t qlen = sent.qlen;
   ExchangeResult result;
   auto executor = co_await asio::this_coro::executor;
   asio::ip::udp::socket sock(executor);
@@ -73,7 +98,7 @@ asio::awaitable<ExchangeResult> exchange_udp(const util::Endpoint& server, const
       result.status = ExchangeStatus::kNetworkError;
       co_return result;
     }
-    if (!reply_matches(q, qlen, buf.data(), n, exact_case)) {
+    if (!accept_reply(sent, buf.data(), n, result)) {
       ++result.mismatches;
       continue;
     }
@@ -86,9 +111,10 @@ asio::awaitable<ExchangeResult> exchange_udp(const util::Endpoint& server, const
   }
 }
 
-asio::awaitable<ExchangeResult> exchange_tcp(const util::Endpoint& server, const std::uint8_t* q,
-                                             std::size_t qlen, bool exact_case,
+asio::awaitable<ExchangeResult> exchange_tcp(const util::Endpoint& server, const Sent& sent,
                                              std::chrono::steady_clock::time_point until) {
+  const std::uint8_t* q = sent.q;
+  const std::size_t qlen = sent.qlen;
   ExchangeResult result;
   auto executor = co_await asio::this_coro::executor;
   asio::ip::tcp::socket sock(executor);
@@ -136,7 +162,7 @@ asio::awaitable<ExchangeResult> exchange_tcp(const util::Endpoint& server, const
       result.status = ExchangeStatus::kNetworkError;
       co_return result;
     }
-    if (!reply_matches(q, qlen, buf.data(), buf.size(), exact_case)) {
+    if (!accept_reply(sent, buf.data(), buf.size(), result)) {
       ++result.mismatches;
       continue;
     }
@@ -152,11 +178,22 @@ asio::awaitable<ExchangeResult> exchange(const util::Endpoint& server, const Ups
                                          const ExchangeOptions& options) {
   std::array<std::uint8_t, 512> q{};
   const std::uint16_t id = util::Random::thread_instance().u16();
-  const std::size_t qlen = encode_query(query, id, q.data(), q.size(), options.edns);
-  if (qlen == 0) co_return ExchangeResult{ExchangeStatus::kEncodeError, {}, 0};
+  // RFC 7873 section 5.1: the COOKIE option rides in the OPT record, so only with EDNS.
+  std::array<std::uint8_t, ClientCookie::kMaxOptionSize> cookie{};
+  std::size_t cookie_len = 0;
+  if (options.edns && options.cookie != nullptr) {
+    cookie_len = options.cookie->write_option(cookie.data());
+  }
+  Sent sent;
+  sent.q = q.data();
+  sent.qlen = encode_query(query, id, q.data(), q.size(), options.edns,
+                           cookie_len > 0 ? cookie.data() : nullptr, cookie_len);
+  sent.exact_case = query.randomize_case;
+  sent.cookie = cookie_len > 0 ? options.cookie : nullptr;
+  if (sent.qlen == 0) co_return ExchangeResult{ExchangeStatus::kEncodeError, {}, 0};
   const auto until = std::chrono::steady_clock::now() + options.timeout;
-  if (options.tcp) co_return co_await exchange_tcp(server, q.data(), qlen, query.randomize_case, until);
-  co_return co_await exchange_udp(server, q.data(), qlen, query.randomize_case, until);
+  if (options.tcp) co_return co_await exchange_tcp(server, sent, until);
+  co_return co_await exchange_udp(server, sent, until);
 }
 
 }  // namespace vnetdns::upstream

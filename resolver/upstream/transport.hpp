@@ -4,7 +4,12 @@
 // address or port (RFC 5452 sections 9.1 and 10); replies that fail reply_matches() are
 // counted and ignored while we keep waiting until the per-try timeout.
 // TCP: 2-byte length framing (RFC 1035 section 4.2.2), one connection per exchange.
-// Thread safety: call from the io_context's thread only; holds no shared state.
+// DNS cookies (RFC 7873 section 5.3): with ExchangeOptions::cookie and EDNS, the query
+// carries that upstream's COOKIE option; a reply whose COOKIE does not echo our client cookie
+// is counted as a mismatch and ignored like a wrong ID, a valid one's server cookie is
+// remembered, and a BADCOOKIE (23) reply to our cookie is flagged for the caller to retry.
+// Thread safety: call from the io_context's thread only; the only shared state it touches is
+// the ClientCookie it is given (thread-safe).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -13,6 +18,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "resolver/upstream/client_cookie.hpp"
 #include "resolver/upstream/upstream_query.hpp"
 #include "resolver/util/endpoint.hpp"
 
@@ -26,12 +32,17 @@ struct ExchangeResult {
   ExchangeStatus status = ExchangeStatus::kTimeout;
   std::vector<std::uint8_t> reply;  // the accepted reply, when kOk
   std::uint32_t mismatches = 0;     // replies dropped by the acceptance check
+  // The accepted reply is BADCOOKIE and echoed our client cookie: the server wants the
+  // server cookie it just sent (now remembered); RFC 7873 section 5.3 says retry with it.
+  bool bad_cookie = false;
 };
 
 struct ExchangeOptions {
   std::chrono::milliseconds timeout{1000};
   bool tcp = false;
   bool edns = true;
+  // The server's cookie state; nullptr: no COOKIE option. Only sent along with EDNS.
+  ClientCookie* cookie = nullptr;
 };
 
 boost::asio::awaitable<ExchangeResult> exchange(const util::Endpoint& server,

@@ -8,7 +8,8 @@
 namespace vnetdns::upstream {
 
 std::size_t encode_query(const UpstreamQuery& q, std::uint16_t id, std::uint8_t* out,
-                         std::size_t cap, bool with_edns) {
+                         std::size_t cap, bool with_edns, const std::uint8_t* cookie,
+                         std::size_t cookie_len) {
   wire::MessageBuilder b(out, cap);
   std::uint16_t flags = wire::kFlagRD;
   if (q.checking_disabled) flags |= wire::kFlagCD;
@@ -35,6 +36,10 @@ std::size_t encode_query(const UpstreamQuery& q, std::uint16_t id, std::uint8_t*
   if (with_edns) {
     wire::OptOptions opt;
     opt.dnssec_ok = q.dnssec_ok;
+    if (cookie != nullptr && cookie_len > 0 && cookie_len <= 40) {
+      opt.cookie = cookie;
+      opt.cookie_len = static_cast<std::uint8_t>(cookie_len);
+    }
     b.add_opt(opt);
   }
   return b.fits() ? b.size() : 0;

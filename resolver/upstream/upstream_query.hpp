@@ -1,7 +1,8 @@
 // UpstreamQuery / UpstreamReply: what the forwarding path sends and gets back, independent
 // of the transport. encode_query() writes the query we send upstream: a fresh random ID
 // (RFC 5452 section 9.2), RD, the lowered name (or its 0x20-randomised case), EDNS with our
-// 1232-byte UDP size and the client's DO bit. reply_matches() is the acceptance check of
+// 1232-byte UDP size and the client's DO bit, and the COOKIE option when one is given
+// (RFC 7873 section 5.1; see client_cookie.hpp). reply_matches() is the acceptance check of
 // RFC 5452 section 9.1 that the transport applies after address/port: ID, QR, and the
 // whole question compared byte for byte with what was sent.
 // Thread safety: plain values and pure functions.
@@ -33,8 +34,11 @@ struct UpstreamReply {
 };
 
 // Writes the query into `out` (>= 512 bytes); returns its length, 0 if it does not fit.
+// `cookie` (cookie_len bytes: client cookie, then any server cookie) goes into the OPT record
+// as a COOKIE option; it is left out without EDNS.
 std::size_t encode_query(const UpstreamQuery& q, std::uint16_t id, std::uint8_t* out,
-                         std::size_t cap, bool with_edns);
+                         std::size_t cap, bool with_edns, const std::uint8_t* cookie = nullptr,
+                         std::size_t cookie_len = 0);
 
 // True when `reply` answers the query `sent` (same ID, QR=1, opcode QUERY, one question
 // equal to the sent one; with 0x20 the case must match exactly too).

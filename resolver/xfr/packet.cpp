@@ -117,14 +117,14 @@ std::optional<SoaTimers> soa_timers(const std::vector<std::uint8_t>& rdata) {
 std::vector<std::uint8_t> bare_reply(const std::uint8_t* request, std::size_t len,
                                      wire::Rcode rcode) {
   std::vector<std::uint8_t> out(wire::kHeaderSize, 0);
-  if (len >= 4) {
+  if (len >= 2) {
     out[0] = request[0];
     out[1] = request[1];
-    const std::uint16_t flags = wire::load16(request + 2);
-    wire::store16(out.data() + 2, static_cast<std::uint16_t>(
-                                      wire::kFlagQR | (flags & 0x7800) |
-                                      (static_cast<std::uint16_t>(rcode) & 0xf)));
   }
+  const std::uint16_t opcode = len >= 4 ? (wire::load16(request + 2) & 0x7800) : 0;
+  wire::store16(out.data() + 2, static_cast<std::uint16_t>(
+                                    wire::kFlagQR | opcode |
+                                    (static_cast<std::uint16_t>(rcode) & 0xf)));
   return out;
 }
 

@@ -53,6 +53,11 @@ bool TsigKey::sign(ldns_pkt* pkt, const std::vector<std::uint8_t>& prior_mac,
                    bool timers_only) const {
   const MacRdf mac(prior_mac);
   if (!prior_mac.empty() && mac.rdf == nullptr) return false;
+  // ldns replaces a TSIG record already there without freeing it (found by fuzz_xfr_request).
+  if (ldns_rr* old = ldns_pkt_tsig(pkt)) {
+    ldns_pkt_set_tsig(pkt, nullptr);
+    ldns_rr_free(old);
+  }
   return ldns_pkt_tsig_sign_next(pkt, name_.c_str(), secret_.c_str(), kFudge, algorithm_.c_str(),
                                  mac.rdf, timers_only ? 1 : 0) == LDNS_STATUS_OK;
 }

@@ -30,7 +30,9 @@ A rule (every key optional):
                           "wrong_question" (right ID, question evil.example. A),
                           "wrong_type" (right ID and name, another type: AAAA ::6, or A
                           for an AAAA query), "garbage" (random
-                          bytes), "garbage_header" (right ID, a valid-looking header, junk);
+                          bytes), "garbage_header" (right ID, a valid-looking header, junk),
+                          "wrong_cookie" (right ID and question, a COOKIE whose client cookie
+                          is not the query's, RFC 7873 section 5.3);
                           all that carry an address carry 6.6.6.6
     only_before: true     send the bogus replies and no real one
     extra: [{...}]        records added to the real reply, e.g. out-of-bailiwick ones:
@@ -38,14 +40,22 @@ A rule (every key optional):
                            "type": "A", "data": "6.6.6.6", "ttl": 3600}
     case: "swap"          the real reply's question (and answer owner) in swapped letter
                           case (an upstream, or a forger, that does not echo 0x20 case)
+    server_cookie: "HEX"  DNS cookies (RFC 7873): a query with a COOKIE option gets it back
+                          as its client cookie followed by this server cookie (8..32 bytes);
+                          without this key replies carry no COOKIE (a server without cookies)
+    require_cookie: true  with server_cookie, over UDP (as BIND's require-server-cookie):
+                          a query whose COOKIE does not carry exactly that server cookie gets
+                          BADCOOKIE (extended RCODE 23) with it; "always": every UDP query
+                          with a COOKIE gets BADCOOKIE (only TCP is answered)
 Answers: A -> the address (default --address); NS -> ns.fake-upstream.; TXT -> "fake";
 anything else NODATA with an SOA. Answers to a query with EDNS carry an OPT (1232).
 
 Counters ("stats"): total, per name {"udp", "tcp", "edns", "noedns", "types": {TYPE: n}},
 outstanding (received, to be answered, not yet answered), max_outstanding, dropped, a log
 of [monotonic time, name, type, proto, edns] per query and one of [time, name, type, proto]
-per real reply sent, and "sources": [name as received (case kept), proto, client source
-port, query ID] per query (time.monotonic(), i.e.
+per real reply sent, "sources": [name as received (case kept), proto, client source
+port, query ID] per query, and "cookies": [name, proto, COOKIE option as hex or null] per
+query (times are time.monotonic(), i.e.
 CLOCK_MONOTONIC, the clock vnetdns's steady_clock reads, so times compare across processes).
 """
 
@@ -70,6 +80,8 @@ import dns.rdatatype
 import dns.rrset
 
 BOGUS_ADDRESS = "6.6.6.6"
+COOKIE_OPTION = 10  # EDNS option code (RFC 7873)
+BADCOOKIE = 23      # extended RCODE (RFC 7873 section 8)
 EVIL_NAME = "evil.example."
 MAX_LOG = 200000
 
@@ -78,6 +90,23 @@ def _assert_loopback(addr):
     if addr == "::1" or addr.startswith("127."):
         return
     raise ValueError(f"refusing non-loopback address {addr!r}")
+
+
+def query_cookie(msg):
+    """The COOKIE option's bytes of a message (client cookie + server cookie), or None."""
+    for o in msg.options:
+        if o.otype == COOKIE_OPTION:
+            data = getattr(o, "data", None)
+            if data is None:  # dnspython >= 2.5 parses it: CookieOption(client, server)
+                data = o.client + o.server
+            return bytes(data)
+    return None
+
+
+def with_cookie(r, cookie):
+    """Gives response `r` EDNS (if it has none) with exactly one COOKIE option `cookie`."""
+    flags = r.ednsflags if r.edns >= 0 else 0
+    r.use_edns(0, flags, 1232, options=[dns.edns.GenericOption(COOKIE_OPTION, cookie)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,6 +188,7 @@ class Server:
         self.log = []
         self.replies = []
         self.sources = []
+        self.cookies = []
 
     # --- control ---
 
@@ -197,7 +227,8 @@ class Server:
                 return {"ok": True, "total": self.total, "names": self.names,
                         "outstanding": self.outstanding,
                         "max_outstanding": self.max_outstanding, "dropped": self.dropped,
-                        "log": self.log, "replies": self.replies, "sources": self.sources}
+                        "log": self.log, "replies": self.replies, "sources": self.sources,
+                        "cookies": self.cookies}
         raise ValueError(f"unknown command {cmd!r}")
 
     # --- queries ---
@@ -279,6 +310,9 @@ class Server:
                 self.log.append([time.monotonic(), name, qtype, proto, edns])
             if len(self.sources) < MAX_LOG:
                 self.sources.append([qrr.name.to_text(), proto, peer_port, q.id])
+            if len(self.cookies) < MAX_LOG:
+                c = query_cookie(q)
+                self.cookies.append([name, proto, c.hex() if c is not None else None])
             rule = dict(self._rule(name))
             answers = not rule.get("drop") and not rule.get("only_before")
             if answers:
@@ -325,19 +359,42 @@ class Server:
             r.use_edns(False)
             r.set_rcode(dns.rcode.FORMERR)
             return r.to_wire()
+        # DNS cookies (RFC 7873): echo the client cookie with our server cookie; BADCOOKIE
+        # (section 5.2.3) when the rule requires that server cookie and the query lacks it.
+        client_cookie = query_cookie(q)
+        server_cookie = rule.get("server_cookie")
+        cookie = None
+        if server_cookie and client_cookie is not None and len(client_cookie) >= 8:
+            server_cookie = bytes.fromhex(server_cookie)
+            cookie = client_cookie[:8] + server_cookie
+            required = rule.get("require_cookie")
+            if proto == "udp" and (required == "always" or
+                                   (required and client_cookie[8:] != server_cookie)):
+                r = dns.message.make_response(q)
+                with_cookie(r, cookie)
+                r.set_rcode(BADCOOKIE)
+                return r.to_wire()
+        r = self._records(q, r, rule, proto, n, ttl)
+        if cookie is not None:
+            with_cookie(r, cookie)
+        return r.to_wire(max_size=65535)
+
+    def _records(self, q, r, rule, proto, n, ttl):
+        """The real reply `r` to `q` with its rcode and records (as a Message)."""
+        qrr = q.question[0]
         rcode = dns.rcode.from_text(rule.get("rcode", "NOERROR"))
         r.set_rcode(rcode)
         if rcode in (dns.rcode.SERVFAIL, dns.rcode.REFUSED, dns.rcode.FORMERR):
-            return r.to_wire()
+            return r
         if rule.get("tc") and proto == "udp":
             r.flags |= dns.flags.TC
-            return r.to_wire()
+            return r
         apex = qrr.name.parent() if len(qrr.name) > 2 else qrr.name
         soa = dns.rrset.from_text(apex, ttl, "IN", "SOA",
                                   f"ns.fake-upstream. host.fake-upstream. 1 60 60 3600 {ttl}")
         if rcode == dns.rcode.NXDOMAIN:
             r.authority.append(soa)
-            return r.to_wire()
+            return r
         if qrr.rdtype == dns.rdatatype.A:
             addr = str(rule.get("address", self.default_address)).replace("{n}", str(n % 256))
             r.answer.append(dns.rrset.from_text(qrr.name, ttl, "IN", "A", addr))
@@ -358,7 +415,7 @@ class Server:
             for rrset in r.answer:
                 if rrset.name == qrr.name:
                     rrset.name = swapped
-        return r.to_wire(max_size=65535)
+        return r
 
     def _bogus(self, kind, q, send, send_other):
         qrr = q.question[0]
@@ -390,6 +447,11 @@ class Server:
                 r.answer.append(dns.rrset.from_text(qrr.name, 3600, "IN", "A", BOGUS_ADDRESS))
             if kind == "wrong_id":
                 r.id = (q.id + 1) & 0xFFFF
+            if kind == "wrong_cookie":
+                # Right ID and question, but not the client cookie the query carried.
+                c = query_cookie(q) or os.urandom(8)
+                forged = bytes([c[0] ^ 0xFF]) + c[1:8]
+                with_cookie(r, forged + os.urandom(16))
         out = r.to_wire()
         if kind == "wrong_port":
             send_other(out)

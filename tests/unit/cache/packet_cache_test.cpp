@@ -297,5 +297,28 @@ TEST_CASE("PacketCache: stats count entries, bytes, hits, misses, inserts; repla
   CHECK(c.stats().bytes == 0);
 }
 
+TEST_CASE("PacketCache: a failure repeated backs off (RFC 9520), an answer resets it",
+          "[unit][cache]") {
+  PacketCache c(CacheOptions{});
+  std::array<std::uint8_t, 4096> out{};
+  const Msg fail = make_answer(N("down.example"), {});
+  std::uint32_t now = kNow;
+  std::uint32_t expect = 5;
+  for (std::uint32_t want : {5U, 10U, 20U, 40U, 60U, 60U}) {
+    c.insert(key("down.example"), request(fail, 5, EntryKind::kFailure), now);
+    const HitInfo hit = c.lookup(key("down.example"), now, out.data(), out.size());
+    REQUIRE(hit.freshness == Freshness::kFresh);
+    CHECK(hit.kind == EntryKind::kFailure);
+    CHECK(hit.remaining_ttl == want);
+    expect = want;
+    now += expect;  // expired: the next failure replaces it
+  }
+  CHECK(expect == PacketCache::kMaxFailureTtl);
+  const Msg ok = make_answer(N("down.example"), {300});
+  c.insert(key("down.example"), request(ok, 300), now);
+  c.insert(key("down.example"), request(fail, 5, EntryKind::kFailure), now + 300);
+  CHECK(c.lookup(key("down.example"), now + 300, out.data(), out.size()).remaining_ttl == 5);
+}
+
 }  // namespace
 }  // namespace vnetdns::cache
