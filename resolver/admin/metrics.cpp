@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "resolver/admin/query_log.hpp"
+#include "resolver/pipeline/loop_guard.hpp"
 #include "resolver/wire/query_view.hpp"
 #include "resolver/wire/types.hpp"
 
@@ -234,6 +235,9 @@ std::string render_metrics(const AdminContext& cx) {
              "TCP connections closed at accept: over max_tcp_clients or max_tcp_per_client.");
     w.sample(sum(workers, &Counters::tcp_refused));
   }
+  w.family("vnetdns_forwarding_loops_detected_total", "counter",
+           "Our start-up loop probes that an upstream forwarded back to us (refused).");
+  w.sample(pipeline::LoopGuard::instance().detected());
   w.family("vnetdns_notify_received_total", "counter", "NOTIFY requests received (RFC 1996).");
   w.sample(sum(workers, &Counters::notifies));
   if (cx.transfers != nullptr) {

@@ -4,6 +4,8 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <algorithm>
 #include <cerrno>
@@ -11,7 +13,9 @@
 #include <cstring>
 #include <thread>
 
+#include "resolver/pipeline/loop_guard.hpp"
 #include "resolver/server/socket_util.hpp"
+#include "resolver/upstream/transport.hpp"
 #include "resolver/settings/loader.hpp"
 #include "resolver/util/log.hpp"
 
@@ -90,6 +94,14 @@ std::vector<std::string> restart_notes(const settings::Settings& now,
     notes.emplace_back("log.queries/query_file/sample changes take effect at the next restart");
   }
   return notes;
+}
+
+// One loop-check probe (pipeline/loop_guard.hpp) to one upstream; the answer does not
+// matter, only whether the query comes back to us.
+asio::awaitable<void> send_loop_probe(util::Endpoint server, upstream::UpstreamQuery query) {
+  upstream::ExchangeOptions options;
+  options.timeout = std::chrono::milliseconds(2000);
+  co_await upstream::exchange(server, query, options);
 }
 
 }  // namespace
@@ -375,10 +387,22 @@ int Application::run() {
   signals_ = std::make_unique<asio::signal_set>(*control_, SIGHUP, SIGTERM, SIGINT);
   drain_timer_ = std::make_unique<asio::steady_timer>(*control_);
   watchdog_timer_ = std::make_unique<asio::steady_timer>(*control_);
+  std::vector<wire::Name> rule_zones;
+  for (const auto& f : snapshots_->get()->settings.forwards) rule_zones.push_back(f.zone);
+  const std::vector<wire::Name> probes = pipeline::LoopGuard::instance().arm(rule_zones);
   for (auto& w : workers_) {
     w->set_query_log(query_log_.get());
     w->set_notify_sink(transfers_.get());
     w->start();
+  }
+  // Listening now: a probe that an upstream forwards back reaches a worker.
+  for (std::size_t i = 0; i < probes.size(); ++i) {
+    upstream::UpstreamQuery q;
+    q.qname = probes[i];
+    q.qtype = wire::type::kHINFO;
+    for (const auto& up : snapshots_->get()->settings.forwards[i].upstreams) {
+      asio::co_spawn(*control_, send_loop_probe(up, q), asio::detached);
+    }
   }
   transfers_->update(snapshots_->get()->settings, *snapshots_->get()->zones);
   transfers_->start();

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "resolver/pipeline/finalize.hpp"
+#include "resolver/pipeline/loop_guard.hpp"
 #include "resolver/policy/server_cookie.hpp"
 #include "resolver/wire/builder.hpp"
 #include "resolver/wire/message_view.hpp"
@@ -315,6 +316,10 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
     }
   }
   counters_.count_qtype(q.qtype);
+  if (q.qtype == wire::type::kHINFO && LoopGuard::instance().matches(q.qname)) {
+    LoopGuard::instance().report(q.qname, client.to_string());
+    return error(out, cap, query, len, q, true, Rcode::kRefused);
+  }
   if (q.qclass != wire::klass::kIN || q.qtype == wire::type::kAXFR ||
       q.qtype == wire::type::kIXFR || q.qtype == wire::type::kOPT) {
     return error(out, cap, query, len, q, true, Rcode::kRefused);

@@ -249,7 +249,39 @@ def check_dnsmasq_forwards_to_vnetdns(ctx, t):
     t.eq(dm.stop(), 0, "dnsmasq exits 0 on SIGTERM")
 
 
+def check_forwarding_loop_detected(ctx, t):
+    """an on-prem Unbound that forwards everything back to vnetdns: the loop probe says so"""
+    if not os.path.exists(h.UNBOUND):
+        print("# skip - unbound not installed (unbound)")
+        return
+    uport = h.free_port()
+    vport = h.free_port()
+    rundir = os.path.join(ctx.workdir, f"unbound-loop-{uport}")
+    os.makedirs(rundir)
+    snippet = os.path.join(rundir, "empty.conf")
+    with open(snippet, "w") as f:
+        f.write("# nothing: every name goes to the '.' forwarder\n")
+    conf = os.path.join(rundir, "unbound.conf")
+    with open(conf, "w") as f:
+        # The mistake this catches: "." forwarded to vnetdns, which forwards "." back here.
+        f.write(h.unbound_conf(rundir, h.LOOPBACK4, uport, snippet, [f"{h.LOOPBACK4}@{vport}"]))
+    ub = h.Child("unbound", [h.UNBOUND, "-d", "-c", conf], os.path.join(rundir, "unbound.log"))
+    ctx.stack.callback(ub.stop)
+    ub.wait_for_line(r"start of service", 30)
+    aport = h.free_port()
+    v = ctx.vnetdns(port=vport, listen_addrs=(h.LOOPBACK4,),
+                    forwards=[{"zone": ".", "upstreams": [f"{h.LOOPBACK4}:{uport}"]}],
+                    extra_toml=h.admin_toml(aport), probe=("privatelink.azurecr.io", "SOA"))
+    line = v.child.wait_for_line(r"forwarding loop: our probe \S+vnetdns-loop-check\. came back", 15)
+    t.ok(line is not None, "vnetdns logs the forwarding loop through Unbound", v.tail())
+    status, body = h.http_request(h.LOOPBACK4, aport, "GET", "/metrics")
+    t.ok(h.metric(h.parse_prometheus(body), "vnetdns_forwarding_loops_detected_total") >= 1,
+         "vnetdns_forwarding_loops_detected_total counts it")
+    t.ok(v.alive(), "vnetdns keeps running (answers the probe REFUSED, so it goes round once)")
+
+
 if __name__ == "__main__":
     sys.exit(h.main([check_snippets_current, check_snippets_parse, check_bind_forwards_to_vnetdns,
-                     check_unbound_forwards_to_vnetdns, check_dnsmasq_forwards_to_vnetdns],
+                     check_unbound_forwards_to_vnetdns, check_dnsmasq_forwards_to_vnetdns,
+                     check_forwarding_loop_detected],
                     __doc__))
