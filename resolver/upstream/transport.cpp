@@ -14,6 +14,8 @@
 #include <array>
 #include <cstring>
 
+#include "resolver/upstream/sent_query.hpp"
+#include "resolver/upstream/tcp_channel.hpp"
 #include "resolver/util/random.hpp"
 #include "resolver/wire/types.hpp"
 
@@ -23,6 +25,19 @@ namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 using asio::as_tuple;
 using asio::use_awaitable;
+
+bool accept_reply(const SentQuery& sent, const std::uint8_t* reply, std::size_t n,
+                  ExchangeResult& result) {
+  if (!reply_matches(sent.q, sent.qlen, reply, n, sent.exact_case)) return false;
+  if (sent.cookie == nullptr) return true;
+  const ReplyCookieView c = read_reply_cookie(reply, n, sent.cookie->client().data());
+  if (c.status == ReplyCookie::kMismatch) return false;
+  if (c.status == ReplyCookie::kValid) {
+    sent.cookie->learn(c.server_cookie, c.server_len);
+    result.bad_cookie = c.rcode == static_cast<std::uint16_t>(wire::Rcode::kBadCookie);
+  }
+  return true;
+}
 
 namespace {
 
@@ -36,31 +51,7 @@ Endpoint to_asio(const util::Endpoint& ep) {
   return out;
 }
 
-// The query as sent, and what its replies are checked against.
-struct Sent {
-  const std::uint8_t* q = nullptr;
-  std::size_t qlen = 0;
-  bool exact_case = false;
-  ClientCookie* cookie = nullptr;  // set when the query carried our COOKIE option
-};
-
-// The acceptance check of one reply: RFC 5452 section 9.1 (reply_matches), then, when we sent
-// a cookie, RFC 7873 section 5.3: a COOKIE that does not echo our client cookie (or has an
-// illegal length) is a forgery, ignored like a wrong ID; a valid one's server cookie is kept.
-bool accept_reply(const Sent& sent, const std::uint8_t* reply, std::size_t n,
-                  ExchangeResult& result) {
-  if (!reply_matches(sent.q, sent.qlen, reply, n, sent.exact_case)) return false;
-  if (sent.cookie == nullptr) return true;
-  const ReplyCookieView c = read_reply_cookie(reply, n, sent.cookie->client().data());
-  if (c.status == ReplyCookie::kMismatch) return false;
-  if (c.status == ReplyCookie::kValid) {
-    sent.cookie->learn(c.server_cookie, c.server_len);
-    result.bad_cookie = c.rcode == static_cast<std::uint16_t>(wire::Rcode::kBadCookie);
-  }
-  return true;
-}
-
-asio::awaitable<ExchangeResult> exchange_udp(const util::Endpoint& server, const Sent& sent,
+asio::awaitable<ExchangeResult> exchange_udp(const util::Endpoint& server, const SentQuery& sent,
                                              std::chrono::steady_clock::time_point until) {
   const std::uint8_t* q = sent.q;
   const std::size_t qlen = sent.qlen;
@@ -111,7 +102,7 @@ asio::awaitable<ExchangeResult> exchange_udp(const util::Endpoint& server, const
   }
 }
 
-asio::awaitable<ExchangeResult> exchange_tcp(const util::Endpoint& server, const Sent& sent,
+asio::awaitable<ExchangeResult> exchange_tcp(const util::Endpoint& server, const SentQuery& sent,
                                              std::chrono::steady_clock::time_point until) {
   const std::uint8_t* q = sent.q;
   const std::size_t qlen = sent.qlen;
@@ -184,7 +175,7 @@ asio::awaitable<ExchangeResult> exchange(const util::Endpoint& server, const Ups
   if (options.edns && options.cookie != nullptr) {
     cookie_len = options.cookie->write_option(cookie.data());
   }
-  Sent sent;
+  SentQuery sent;
   sent.q = q.data();
   sent.qlen = encode_query(query, id, q.data(), q.size(), options.edns,
                            cookie_len > 0 ? cookie.data() : nullptr, cookie_len);
@@ -192,7 +183,19 @@ asio::awaitable<ExchangeResult> exchange(const util::Endpoint& server, const Ups
   sent.cookie = cookie_len > 0 ? options.cookie : nullptr;
   if (sent.qlen == 0) co_return ExchangeResult{ExchangeStatus::kEncodeError, {}, 0};
   const auto until = std::chrono::steady_clock::now() + options.timeout;
-  if (options.tcp) co_return co_await exchange_tcp(server, sent, until);
+  if (options.tcp) {
+    // The worker's reused, pipelined connection to this server (RFC 7766 section 6.2.1).
+    auto executor = co_await asio::this_coro::executor;
+    std::shared_ptr<TcpChannel> channel = TcpChannel::for_server(executor, server);
+    bool reused = false;
+    ExchangeResult r = co_await channel->exchange(sent, until, reused);
+    if (r.status == ExchangeStatus::kLocalError ||
+        (r.status == ExchangeStatus::kNetworkError && reused)) {
+      // The channel is full, or the server had dropped the idle connection: one of our own.
+      r = co_await exchange_tcp(server, sent, until);
+    }
+    co_return r;
+  }
   co_return co_await exchange_udp(server, sent, until);
 }
 

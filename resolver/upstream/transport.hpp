@@ -3,7 +3,9 @@
 // fresh random ephemeral source port for each query and drops datagrams from any other
 // address or port (RFC 5452 sections 9.1 and 10); replies that fail reply_matches() are
 // counted and ignored while we keep waiting until the per-try timeout.
-// TCP: 2-byte length framing (RFC 1035 section 4.2.2), one connection per exchange.
+// TCP: 2-byte length framing (RFC 1035 section 4.2.2) over the worker's reused connection
+// to the server (TcpChannel: pipelined, RFC 7766); a connection of its own when that one is
+// full or turns out to have been closed by the server while idle.
 // DNS cookies (RFC 7873 section 5.3): with ExchangeOptions::cookie and EDNS, the query
 // carries that upstream's COOKIE option; a reply whose COOKIE does not echo our client cookie
 // is counted as a mismatch and ignored like a wrong ID, a valid one's server cookie is

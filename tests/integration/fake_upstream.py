@@ -51,7 +51,8 @@ Answers: A -> the address (default --address); NS -> ns.fake-upstream.; TXT -> "
 anything else NODATA with an SOA. Answers to a query with EDNS carry an OPT (1232).
 
 Counters ("stats"): total, per name {"udp", "tcp", "edns", "noedns", "types": {TYPE: n}},
-outstanding (received, to be answered, not yet answered), max_outstanding, dropped, a log
+tcp_connections (accepted), outstanding (received, to be answered, not yet answered),
+max_outstanding, dropped, a log
 of [monotonic time, name, type, proto, edns] per query and one of [time, name, type, proto]
 per real reply sent, "sources": [name as received (case kept), proto, client source
 port, query ID] per query, and "cookies": [name, proto, COOKIE option as hex or null] per
@@ -189,6 +190,7 @@ class Server:
         self.replies = []
         self.sources = []
         self.cookies = []
+        self.tcp_connections = 0
 
     # --- control ---
 
@@ -228,7 +230,7 @@ class Server:
                         "outstanding": self.outstanding,
                         "max_outstanding": self.max_outstanding, "dropped": self.dropped,
                         "log": self.log, "replies": self.replies, "sources": self.sources,
-                        "cookies": self.cookies}
+                        "cookies": self.cookies, "tcp_connections": self.tcp_connections}
         raise ValueError(f"unknown command {cmd!r}")
 
     # --- queries ---
@@ -246,6 +248,8 @@ class Server:
     def serve_tcp(self):
         while True:
             conn, peer = self.tcp.accept()
+            with self.lock:
+                self.tcp_connections += 1
             threading.Thread(target=self._tcp_conn, args=(conn, peer[1]), daemon=True).start()
 
     def _tcp_conn(self, conn, peer_port=0):

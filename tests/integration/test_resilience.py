@@ -590,6 +590,31 @@ def check_truncated_tcp(ctx, t):
     t.eq(a.count("tc.example"), 2, "the TCP answer was cached (no further query)")
 
 
+def check_tcp_reuse(ctx, t):
+    """protocol = "tcp": queries share one pipelined connection per worker (RFC 7766), also
+    a burst of 200 at once; a connection the upstream drops is replaced"""
+    a = fake(ctx, FAKE_A, ADDR_A)
+    a.set("*", delay_ms=50)  # answers out of order and overlapping
+    v = start_vnetdns(ctx, [a], timeout="2s", deadline="4s", protocol="tcp")
+    res = blast(v.port, [(f"tcp{i}.example", "A") for i in range(200)], deadline_s=10)
+    answered = sum(1 for m, _ in res if m is not None and addrs(m) == [ADDR_A])
+    t.eq(answered, 200, "200 distinct names at once over protocol = tcp: all answered")
+    st = a.stats()
+    t.eq(sum(c.get("tcp", 0) for c in st["names"].values()), 200, "200 TCP queries at the upstream")
+    t.ok(st["tcp_connections"] == 1, f"over one TCP connection ({st['tcp_connections']})")
+    for i in range(5):
+        m, _ = ask(v, f"seq{i}.example")
+        t.eq(addrs(m), [ADDR_A], f"sequential query {i} answered")
+    t.eq(a.stats()["tcp_connections"], 1, "the connection is reused by later queries")
+    # The upstream goes away and comes back: the dead connection is replaced.
+    port = a.port
+    a.stop()
+    b = fake(ctx, FAKE_A, ADDR_A, port=port, name="fake-again")
+    m, _ = ask(v, "after-restart.example")
+    t.eq(addrs(m), [ADDR_A], "after the upstream restarted: answered on a new connection")
+    t.eq(b.stats()["tcp_connections"], 1, "one new connection to the restarted upstream")
+
+
 def check_formerr_edns(ctx, t):
     """FORMERR to EDNS: retried without EDNS, and remembered for that upstream"""
     a = fake(ctx, FAKE_A, ADDR_A)
@@ -631,7 +656,7 @@ def check_failure_cached(ctx, t):
 CHECKS = [check_blackholed_first, check_servfail_refused_failover, check_dies_under_load,
           check_all_down_stale_and_back, check_stale_on_slow_refresh, check_coalescing_1000,
           check_max_outstanding, check_max_outstanding_failover, check_max_qps, check_prefetch, check_spoofed_replies,
-          check_truncated_tcp, check_formerr_edns, check_failure_cached]
+          check_truncated_tcp, check_tcp_reuse, check_formerr_edns, check_failure_cached]
 
 if __name__ == "__main__":
     sys.exit(h.main(CHECKS, __doc__))
