@@ -37,9 +37,10 @@ bool LoopGuard::matches(const wire::Name& qname) const noexcept {
 
 void LoopGuard::report(const wire::Name& qname, const std::string& from) {
   if (detected_.fetch_add(1, std::memory_order_relaxed) == 0) {
-    VLOG_ERROR("forwarding loop: our probe {} came back to us from {}: an upstream forwards "
-               "these names back to vnetdns; such queries are refused until the loop is fixed",
-               qname.to_text(), from);
+    VLOG_ERROR(
+        "forwarding loop: our probe {} came back to us from {}: an upstream forwards "
+        "these names back to vnetdns; such queries are refused until the loop is fixed",
+        qname.to_text(), from);
   }
 }
 

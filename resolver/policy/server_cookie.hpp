@@ -33,7 +33,5 @@ class ServerCookie {
   std::array<std::uint8_t, 16> secret_{};
 };
 
-// SipHash-2-4 (Aumasson & Bernstein), 64-bit output.
-std::uint64_t siphash24(const std::uint8_t key[16], const std::uint8_t* data, std::size_t len) noexcept;
 
 }  // namespace vnetdns::policy

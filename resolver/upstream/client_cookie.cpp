@@ -7,69 +7,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "resolver/util/siphash.hpp"
 #include "resolver/wire/name.hpp"
 #include "resolver/wire/types.hpp"
 
 namespace vnetdns::upstream {
 
 namespace {
-
-// SipHash-2-4 (Aumasson & Bernstein), 64-bit output. The same function as the server side's
-// (resolver/policy); kept here because upstream/ must not depend on policy/ (DESIGN.md).
-inline std::uint64_t rotl(std::uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
-inline std::uint64_t load64le(const std::uint8_t* p) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-
-std::uint64_t siphash24(const std::uint8_t* key, const std::uint8_t* data,
-                        std::size_t len) noexcept {
-  const std::uint64_t k0 = load64le(key);
-  const std::uint64_t k1 = load64le(key + 8);
-  std::uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
-  std::uint64_t v1 = 0x646f72616e646f6dULL ^ k1;
-  std::uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
-  std::uint64_t v3 = 0x7465646279746573ULL ^ k1;
-  auto round = [&] {
-    v0 += v1;
-    v1 = rotl(v1, 13);
-    v1 ^= v0;
-    v0 = rotl(v0, 32);
-    v2 += v3;
-    v3 = rotl(v3, 16);
-    v3 ^= v2;
-    v0 += v3;
-    v3 = rotl(v3, 21);
-    v3 ^= v0;
-    v2 += v1;
-    v1 = rotl(v1, 17);
-    v1 ^= v2;
-    v2 = rotl(v2, 32);
-  };
-  const std::size_t whole = len & ~std::size_t{7};
-  for (std::size_t i = 0; i < whole; i += 8) {
-    const std::uint64_t m = load64le(data + i);
-    v3 ^= m;
-    round();
-    round();
-    v0 ^= m;
-  }
-  std::uint64_t b = static_cast<std::uint64_t>(len) << 56;
-  for (std::size_t i = 0; i < (len & 7); ++i) {
-    b |= static_cast<std::uint64_t>(data[whole + i]) << (8 * i);
-  }
-  v3 ^= b;
-  round();
-  round();
-  v0 ^= b;
-  v2 ^= 0xff;
-  round();
-  round();
-  round();
-  round();
-  return v0 ^ v1 ^ v2 ^ v3;
-}
 
 // One client secret per process: random at first use, the same on every worker thread, so
 // a server sees one client cookie from us whichever worker asks (and whichever forward rule).
@@ -182,7 +126,7 @@ std::array<std::uint8_t, ClientCookie::kClientSize> ClientCookie::derive(
   const std::size_t alen = server.address_length();
   std::memcpy(buf, server.address_bytes(), alen);
   wire::store16(buf + alen, server.port());
-  const std::uint64_t h = siphash24(secret.data(), buf, alen + 2);
+  const std::uint64_t h = util::siphash24(secret.data(), buf, alen + 2);
   std::array<std::uint8_t, kClientSize> out{};
   for (std::size_t i = 0; i < kClientSize; ++i) out[i] = static_cast<std::uint8_t>(h >> (8 * i));
   return out;

@@ -1,5 +1,9 @@
 #include "resolver/upstream/tcp_channel.hpp"
 
+#include <algorithm>
+#include <array>
+#include <cstring>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -10,10 +14,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-
-#include <algorithm>
-#include <array>
-#include <cstring>
 
 #include "resolver/util/random.hpp"
 #include "resolver/wire/types.hpp"
@@ -138,7 +138,7 @@ asio::awaitable<ExchangeResult> TcpChannel::exchange(const SentQuery& sent,
   w.wake.expires_at(until);
   co_await w.wake.async_wait(as_tuple(use_awaitable));
   if (!w.done) {
-    waiters_.erase(id);  // a late reply finds no waiter and is dropped
+    waiters_.erase(id);             // a late reply finds no waiter and is dropped
     co_return std::move(w.result);  // kTimeout, with any mismatches seen
   }
   co_return std::move(w.result);
@@ -149,7 +149,8 @@ asio::awaitable<void> TcpChannel::write_loop(std::uint64_t generation) {
   while (!writes_.empty() && generation == generation_ && state_ == State::kOpen) {
     std::vector<std::uint8_t> frame = std::move(writes_.front());
     writes_.pop_front();
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(frame), as_tuple(use_awaitable));
+    auto [ec, n] =
+        co_await asio::async_write(socket_, asio::buffer(frame), as_tuple(use_awaitable));
     if (ec) {
       if (generation == generation_) close();
       break;

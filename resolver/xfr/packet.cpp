@@ -1,8 +1,8 @@
 #include "resolver/xfr/packet.hpp"
 
-#include <ldns/ldns.h>
-
 #include <cstdlib>
+
+#include <ldns/ldns.h>
 
 #include "resolver/zone/ldns_record.hpp"
 
@@ -32,7 +32,9 @@ Packet Packet::parse(const std::uint8_t* wire, std::size_t len) {
 }
 
 std::uint16_t Packet::id() const { return ldns_pkt_id(get()); }
-std::uint8_t Packet::opcode() const { return static_cast<std::uint8_t>(ldns_pkt_get_opcode(get())); }
+std::uint8_t Packet::opcode() const {
+  return static_cast<std::uint8_t>(ldns_pkt_get_opcode(get()));
+}
 bool Packet::response() const { return ldns_pkt_qr(get()); }
 std::uint16_t Packet::rcode() const { return ldns_pkt_get_rcode(get()); }
 
@@ -54,9 +56,7 @@ std::optional<Packet::Question> Packet::question() const {
   return out;
 }
 
-std::size_t Packet::answer_count() const {
-  return ldns_rr_list_rr_count(ldns_pkt_answer(get()));
-}
+std::size_t Packet::answer_count() const { return ldns_rr_list_rr_count(ldns_pkt_answer(get())); }
 
 bool Packet::answer(std::size_t i, zone::ZoneRecord& out) const {
   ldns_rr* rr = ldns_rr_clone(ldns_rr_list_rr(ldns_pkt_answer(get()), i));
@@ -80,8 +80,8 @@ std::optional<std::uint32_t> Packet::authority_soa_serial() const {
 
 void Packet::add_question(const wire::Name& name, std::uint16_t type, std::uint16_t klass) {
   ldns_rr* q = ldns_rr_new();
-  ldns_rr_set_owner(q, ldns_dname_new_frm_data(static_cast<std::uint16_t>(name.size()),
-                                               name.data()));
+  ldns_rr_set_owner(q,
+                    ldns_dname_new_frm_data(static_cast<std::uint16_t>(name.size()), name.data()));
   ldns_rr_set_type(q, static_cast<ldns_rr_type>(type));
   ldns_rr_set_class(q, static_cast<ldns_rr_class>(klass));
   ldns_rr_set_question(q, true);
@@ -122,9 +122,9 @@ std::vector<std::uint8_t> bare_reply(const std::uint8_t* request, std::size_t le
     out[1] = request[1];
   }
   const std::uint16_t opcode = len >= 4 ? (wire::load16(request + 2) & 0x7800) : 0;
-  wire::store16(out.data() + 2, static_cast<std::uint16_t>(
-                                    wire::kFlagQR | opcode |
-                                    (static_cast<std::uint16_t>(rcode) & 0xf)));
+  wire::store16(out.data() + 2,
+                static_cast<std::uint16_t>(wire::kFlagQR | opcode |
+                                           (static_cast<std::uint16_t>(rcode) & 0xf)));
   return out;
 }
 

@@ -20,8 +20,8 @@ namespace vnetdns::xfr {
 
 struct RequestSignature {
   bool ok = true;
-  std::optional<TsigKey> key;       // set when the request was validly signed
-  std::vector<std::uint8_t> mac;    // the request's MAC, the first link of the answer's chain
+  std::optional<TsigKey> key;     // set when the request was validly signed
+  std::vector<std::uint8_t> mac;  // the request's MAC, the first link of the answer's chain
 
   // Checks `request` (parsed from wire[0..len)). `zone`: when it has a key, that key is
   // required; nullptr or a zone without a key accepts any [[key]] or none.

@@ -31,7 +31,8 @@ class Connection {
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     if (::connect(fd_, to.sockaddr_ptr(), to.size()) != 0) {
-      error_ = std::string("connect: ") + (errno == EINPROGRESS ? "timed out" : std::strerror(errno));
+      error_ =
+          std::string("connect: ") + (errno == EINPROGRESS ? "timed out" : std::strerror(errno));
       close();
     }
   }
@@ -172,7 +173,8 @@ FetchResult fetch_zone(const util::Endpoint& primary, const wire::Name& zone, co
   query.add_question(zone, qtype, wire::klass::kIN);
   if (ixfr) query.add_authority(current->records.front());
   if (key != nullptr && !key->sign(query.get(), {}, false)) return fail("cannot sign the request");
-  std::vector<std::uint8_t> prior = key != nullptr ? TsigKey::mac_of(query.get()) : std::vector<std::uint8_t>{};
+  std::vector<std::uint8_t> prior =
+      key != nullptr ? TsigKey::mac_of(query.get()) : std::vector<std::uint8_t>{};
 
   Connection conn(primary, options.timeout);
   if (!conn.ok()) return fail(conn.error());
@@ -194,7 +196,8 @@ FetchResult fetch_zone(const util::Endpoint& primary, const wire::Name& zone, co
     }
     if (key != nullptr) {
       if (!key->verify(reply.get(), msg.data(), msg.size(), prior, result.messages > 0)) {
-        return fail("TSIG of message " + std::to_string(result.messages + 1) + " is missing or wrong");
+        return fail("TSIG of message " + std::to_string(result.messages + 1) +
+                    " is missing or wrong");
       }
       prior = TsigKey::mac_of(reply.get());
     }

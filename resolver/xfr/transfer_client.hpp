@@ -31,10 +31,10 @@ enum class FetchStatus : std::uint8_t { kUpToDate, kNewCopy, kFailed };
 
 struct FetchResult {
   FetchStatus status = FetchStatus::kFailed;
-  ZoneCopy copy;              // with kNewCopy
-  bool incremental = false;   // the copy came from an IXFR difference sequence
+  ZoneCopy copy;             // with kNewCopy
+  bool incremental = false;  // the copy came from an IXFR difference sequence
   std::size_t messages = 0;
-  std::string error;          // with kFailed
+  std::string error;  // with kFailed
 };
 
 struct FetchOptions {
@@ -43,7 +43,7 @@ struct FetchOptions {
   std::size_t max_records = 1'000'000;
 };
 
-FetchResult fetch_zone(const util::Endpoint& primary, const wire::Name& zone,
-                       const TsigKey* key, const ZoneCopy* current, const FetchOptions& options);
+FetchResult fetch_zone(const util::Endpoint& primary, const wire::Name& zone, const TsigKey* key,
+                       const ZoneCopy* current, const FetchOptions& options);
 
 }  // namespace vnetdns::xfr

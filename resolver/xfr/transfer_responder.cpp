@@ -21,9 +21,9 @@ const settings::ZoneSettings* find_zone(const settings::Settings& s, const wire:
 // A reply to `request` with `rcode`, echoing its question when it had one.
 std::vector<std::uint8_t> reply(const Packet& request, wire::Rcode rcode, std::uint8_t opcode,
                                 const RequestSignature* sig) {
-  Packet p = Packet::make(request.id(), static_cast<std::uint16_t>(
-                                            wire::kFlagQR | (opcode << 11) |
-                                            (static_cast<std::uint16_t>(rcode) & 0xf)));
+  Packet p = Packet::make(request.id(),
+                          static_cast<std::uint16_t>(wire::kFlagQR | (opcode << 11) |
+                                                     (static_cast<std::uint16_t>(rcode) & 0xf)));
   if (auto q = request.question()) p.add_question(q->name, q->type, q->klass);
   if (rcode == wire::Rcode::kNoError && sig != nullptr && sig->key) {
     sig->key->sign(p.get(), sig->mac, false);
@@ -139,8 +139,8 @@ NotifyOutcome answer_notify(const settings::Settings& settings, const TransferRe
   }
   o.accepted = true;
   o.zone = q->name;
-  Packet p = Packet::make(request.id(), static_cast<std::uint16_t>(wire::kFlagQR | wire::kFlagAA |
-                                                                   (kNotify << 11)));
+  Packet p = Packet::make(
+      request.id(), static_cast<std::uint16_t>(wire::kFlagQR | wire::kFlagAA | (kNotify << 11)));
   p.add_question(q->name, q->type, q->klass);
   if (sig.key) sig.key->sign(p.get(), sig.mac, false);
   o.reply = p.to_wire();

@@ -210,7 +210,8 @@ void TransferService::refresh(const std::string& name, Secondary work) {
     FetchResult r = fetch_zone(primary, cfg.name, key, copy ? &*copy : nullptr, options);
     if (r.status == FetchStatus::kFailed && copy) {
       // An IXFR we could not apply (or a primary that mishandles IXFR): the whole zone.
-      VLOG_WARN("zone {}: IXFR from {} failed ({}); trying AXFR", name, primary.to_string(), r.error);
+      VLOG_WARN("zone {}: IXFR from {} failed ({}); trying AXFR", name, primary.to_string(),
+                r.error);
       options.force_axfr = true;
       r = fetch_zone(primary, cfg.name, key, nullptr, options);
     }
@@ -233,17 +234,17 @@ void TransferService::refresh(const std::string& name, Secondary work) {
                 ": sent a zone vnetdns cannot serve: " + built.error().message;
       continue;
     }
-    const std::string why = write_zone_file(
-        cfg.file, cfg.name, r.copy.records,
-        "zone " + name + " serial " + std::to_string(serial) + " from " + primary.to_string() +
-            " at " + utc_now());
+    const std::string why =
+        write_zone_file(cfg.file, cfg.name, r.copy.records,
+                        "zone " + name + " serial " + std::to_string(serial) + " from " +
+                            primary.to_string() + " at " + utc_now());
     if (!why.empty()) {
       errors += (errors.empty() ? "" : "; ") + why;
       break;  // the next primary would not help
     }
-    VLOG_INFO("zone {}: serial {} transferred from {} ({}, {} records, {} message{})", name,
-              serial, primary.to_string(), r.incremental ? "IXFR" : "AXFR",
-              r.copy.records.size(), r.messages, r.messages == 1 ? "" : "s");
+    VLOG_INFO("zone {}: serial {} transferred from {} ({}, {} records, {} message{})", name, serial,
+              primary.to_string(), r.incremental ? "IXFR" : "AXFR", r.copy.records.size(),
+              r.messages, r.messages == 1 ? "" : "s");
     fresh = std::move(built.value());
     break;
   }
@@ -261,12 +262,14 @@ void TransferService::refresh(const std::string& name, Secondary work) {
   } else {
     stats_.transfer_failures.fetch_add(1, std::memory_order_relaxed);
     VLOG_WARN("zone {}: refresh failed ({}); {}", name, errors,
-              work.current ? "serving the last good copy, serial " +
-                                 std::to_string(work.current->serial())
-                           : std::string("no copy yet: names in it answer SERVFAIL"));
+              work.current
+                  ? "serving the last good copy, serial " + std::to_string(work.current->serial())
+                  : std::string("no copy yet: names in it answer SERVFAIL"));
     if (timers && work.last_ok && now - *work.last_ok > std::chrono::seconds(timers->expire)) {
-      VLOG_ERROR("zone {}: no primary has answered for longer than the SOA expire time ({} s); "
-                 "still serving serial {}", name, timers->expire, work.current->serial());
+      VLOG_ERROR(
+          "zone {}: no primary has answered for longer than the SOA expire time ({} s); "
+          "still serving serial {}",
+          name, timers->expire, work.current->serial());
     }
   }
   {
@@ -294,9 +297,9 @@ void TransferService::refresh(const std::string& name, Secondary work) {
 
 void TransferService::send_notify(NotifyJob& job) {
   const std::uint16_t id = util::Random::thread_instance().u16();
-  Packet p = Packet::make(id, static_cast<std::uint16_t>(
-                                  wire::kFlagAA |
-                                  (static_cast<unsigned>(wire::Opcode::kNotify) << 11)));
+  Packet p =
+      Packet::make(id, static_cast<std::uint16_t>(
+                           wire::kFlagAA | (static_cast<unsigned>(wire::Opcode::kNotify) << 11)));
   p.add_question(job.zone, wire::type::kSOA, wire::klass::kIN);
   p.add_answer(job.soa);
   if (job.key) job.key->sign(p.get(), {}, false);

@@ -39,8 +39,8 @@ struct TransferStats {
   std::atomic<std::uint64_t> transfer_failures{0};  // refreshes where no primary gave a copy
   std::atomic<std::uint64_t> up_to_date{0};         // refreshes that found our serial current
   std::atomic<std::uint64_t> notifies_received{0};
-  std::atomic<std::uint64_t> notifies_sent{0};      // answered NOTIFYs we sent
-  std::atomic<std::uint64_t> notify_failures{0};    // targets that never answered
+  std::atomic<std::uint64_t> notifies_sent{0};    // answered NOTIFYs we sent
+  std::atomic<std::uint64_t> notify_failures{0};  // targets that never answered
 };
 
 class TransferService final : public NotifySink {
@@ -95,8 +95,8 @@ class TransferService final : public NotifySink {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
-  std::map<std::string, Secondary> secondaries_;     // by zone name (text)
-  std::map<std::string, std::uint32_t> notified_;    // serial last announced, by zone
+  std::map<std::string, Secondary> secondaries_;   // by zone name (text)
+  std::map<std::string, std::uint32_t> notified_;  // serial last announced, by zone
   std::vector<NotifyJob> notifies_;
   std::thread thread_;
 };

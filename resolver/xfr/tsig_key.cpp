@@ -1,10 +1,10 @@
 #include "resolver/xfr/tsig_key.hpp"
 
-#include <ldns/ldns.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+
+#include <ldns/ldns.h>
 
 namespace vnetdns::xfr {
 namespace {

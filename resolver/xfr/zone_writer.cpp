@@ -31,7 +31,8 @@ bool write_all(int fd, const std::string& text) {
 std::string write_zone_file(const std::string& path, const wire::Name& origin,
                             const std::vector<zone::ZoneRecord>& records,
                             const std::string& comment) {
-  std::string text = "; " + comment + "\n; written by vnetdns; edits are lost at the next transfer\n";
+  std::string text =
+      "; " + comment + "\n; written by vnetdns; edits are lost at the next transfer\n";
   text += "$ORIGIN " + origin.to_text() + "\n";
   for (const auto& r : records) {
     std::string line = zone::record_to_text(r);

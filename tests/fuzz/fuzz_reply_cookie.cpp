@@ -8,8 +8,9 @@
 #include <cstring>
 #include <vector>
 
-#include "fuzz_check.hpp"
 #include "resolver/upstream/client_cookie.hpp"
+
+#include "fuzz_check.hpp"
 
 namespace up = vnetdns::upstream;
 

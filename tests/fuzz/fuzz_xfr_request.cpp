@@ -12,13 +12,14 @@
 
 #include <spdlog/spdlog.h>
 
-#include "fuzz_check.hpp"
 #include "resolver/settings/loader.hpp"
 #include "resolver/wire/types.hpp"
 #include "resolver/xfr/packet.hpp"
 #include "resolver/xfr/request_signature.hpp"
 #include "resolver/xfr/transfer_responder.hpp"
 #include "resolver/zone/zone_loader.hpp"
+
+#include "fuzz_check.hpp"
 
 namespace {
 
@@ -67,10 +68,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const Fixture fx;
   const std::vector<std::uint8_t> q(data, data + size);
   for (const bool tcp : {true, false}) {
-    check_replies(xfr::answer_transfer(fx.settings, *fx.zones, {q.data(), q.size(), fx.client, tcp}),
-                  q.data(), q.size());
+    check_replies(
+        xfr::answer_transfer(fx.settings, *fx.zones, {q.data(), q.size(), fx.client, tcp}),
+        q.data(), q.size());
   }
-  const xfr::NotifyOutcome n = xfr::answer_notify(fx.settings, {q.data(), q.size(), fx.client, false});
+  const xfr::NotifyOutcome n =
+      xfr::answer_notify(fx.settings, {q.data(), q.size(), fx.client, false});
   if (!n.reply.empty()) check_replies({n.reply}, q.data(), q.size());
   xfr::Packet p = xfr::Packet::parse(q.data(), q.size());
   if (p.valid()) {

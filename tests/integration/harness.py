@@ -648,6 +648,38 @@ def named_conf(rundir, listen_addr, port, snippet_path, root_forwarders, clients
     return "\n".join(lines) + "\n"
 
 
+def start_authoritative_named(ctx, name, port, options=(), body=()):
+    """An authoritative BIND (`named -g`, no recursion, no control channel) on 127.0.0.1:`port`
+    in its own folder under ctx.workdir, with extra `options` lines and top-level `body`
+    lines (zones, keys, statistics). Started as a child of the test and stopped by PID.
+    Returns (Child, rundir)."""
+    rundir = os.path.join(ctx.workdir, f"{name}-{port}")
+    os.makedirs(rundir, exist_ok=True)
+    conf = os.path.join(rundir, "named.conf")
+    with open(conf, "w") as f:
+        f.write("\n".join([
+            "options {",
+            f'  directory "{rundir}";',
+            f'  pid-file "{rundir}/named.pid";',
+            f'  session-keyfile "{rundir}/session.key";',
+            f'  managed-keys-directory "{rundir}";',
+            f"  listen-on port {port} {{ 127.0.0.1; }};",
+            "  listen-on-v6 { none; };",
+            "  recursion no;",
+            "  dnssec-validation no;",
+            "  automatic-interface-scan no;",
+            *[f"  {o}" for o in options],
+            "};",
+            "controls { };",
+            "server 0.0.0.0/0 { bogus yes; };",
+            "server 127.0.0.0/8 { bogus no; };",
+            *body]) + "\n")
+    child = Child(name, [NAMED, "-g", "-n", "1", "-c", conf], os.path.join(rundir, "named.log"))
+    ctx.stack.callback(child.stop)
+    child.wait_for_line(r"running", 30)
+    return child, rundir
+
+
 def unbound_conf(rundir, listen_addr, port, snippet_path, root_forwarders,
                  clients=("127.0.0.0/8",), private_address=("10.0.0.0/8",)):
     """An unbound.conf (foreground, iterator only: no DNSSEC, no trust anchor) that includes

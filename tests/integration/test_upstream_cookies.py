@@ -238,31 +238,12 @@ def check_bind_upstream(ctx, t):
     os.makedirs(rundir)
     with open(os.path.join(rundir, "cookie.test.zone"), "w") as f:
         f.write(ZONE)
-    conf = os.path.join(rundir, "named.conf")
-    with open(conf, "w") as f:
-        f.write("\n".join([
-            "options {",
-            f'  directory "{rundir}";',
-            f'  pid-file "{rundir}/named.pid";',
-            f'  session-keyfile "{rundir}/session.key";',
-            f'  managed-keys-directory "{rundir}";',
-            f"  listen-on port {port} {{ 127.0.0.1; }};",
-            "  listen-on-v6 { none; };",
-            "  recursion no;",
-            "  allow-query { 127.0.0.0/8; };",
-            "  notify no;",
-            "  automatic-interface-scan no;",
-            "  dnssec-validation no;",
-            "  require-server-cookie yes;",  # BADCOOKIE over UDP without our server cookie
-            "};",
-            "controls { };",
-            f"statistics-channels {{ inet 127.0.0.1 port {stats_port} allow {{ 127.0.0.1; }}; }};",
-            f'zone "cookie.test" {{ type primary; file "{rundir}/cookie.test.zone"; }};',
-            ""]))
-    named = h.Child("named", [h.NAMED, "-g", "-n", "1", "-c", conf],
-                    os.path.join(rundir, "named.log"))
-    ctx.stack.callback(named.stop)
-    named.wait_for_line(r"running", 30)
+    named, _ = h.start_authoritative_named(
+        ctx, "named-cookies", port,
+        options=["allow-query { 127.0.0.0/8; };", "notify no;",
+                 "require-server-cookie yes;"],  # BADCOOKIE over UDP without our server cookie
+        body=[f"statistics-channels {{ inet 127.0.0.1 port {stats_port} allow {{ 127.0.0.1; }}; }};",
+              f'zone "cookie.test" {{ type primary; file "{rundir}/cookie.test.zone"; }};'])
     h.wait_answered(h.LOOPBACK4, port, "cookie.test", "SOA", 15)
     before = named_stats(stats_port)
 

@@ -232,33 +232,9 @@ def check_notify_acl(ctx, t):
 
 
 def named(ctx, name, body, port):
-    rundir = os.path.join(ctx.workdir, f"{name}-{port}")
-    os.makedirs(rundir)
-    conf = os.path.join(rundir, "named.conf")
-    with open(conf, "w") as f:
-        f.write("\n".join([
-            "options {",
-            f'  directory "{rundir}";',
-            f'  pid-file "{rundir}/named.pid";',
-            f'  session-keyfile "{rundir}/session.key";',
-            f'  managed-keys-directory "{rundir}";',
-            f"  listen-on port {port} {{ 127.0.0.1; }};",
-            "  listen-on-v6 { none; };",
-            "  recursion no;",
-            "  dnssec-validation no;",
-            "  automatic-interface-scan no;",
-            "  notify-source 127.0.0.1;",
-            "  transfer-source 127.0.0.1;",
-            "};",
-            "controls { };",
-            f'key "{KEY_NAME}" {{ algorithm hmac-sha256; secret "{KEY_SECRET}"; }};',
-            "server 0.0.0.0/0 { bogus yes; };",
-            "server 127.0.0.0/8 { bogus no; };",
-            body]) + "\n")
-    child = h.Child(name, [h.NAMED, "-g", "-n", "1", "-c", conf], os.path.join(rundir, "named.log"))
-    ctx.stack.callback(child.stop)
-    child.wait_for_line(r"running", 30)
-    return child, rundir
+    return h.start_authoritative_named(
+        ctx, name, port, options=["notify-source 127.0.0.1;", "transfer-source 127.0.0.1;"],
+        body=[f'key "{KEY_NAME}" {{ algorithm hmac-sha256; secret "{KEY_SECRET}"; }};', body])
 
 
 def check_bind_primary(ctx, t):

@@ -1,8 +1,8 @@
 // LoopGuard: one probe name per forward rule zone, the root included, each under the rule's
 // zone and recognised exactly (another nonce, or the same name one label up, is not ours).
-#include <catch2/catch.hpp>
-
 #include "resolver/pipeline/loop_guard.hpp"
+
+#include <catch2/catch.hpp>
 
 namespace vnetdns::pipeline {
 namespace {

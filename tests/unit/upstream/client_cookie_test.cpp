@@ -33,7 +33,7 @@
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 
-#include "resolver/policy/server_cookie.hpp"
+#include "resolver/util/siphash.hpp"
 #include "resolver/settings/settings.hpp"
 #include "resolver/upstream/forward_group.hpp"
 #include "resolver/upstream/transport.hpp"
@@ -129,7 +129,7 @@ TEST_CASE("client cookie: SipHash-2-4 of the server address and port under the s
           "[unit][upstream][cookie]") {
   const util::Endpoint v4 = ep("192.0.2.53:53");
   std::uint8_t in[6] = {192, 0, 2, 53, 0, 53};
-  const std::uint64_t h = policy::siphash24(kSecret.data(), in, sizeof(in));
+  const std::uint64_t h = util::siphash24(kSecret.data(), in, sizeof(in));
   std::array<std::uint8_t, 8> want{};
   for (int i = 0; i < 8; ++i)
     want[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(h >> (8 * i));

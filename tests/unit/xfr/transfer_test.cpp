@@ -2,8 +2,6 @@
 // back (AXFR framing, IXFR at the current serial, ACL, TSIG), the transfer client against
 // the responder over a real loopback TCP socket (a multi-message AXFR signed with TSIG, and
 // the up-to-date IXFR), the zone writer's file read back by the zone loader, and RFC 1982.
-#include <catch2/catch.hpp>
-
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,6 +10,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "resolver/settings/loader.hpp"
 #include "resolver/wire/types.hpp"
@@ -40,10 +40,10 @@ std::string zone_text(std::uint32_t serial, int extra_records) {
 }
 
 settings::Settings config(bool with_key) {
-  std::string toml =
-      std::string("[[key]]\nname = \"xfr-key\"\nsecret = \"") + kSecret + "\"\n" +
-      "[[zone]]\nname = \"privatelink.azurecr.io\"\nfile = \"z.zone\"\n"
-      "allow_transfer = [\"127.0.0.1\"]\n" + (with_key ? "key = \"xfr-key\"\n" : "");
+  std::string toml = std::string("[[key]]\nname = \"xfr-key\"\nsecret = \"") + kSecret + "\"\n" +
+                     "[[zone]]\nname = \"privatelink.azurecr.io\"\nfile = \"z.zone\"\n"
+                     "allow_transfer = [\"127.0.0.1\"]\n" +
+                     (with_key ? "key = \"xfr-key\"\n" : "");
   auto s = settings::parse_settings(toml, "test.toml");
   REQUIRE(s.ok());
   return s.value();
@@ -71,13 +71,15 @@ std::vector<std::uint8_t> request(std::uint16_t qtype, const TsigKey* key,
 
 util::Endpoint from(const char* ip) { return *util::Endpoint::parse(ip, 5353); }
 
-std::uint16_t rcode_of(const std::vector<std::uint8_t>& m) { return wire::header_flags(m.data()) & 0xf; }
+std::uint16_t rcode_of(const std::vector<std::uint8_t>& m) {
+  return wire::header_flags(m.data()) & 0xf;
+}
 
 TEST_CASE("xfr: RFC 1982 serial arithmetic", "[unit][xfr]") {
   CHECK(serial_newer(2, 1));
   CHECK_FALSE(serial_newer(1, 2));
   CHECK_FALSE(serial_newer(5, 5));
-  CHECK(serial_newer(1, 0xffffffffU));  // wraps
+  CHECK(serial_newer(1, 0xffffffffU));        // wraps
   CHECK_FALSE(serial_newer(0x80000001U, 1));  // undefined distance: not newer
 }
 
@@ -114,18 +116,22 @@ TEST_CASE("xfr: the responder's refusals", "[unit][xfr]") {
   auto set = zones(10, 0);
   const settings::Settings open = config(false);
   auto req = request(wire::type::kAXFR, nullptr);
-  CHECK(rcode_of(answer_transfer(open, *set, {req.data(), req.size(), from("127.0.0.2"), true})[0]) ==
-        static_cast<std::uint16_t>(wire::Rcode::kRefused));
-  CHECK(rcode_of(answer_transfer(open, *set, {req.data(), req.size(), from("127.0.0.1"), false})[0]) ==
+  CHECK(
+      rcode_of(answer_transfer(open, *set, {req.data(), req.size(), from("127.0.0.2"), true})[0]) ==
+      static_cast<std::uint16_t>(wire::Rcode::kRefused));
+  CHECK(rcode_of(
+            answer_transfer(open, *set, {req.data(), req.size(), from("127.0.0.1"), false})[0]) ==
         static_cast<std::uint16_t>(wire::Rcode::kNotImp));
   const settings::Settings keyed = config(true);
-  CHECK(rcode_of(answer_transfer(keyed, *set, {req.data(), req.size(), from("127.0.0.1"), true})[0]) ==
+  CHECK(rcode_of(
+            answer_transfer(keyed, *set, {req.data(), req.size(), from("127.0.0.1"), true})[0]) ==
         static_cast<std::uint16_t>(wire::Rcode::kNotAuth));
   settings::TsigKeySettings wrong = keyed.keys.front();
   wrong.secret = "d3Jvbmcta2V5LXdyb25nLWtleQ==";
   const TsigKey bad(wrong);
   auto forged = request(wire::type::kAXFR, &bad);
-  CHECK(rcode_of(answer_transfer(keyed, *set, {forged.data(), forged.size(), from("127.0.0.1"), true})[0]) ==
+  CHECK(rcode_of(answer_transfer(keyed, *set,
+                                 {forged.data(), forged.size(), from("127.0.0.1"), true})[0]) ==
         static_cast<std::uint16_t>(wire::Rcode::kNotAuth));
   const std::uint8_t garbage[5] = {1, 2, 3, 4, 5};
   auto r = answer_transfer(open, *set, {garbage, sizeof(garbage), from("127.0.0.1"), true});
@@ -153,7 +159,8 @@ class OneShotServer {
       if (::recv(c, len2, 2, MSG_WAITALL) == 2) {
         std::vector<std::uint8_t> q(wire::load16(len2));
         if (::recv(c, q.data(), q.size(), MSG_WAITALL) == static_cast<ssize_t>(q.size())) {
-          for (const auto& m : answer_transfer(s, *set, {q.data(), q.size(), from("127.0.0.1"), true})) {
+          for (const auto& m :
+               answer_transfer(s, *set, {q.data(), q.size(), from("127.0.0.1"), true})) {
             std::vector<std::uint8_t> f(m.size() + 2);
             wire::store16(f.data(), static_cast<std::uint16_t>(m.size()));
             std::copy(m.begin(), m.end(), f.begin() + 2);
@@ -255,7 +262,8 @@ TEST_CASE("xfr: the zone writer's file loads back to the same zone", "[unit][xfr
   INFO((back.ok() ? std::string() : back.error()));
   REQUIRE(back.ok());
   CHECK(back.value()->content_hash() == z.content_hash());
-  CHECK(write_zone_file(std::string(dir) + "/missing/copy.zone", kOrigin, z.to_records(), "t") != "");
+  CHECK(write_zone_file(std::string(dir) + "/missing/copy.zone", kOrigin, z.to_records(), "t") !=
+        "");
   std::remove(path.c_str());
   ::rmdir(dir);
 }
