@@ -78,8 +78,8 @@ std::vector<std::string> restart_notes(const settings::Settings& now,
   if (now.server.max_tcp_clients != next.server.max_tcp_clients ||
       now.server.max_tcp_per_client != next.server.max_tcp_per_client ||
       now.server.tcp_idle_timeout != next.server.tcp_idle_timeout) {
-    notes.emplace_back("[server] TCP limit changes apply to listen addresses added from now on; "
-                       "the others keep theirs until the next restart");
+    notes.emplace_back("[server] max_tcp_clients/max_tcp_per_client/tcp_idle_timeout changes "
+                       "take effect at the next restart");
   }
   if (now.admin.enabled != next.admin.enabled || !(now.admin.listen == next.admin.listen)) {
     notes.emplace_back("[admin] enabled/listen changes take effect at the next restart "
@@ -389,18 +389,18 @@ int Application::run() {
   watchdog_timer_ = std::make_unique<asio::steady_timer>(*control_);
   std::vector<wire::Name> rule_zones;
   for (const auto& f : snapshots_->get()->settings.forwards) rule_zones.push_back(f.zone);
-  const std::vector<wire::Name> probes = pipeline::LoopGuard::instance().arm(rule_zones);
+  const auto probes = pipeline::LoopGuard::instance().arm(rule_zones);
   for (auto& w : workers_) {
     w->set_query_log(query_log_.get());
     w->set_notify_sink(transfers_.get());
     w->start();
   }
   // Listening now: a probe that an upstream forwards back reaches a worker.
-  for (std::size_t i = 0; i < probes.size(); ++i) {
+  for (const auto& [rule, name] : probes) {
     upstream::UpstreamQuery q;
-    q.qname = probes[i];
+    q.qname = name;
     q.qtype = wire::type::kHINFO;
-    for (const auto& up : snapshots_->get()->settings.forwards[i].upstreams) {
+    for (const auto& up : snapshots_->get()->settings.forwards[rule].upstreams) {
       asio::co_spawn(*control_, send_loop_probe(up, q), asio::detached);
     }
   }

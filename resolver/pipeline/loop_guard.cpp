@@ -13,9 +13,12 @@ LoopGuard& LoopGuard::instance() {
   return guard;
 }
 
-const std::vector<wire::Name>& LoopGuard::arm(const std::vector<wire::Name>& rule_zones) {
+std::vector<std::pair<std::size_t, wire::Name>> LoopGuard::arm(
+    const std::vector<wire::Name>& rule_zones) {
   probes_.clear();
-  for (const auto& zone : rule_zones) {
+  std::vector<std::pair<std::size_t, wire::Name>> out;
+  for (std::size_t i = 0; i < rule_zones.size(); ++i) {
+    const wire::Name& zone = rule_zones[i];
     char nonce[17];
     std::snprintf(nonce, sizeof(nonce), "%08x%08x", util::Random::thread_instance().u32(),
                   util::Random::thread_instance().u32());
@@ -23,9 +26,11 @@ const std::vector<wire::Name>& LoopGuard::arm(const std::vector<wire::Name>& rul
     if (zone.label_count() > 0) text += zone.to_text();  // the root's text is "." already
     wire::NameError err = wire::NameError::kNone;
     wire::Name name = wire::Name::from_text(text, &err);
-    if (err == wire::NameError::kNone) probes_.push_back(name);  // too long for a deep zone: skip
+    if (err != wire::NameError::kNone) continue;  // too long for a deep zone: no probe
+    probes_.push_back(name);
+    out.emplace_back(i, name);
   }
-  return probes_;
+  return out;
 }
 
 bool LoopGuard::matches(const wire::Name& qname) const noexcept {

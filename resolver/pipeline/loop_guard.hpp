@@ -12,6 +12,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "resolver/wire/name.hpp"
@@ -21,8 +23,9 @@ namespace vnetdns::pipeline {
 class LoopGuard {
  public:
   static LoopGuard& instance();
-  // Sets the probe names (one per forward rule); returns them.
-  const std::vector<wire::Name>& arm(const std::vector<wire::Name>& rule_zones);
+  // Sets the probe names, one per forward rule; returns them, each with the index of its rule
+  // (a rule whose zone leaves no room for the probe labels gets none).
+  std::vector<std::pair<std::size_t, wire::Name>> arm(const std::vector<wire::Name>& rule_zones);
   // True when `qname` is one of our probes. Cheap: callers test qtype == HINFO first.
   [[nodiscard]] bool matches(const wire::Name& qname) const noexcept;
   // Logs the first detection; later ones only count.

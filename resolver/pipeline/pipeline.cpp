@@ -230,10 +230,18 @@ Step Pipeline::answer_signed(const std::uint8_t* query, std::size_t len,
     st = error(out, cap, plain.data(), plain.size(), pending.view, true, Rcode::kRefused);
   }
   if (st.kind == StepKind::kSend) {
-    st.len = sig.sign_answer(out, st.len, std::min<std::size_t>(cap, transport == Transport::kUdp
-                                                                         ? pending.view.udp_size
-                                                                         : cap));
+    const std::size_t limit =
+        std::min<std::size_t>(cap, transport == Transport::kUdp ? pending.view.udp_size : cap);
     st.prefetch = false;
+    std::size_t n = sig.sign_answer(out, st.len, limit);
+    if (n == 0 && transport == Transport::kUdp) {
+      // The signature does not fit: an empty signed TC=1 answer sends the client to TCP
+      // (RFC 8945 section 5.3).
+      st = error(out, cap, plain.data(), plain.size(), pending.view, true, Rcode::kNoError);
+      wire::store16(out + 2, static_cast<std::uint16_t>(wire::header_flags(out) | wire::kFlagTC));
+      n = sig.sign_answer(out, st.len, limit);
+    }
+    st.len = n;
     if (st.len == 0) st.kind = StepKind::kDrop;
   }
   return st;

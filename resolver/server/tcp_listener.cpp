@@ -124,12 +124,14 @@ class TcpListener::Connection : public std::enable_shared_from_this<Connection> 
     wire::store16(frame.data(), static_cast<std::uint16_t>(len));
     std::memcpy(frame.data() + 2, msg, len);
     queue_.push_back(std::move(frame));
-    if (!writing_) asio::co_spawn(socket_.get_executor(), write_all(), asio::detached);
+    if (!writing_) {
+      writing_ = true;  // before the spawn: a second enqueue must not start a second writer
+      asio::co_spawn(socket_.get_executor(), write_all(), asio::detached);
+    }
   }
 
   asio::awaitable<void> write_all() {
     auto self = shared_from_this();
-    writing_ = true;
     while (!queue_.empty() && socket_.is_open()) {
       asio::steady_timer limit(socket_.get_executor());
       limit.expires_after(owner_.options_.idle_timeout);

@@ -64,7 +64,7 @@ enum class OnMiss { kNxDomain, kForward };
 // A TSIG key (RFC 8945), [[key]]; `secret` is base64 (checked at load).
 struct TsigKeySettings {
   wire::Name name;
-  std::string algorithm = "hmac-sha256";  // hmac-md5|hmac-sha1|hmac-sha224|hmac-sha256|...
+  std::string algorithm = "hmac-sha256";  // hmac-sha256|hmac-sha512|hmac-sha1|hmac-md5
   std::string secret;
   std::string source;  // "FILE:LINE"
 };

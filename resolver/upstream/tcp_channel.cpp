@@ -59,7 +59,7 @@ std::shared_ptr<TcpChannel> TcpChannel::for_server(const asio::any_io_executor& 
 }
 
 TcpChannel::TcpChannel(asio::any_io_executor executor, const util::Endpoint& server)
-    : executor_(std::move(executor)), server_(server), socket_(executor_) {}
+    : executor_(std::move(executor)), server_(server) {}
 
 asio::awaitable<bool> TcpChannel::ensure_open(std::chrono::steady_clock::time_point until) {
   while (state_ == State::kConnecting) {
@@ -77,25 +77,26 @@ asio::awaitable<bool> TcpChannel::ensure_open(std::chrono::steady_clock::time_po
   ep.resize(server_.size());
   std::memcpy(ep.data(), server_.sockaddr_ptr(), server_.size());
   boost::system::error_code ec;
-  socket_ = asio::ip::tcp::socket(executor_);
-  socket_.open(ep.protocol(), ec);
+  auto socket = std::make_shared<asio::ip::tcp::socket>(executor_);
+  socket->open(ep.protocol(), ec);
   bool ok = !ec;
   if (ok) {
     asio::steady_timer limit(executor_);
     limit.expires_at(until);
-    auto c = co_await (socket_.async_connect(ep, as_tuple(use_awaitable)) ||
+    auto c = co_await (socket->async_connect(ep, as_tuple(use_awaitable)) ||
                        limit.async_wait(as_tuple(use_awaitable)));
     ok = c.index() == 0 && !std::get<0>(std::get<0>(c));
   }
   if (ok) {
+    socket_ = socket;
     state_ = State::kOpen;
     ++connects_;
     ++generation_;
-    last_used_ = std::chrono::steady_clock::now();
-    asio::co_spawn(executor_, read_loop(generation_), asio::detached);
+    last_used_ = last_read_ = std::chrono::steady_clock::now();
+    asio::co_spawn(executor_, read_loop(generation_, socket_), asio::detached);
     asio::co_spawn(executor_, idle_loop(generation_), asio::detached);
   } else {
-    socket_.close(ec);
+    socket->close(ec);
     state_ = State::kClosed;
   }
   for (auto* t : connect_waiters_) t->cancel();
@@ -118,6 +119,10 @@ asio::awaitable<ExchangeResult> TcpChannel::exchange(const SentQuery& sent,
                                                               : ExchangeStatus::kNetworkError;
     co_return failed;
   }
+  if (waiters_.size() >= kMaxInFlight) {  // filled up while we were connecting
+    failed.status = ExchangeStatus::kLocalError;
+    co_return failed;
+  }
   // Our own copy of the query, with an ID no other query on this channel holds.
   std::vector<std::uint8_t> frame(sent.qlen + 2);
   wire::store16(frame.data(), static_cast<std::uint16_t>(sent.qlen));
@@ -132,25 +137,29 @@ asio::awaitable<ExchangeResult> TcpChannel::exchange(const SentQuery& sent,
   writes_.push_back(frame);  // a copy: `frame` stays the reference for matching
   if (!writing_) {
     writing_ = true;
-    asio::co_spawn(executor_, write_loop(generation_), asio::detached);
+    asio::co_spawn(executor_, write_loop(generation_, socket_), asio::detached);
   }
-  last_used_ = std::chrono::steady_clock::now();
+  const auto sent_at = std::chrono::steady_clock::now();
+  last_used_ = sent_at;
+  const std::uint64_t generation = generation_;
   w.wake.expires_at(until);
   co_await w.wake.async_wait(as_tuple(use_awaitable));
   if (!w.done) {
-    waiters_.erase(id);             // a late reply finds no waiter and is dropped
+    waiters_.erase(id);  // a late reply finds no waiter and is dropped
+    // Nothing at all came back on this connection since we sent: it is stuck or half-open.
+    if (generation == generation_ && last_read_ < sent_at) close();
     co_return std::move(w.result);  // kTimeout, with any mismatches seen
   }
   co_return std::move(w.result);
 }
 
-asio::awaitable<void> TcpChannel::write_loop(std::uint64_t generation) {
+asio::awaitable<void> TcpChannel::write_loop(std::uint64_t generation, Socket socket) {
   auto self = shared_from_this();
   while (!writes_.empty() && generation == generation_ && state_ == State::kOpen) {
     std::vector<std::uint8_t> frame = std::move(writes_.front());
     writes_.pop_front();
     auto [ec, n] =
-        co_await asio::async_write(socket_, asio::buffer(frame), as_tuple(use_awaitable));
+        co_await asio::async_write(*socket, asio::buffer(frame), as_tuple(use_awaitable));
     if (ec) {
       if (generation == generation_) close();
       break;
@@ -159,16 +168,17 @@ asio::awaitable<void> TcpChannel::write_loop(std::uint64_t generation) {
   if (generation == generation_) writing_ = false;  // close() already cleared it otherwise
 }
 
-asio::awaitable<void> TcpChannel::read_loop(std::uint64_t generation) {
+asio::awaitable<void> TcpChannel::read_loop(std::uint64_t generation, Socket socket) {
   auto self = shared_from_this();
   std::vector<std::uint8_t> buf;
   while (generation == generation_) {
     std::array<std::uint8_t, 2> len{};
-    auto [lec, ln] = co_await asio::async_read(socket_, asio::buffer(len), as_tuple(use_awaitable));
-    if (lec) break;
+    auto [lec, ln] = co_await asio::async_read(*socket, asio::buffer(len), as_tuple(use_awaitable));
+    if (lec || generation != generation_) break;
     buf.resize(wire::load16(len.data()));
-    auto [bec, bn] = co_await asio::async_read(socket_, asio::buffer(buf), as_tuple(use_awaitable));
-    if (bec || buf.size() < wire::kHeaderSize) break;
+    auto [bec, bn] = co_await asio::async_read(*socket, asio::buffer(buf), as_tuple(use_awaitable));
+    if (bec || generation != generation_ || buf.size() < wire::kHeaderSize) break;
+    last_read_ = std::chrono::steady_clock::now();
     auto it = waiters_.find(wire::load16(buf.data()));
     if (it == waiters_.end()) continue;  // late (timed out) or made up: nobody waits for it
     Waiter& w = *it->second;
@@ -203,7 +213,8 @@ void TcpChannel::close() {
   ++generation_;
   state_ = State::kClosed;
   boost::system::error_code ec;
-  socket_.close(ec);
+  if (socket_) socket_->close(ec);
+  socket_.reset();
   writes_.clear();
   writing_ = false;
   for (auto& [id, w] : waiters_) {

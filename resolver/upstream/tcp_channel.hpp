@@ -9,7 +9,9 @@
 //   are copied and patched); replies that match no waiter or fail accept_reply() are counted
 //   as mismatches of the waiter with that ID, if any, and otherwise dropped.
 // - Closed after kIdle without queries, after a read or write error (every waiter then fails
-//   with kNetworkError at once), and by the server at any time. A query that finds the channel
+//   with kNetworkError at once), by the server at any time, and when a query times out with
+//   nothing read on the connection since it was sent (a half-open or stuck connection must
+//   not hold every later TCP query of the worker). A query that finds the channel
 //   full (kMaxInFlight) is not queued: exchange() returns kLocalError and the caller falls
 //   back to a connection of its own.
 // Thread safety: one thread only (the worker's io_context).
@@ -62,15 +64,18 @@ class TcpChannel : public std::enable_shared_from_this<TcpChannel> {
   };
   enum class State : std::uint8_t { kClosed, kConnecting, kOpen };
 
+  using Socket = std::shared_ptr<boost::asio::ip::tcp::socket>;
   boost::asio::awaitable<bool> ensure_open(std::chrono::steady_clock::time_point until);
-  boost::asio::awaitable<void> read_loop(std::uint64_t generation);
-  boost::asio::awaitable<void> write_loop(std::uint64_t generation);
+  // Each loop holds the socket of its own connection: a later connection gets a new one,
+  // so an operation of an old loop can never touch the new stream.
+  boost::asio::awaitable<void> read_loop(std::uint64_t generation, Socket socket);
+  boost::asio::awaitable<void> write_loop(std::uint64_t generation, Socket socket);
   boost::asio::awaitable<void> idle_loop(std::uint64_t generation);
   void close();  // fails every waiter
 
   boost::asio::any_io_executor executor_;
   util::Endpoint server_;
-  boost::asio::ip::tcp::socket socket_;
+  Socket socket_;  // the current connection's (null before the first)
   std::vector<boost::asio::steady_timer*> connect_waiters_;  // woken when a connect ends
   State state_ = State::kClosed;
   std::uint64_t generation_ = 0;  // bumps on every close: old loops exit
@@ -78,6 +83,7 @@ class TcpChannel : public std::enable_shared_from_this<TcpChannel> {
   std::deque<std::vector<std::uint8_t>> writes_;
   bool writing_ = false;
   std::chrono::steady_clock::time_point last_used_{};
+  std::chrono::steady_clock::time_point last_read_{};  // a whole reply frame arrived
   std::uint64_t connects_ = 0;
 };
 

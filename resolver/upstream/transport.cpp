@@ -189,9 +189,11 @@ asio::awaitable<ExchangeResult> exchange(const util::Endpoint& server, const Ups
     std::shared_ptr<TcpChannel> channel = TcpChannel::for_server(executor, server);
     bool reused = false;
     ExchangeResult r = co_await channel->exchange(sent, until, reused);
-    if (r.status == ExchangeStatus::kLocalError ||
-        (r.status == ExchangeStatus::kNetworkError && reused)) {
-      // The channel is full, or the server had dropped the idle connection: one of our own.
+    if ((r.status == ExchangeStatus::kLocalError || r.status == ExchangeStatus::kNetworkError) &&
+        std::chrono::steady_clock::now() < until) {
+      // The channel is full, or its connection closed before our reply came (a server that
+      // had dropped it while idle, or one that answers one query per connection): one of our
+      // own, within what is left of the deadline.
       r = co_await exchange_tcp(server, sent, until);
     }
     co_return r;

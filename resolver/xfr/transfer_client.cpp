@@ -19,7 +19,9 @@ namespace {
 // connect() on Linux too).
 class Connection {
  public:
-  Connection(const util::Endpoint& to, std::chrono::milliseconds timeout) {
+  Connection(const util::Endpoint& to, std::chrono::milliseconds timeout,
+             std::atomic<int>* active)
+      : active_(active) {
     fd_ = ::socket(to.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) {
       error_ = std::string("socket: ") + std::strerror(errno);
@@ -30,6 +32,7 @@ class Connection {
     tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (active_ != nullptr) active_->store(fd_);
     if (::connect(fd_, to.sockaddr_ptr(), to.size()) != 0) {
       error_ =
           std::string("connect: ") + (errno == EINPROGRESS ? "timed out" : std::strerror(errno));
@@ -83,9 +86,11 @@ class Connection {
     return true;
   }
   void close() {
+    if (active_ != nullptr) active_->store(-1);
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
+  std::atomic<int>* active_ = nullptr;
   int fd_ = -1;
   std::string error_;
 };
@@ -160,11 +165,13 @@ Progress apply_increments(const ZoneCopy& current, const std::vector<zone::ZoneR
 FetchResult fetch_zone(const util::Endpoint& primary, const wire::Name& zone, const TsigKey* key,
                        const ZoneCopy* current, const FetchOptions& options) {
   FetchResult result;
-  auto fail = [&](std::string why) {
+  auto fail = [&](std::string why, bool protocol = true) {
     result.status = FetchStatus::kFailed;
     result.error = std::move(why);
+    result.protocol_error = protocol;
     return result;
   };
+  const auto deadline = std::chrono::steady_clock::now() + options.total;
   const bool ixfr = current != nullptr && !options.force_axfr && !current->records.empty();
   const std::uint16_t qtype = ixfr ? wire::type::kIXFR : wire::type::kAXFR;
   const std::uint16_t id = util::Random::thread_instance().u16();
@@ -176,14 +183,16 @@ FetchResult fetch_zone(const util::Endpoint& primary, const wire::Name& zone, co
   std::vector<std::uint8_t> prior =
       key != nullptr ? TsigKey::mac_of(query.get()) : std::vector<std::uint8_t>{};
 
-  Connection conn(primary, options.timeout);
-  if (!conn.ok()) return fail(conn.error());
-  if (!conn.send_message(query.to_wire())) return fail(conn.error());
+  Connection conn(primary, options.timeout, options.active_fd);
+  if (!conn.ok()) return fail(conn.error(), false);
+  if (!conn.send_message(query.to_wire())) return fail(conn.error(), false);
 
   std::vector<zone::ZoneRecord> records;
   std::vector<std::uint8_t> msg;
   for (;;) {
-    if (!conn.read_message(msg)) return fail(conn.error());
+    if (std::chrono::steady_clock::now() > deadline) return fail("transfer took too long", false);
+    if (result.messages >= options.max_messages) return fail("too many messages");
+    if (!conn.read_message(msg)) return fail(conn.error(), false);
     Packet reply = Packet::parse(msg.data(), msg.size());
     if (!reply.valid()) return fail("malformed message from the primary");
     if (reply.id() != id || !reply.response()) return fail("reply with a wrong ID or no QR");

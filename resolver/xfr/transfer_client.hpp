@@ -8,6 +8,7 @@
 // Thread safety: no shared state.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -35,12 +36,20 @@ struct FetchResult {
   bool incremental = false;  // the copy came from an IXFR difference sequence
   std::size_t messages = 0;
   std::string error;  // with kFailed
+  // With kFailed: the primary answered, but not with something we could use (a refusal, an
+  // IXFR we could not apply, bad framing); false for timeouts and connection errors.
+  bool protocol_error = false;
 };
 
 struct FetchOptions {
   std::chrono::milliseconds timeout{10000};  // connect, and each read
+  std::chrono::milliseconds total{120000};   // the whole transfer (a primary that trickles)
   bool force_axfr = false;
   std::size_t max_records = 1'000'000;
+  std::size_t max_messages = 100'000;
+  // Set to the connection's descriptor while it is open (-1 otherwise), so another thread
+  // can shutdown() it to end the transfer at once (the service's stop()).
+  std::atomic<int>* active_fd = nullptr;
 };
 
 FetchResult fetch_zone(const util::Endpoint& primary, const wire::Name& zone, const TsigKey* key,

@@ -59,7 +59,6 @@ std::vector<std::vector<std::uint8_t>> answer_transfer(const settings::Settings&
   const bool ixfr = q->type == wire::type::kIXFR;
   if (!ixfr && !r.tcp) return {reply(request, wire::Rcode::kNotImp, 0, nullptr)};
 
-  std::vector<zone::ZoneRecord> records = z->to_records();  // SOA first
   auto message = [&](bool first) {
     Packet p = Packet::make(request.id(), wire::kFlagQR | wire::kFlagAA);
     if (first) p.add_question(q->name, q->type, q->klass);
@@ -77,12 +76,16 @@ std::vector<std::vector<std::uint8_t>> answer_transfer(const settings::Settings&
   if (ixfr) {
     const auto theirs = request.authority_soa_serial();
     if (!r.tcp || (theirs && !serial_newer(z->serial(), *theirs))) {
+      // Just the SOA, without copying the zone (this path is reachable over UDP).
+      const zone::RdataView soa = z->rdata(z->soa(), 0);
       Packet p = message(true);
-      p.add_answer(records.front());
+      p.add_answer(zone::ZoneRecord{z->origin(), wire::type::kSOA, z->soa().klass, z->soa().ttl,
+                                    std::vector<std::uint8_t>(soa.data, soa.data + soa.size)});
       finish(p);
       return out;
     }
   }
+  std::vector<zone::ZoneRecord> records = z->to_records();  // SOA first
   records.push_back(records.front());  // the closing SOA
   Packet p = message(true);
   std::size_t used = 0;
@@ -100,6 +103,14 @@ std::vector<std::vector<std::uint8_t>> answer_transfer(const settings::Settings&
     used += n;
   }
   finish(p);
+  for (const auto& m : out) {
+    // One record near 64 KiB with the question and TSIG cannot be framed over TCP.
+    if (m.empty() || m.size() > 65535) {
+      VLOG_ERROR("transfer of {}: a message does not fit in 64 KiB; transfer abandoned",
+                 q->name.to_text());
+      return {reply(request, wire::Rcode::kServFail, 0, nullptr)};
+    }
+  }
   VLOG_INFO("transfer of {} serial {} to {}: {} records in {} message{}", q->name.to_text(),
             z->serial(), r.client.to_string(), records.size(), out.size(),
             out.size() == 1 ? "" : "s");

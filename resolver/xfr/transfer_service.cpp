@@ -91,6 +91,8 @@ void TransferService::stop() {
     stop_ = true;
   }
   cv_.notify_all();
+  // A transfer in progress ends now instead of at its timeout.
+  if (const int fd = active_fd_.load(); fd >= 0) ::shutdown(fd, SHUT_RDWR);
   if (thread_.joinable()) thread_.join();
 }
 
@@ -119,7 +121,10 @@ void TransferService::update(const settings::Settings& settings, const zone::Zon
     }
     if (!z.notify.empty() && served) {
       const auto seen = notified_.find(name);
-      if (seen == notified_.end() || seen->second != served->serial()) {
+      const auto targets = notify_targets_.find(name);
+      const bool new_targets = targets == notify_targets_.end() || targets->second != z.notify;
+      notify_targets_[name] = z.notify;
+      if (seen == notified_.end() || seen->second != served->serial() || new_targets) {
         notified_[name] = served->serial();
         std::erase_if(notifies_, [&](const NotifyJob& j) { return j.zone == z.name; });
         const zone::ZoneRecord soa = served->to_records().front();
@@ -130,6 +135,26 @@ void TransferService::update(const settings::Settings& settings, const zone::Zon
     }
   }
   secondaries_ = std::move(next);
+  // Jobs of zones that no longer notify (removed, or their notify list emptied) go.
+  std::erase_if(notifies_, [&](const NotifyJob& j) {
+    for (const auto& z : settings.zones) {
+      if (z.name == j.zone) {
+        return std::find(z.notify.begin(), z.notify.end(), j.target) == z.notify.end();
+      }
+    }
+    return true;
+  });
+  for (auto it = notify_targets_.begin(); it != notify_targets_.end();) {
+    const bool kept = std::any_of(settings.zones.begin(), settings.zones.end(), [&](const auto& z) {
+      return z.name.to_text() == it->first && !z.notify.empty();
+    });
+    if (kept) {
+      ++it;
+    } else {
+      notified_.erase(it->first);
+      it = notify_targets_.erase(it);
+    }
+  }
   cv_.notify_all();
 }
 
@@ -139,7 +164,14 @@ void TransferService::notified(const wire::Name& zone) {
     std::lock_guard lock(mu_);
     auto it = secondaries_.find(zone.to_text());
     if (it == secondaries_.end()) return;
-    it->second.next = Clock::now();
+    // A burst of NOTIFYs (or spoofed ones from an allowed address) asks for one refresh,
+    // not one each: at most one per second per zone.
+    const auto now = Clock::now();
+    if (it->second.last_try && now - *it->second.last_try < std::chrono::seconds(1)) {
+      it->second.next = std::min(it->second.next, *it->second.last_try + std::chrono::seconds(1));
+    } else {
+      it->second.next = now;
+    }
   }
   cv_.notify_all();
 }
@@ -161,11 +193,21 @@ void TransferService::run() {
       }
       continue;
     }
-    // One piece of due work, done without the lock.
+    // The most overdue piece of work (secondaries and NOTIFYs alike), done without the lock.
     bool did = false;
+    bool notify_first = false;
+    {
+      auto oldest_secondary = Clock::time_point::max();
+      for (const auto& [name, sec] : secondaries_) {
+        if (!sec.running) oldest_secondary = std::min(oldest_secondary, sec.next);
+      }
+      for (const auto& j : notifies_) notify_first = notify_first || j.next < oldest_secondary;
+    }
     for (auto& [name, s] : secondaries_) {
-      if (s.running || s.next > now) continue;
+      if (notify_first) break;
+      if (s.running || s.next > due) continue;
       s.running = true;
+      s.last_try = now;
       Secondary work = s;
       const std::string zone_name = name;
       lock.unlock();
@@ -176,7 +218,7 @@ void TransferService::run() {
     }
     if (did) continue;
     for (std::size_t i = 0; i < notifies_.size(); ++i) {
-      if (notifies_[i].next > now) continue;
+      if (notifies_[i].next > due) continue;
       NotifyJob job = notifies_[i];
       lock.unlock();
       send_notify(job);
@@ -207,8 +249,9 @@ void TransferService::refresh(const std::string& name, Secondary work) {
   std::string errors;
   for (const auto& primary : cfg.primaries) {
     FetchOptions options;
+    options.active_fd = &active_fd_;
     FetchResult r = fetch_zone(primary, cfg.name, key, copy ? &*copy : nullptr, options);
-    if (r.status == FetchStatus::kFailed && copy) {
+    if (r.status == FetchStatus::kFailed && copy && r.protocol_error) {
       // An IXFR we could not apply (or a primary that mishandles IXFR): the whole zone.
       VLOG_WARN("zone {}: IXFR from {} failed ({}); trying AXFR", name, primary.to_string(),
                 r.error);

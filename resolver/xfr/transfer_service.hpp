@@ -75,6 +75,7 @@ class TransferService final : public NotifySink {
     std::shared_ptr<const zone::Zone> current;  // the newest copy we know of
     Clock::time_point next{};
     std::optional<Clock::time_point> last_ok;
+    std::optional<Clock::time_point> last_try;  // when the last refresh started
     bool running = false;
   };
   struct NotifyJob {
@@ -97,7 +98,9 @@ class TransferService final : public NotifySink {
   bool stop_ = false;
   std::map<std::string, Secondary> secondaries_;   // by zone name (text)
   std::map<std::string, std::uint32_t> notified_;  // serial last announced, by zone
+  std::map<std::string, std::vector<util::Endpoint>> notify_targets_;  // as last announced
   std::vector<NotifyJob> notifies_;
+  std::atomic<int> active_fd_{-1};  // the transfer connection open now, for stop()
   std::thread thread_;
 };
 

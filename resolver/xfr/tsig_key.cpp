@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <ctime>
 
 #include <ldns/ldns.h>
 
@@ -44,10 +45,31 @@ struct MacRdf {
   ldns_rdf* rdf = nullptr;
 };
 
+// The algorithm's name on the wire (RFC 8945 section 6): HMAC-MD5 keeps its old long name.
+std::string wire_algorithm(const std::string& configured) {
+  const std::string a = lowered(configured);
+  return a == "hmac-md5." ? "hmac-md5.sig-alg.reg.int." : a;
+}
+
+// RFC 8945 section 5.2.3: the signing time must be within the fudge of our clock.
+bool time_ok(const ldns_rr* tsig) {
+  const ldns_rdf* signed_at = ldns_rr_rdf(tsig, 1);
+  const ldns_rdf* fudge = ldns_rr_rdf(tsig, 2);
+  if (signed_at == nullptr || fudge == nullptr || ldns_rdf_size(signed_at) != 6 ||
+      ldns_rdf_size(fudge) != 2) {
+    return false;
+  }
+  std::uint64_t t = 0;
+  for (std::size_t i = 0; i < 6; ++i) t = (t << 8) | ldns_rdf_data(signed_at)[i];
+  const std::uint64_t f = ldns_rdf2native_int16(fudge);
+  const auto now = static_cast<std::uint64_t>(std::time(nullptr));
+  return (now > t ? now - t : t - now) <= f;
+}
+
 }  // namespace
 
 TsigKey::TsigKey(const settings::TsigKeySettings& s)
-    : name_(s.name.to_text()), algorithm_(lowered(s.algorithm)), secret_(s.secret) {}
+    : name_(s.name.to_text()), algorithm_(wire_algorithm(s.algorithm)), secret_(s.secret) {}
 
 bool TsigKey::sign(ldns_pkt* pkt, const std::vector<std::uint8_t>& prior_mac,
                    bool timers_only) const {
@@ -68,6 +90,7 @@ bool TsigKey::verify(ldns_pkt* pkt, const std::uint8_t* wire, std::size_t len,
   if (tsig == nullptr || ldns_rr_rd_count(tsig) < 4) return false;
   if (key_name_of(pkt) != name_) return false;
   if (rdf_text(ldns_rr_rdf(tsig, 0)) != algorithm_) return false;
+  if (!time_ok(tsig)) return false;
   const MacRdf mac(prior_mac);
   if (!prior_mac.empty() && mac.rdf == nullptr) return false;
   return ldns_pkt_tsig_verify_next(pkt, wire, len, name_.c_str(), secret_.c_str(), mac.rdf,

@@ -613,6 +613,15 @@ def check_tcp_reuse(ctx, t):
     m, _ = ask(v, "after-restart.example")
     t.eq(addrs(m), [ADDR_A], "after the upstream restarted: answered on a new connection")
     t.eq(b.stats()["tcp_connections"], 1, "one new connection to the restarted upstream")
+    # A connection on which nothing comes back any more is not kept for later queries.
+    b.set("stuck.example", drop=True)
+    m, _ = ask(v, "stuck.example")
+    t.eq(rcode(m), "SERVFAIL", "a query the upstream never answers: SERVFAIL after the deadline")
+    m, _ = ask(v, "unstuck.example")
+    t.eq(addrs(m), [ADDR_A], "the next query is answered")
+    n = b.stats()["tcp_connections"]
+    t.ok(n >= 2, f"over a new connection: the silent one was closed when its query timed out "
+         f"({n} connections in all: one per try of the stuck query, then one)")
 
 
 def check_formerr_edns(ctx, t):
