@@ -24,8 +24,35 @@ Packet Packet::make(std::uint16_t id, std::uint16_t flags) {
   return p;
 }
 
+namespace {
+
+// RFC 8945 section 5.1: at most one TSIG, the last record. ldns keeps only the last TSIG it
+// sees and leaks the others (found by fuzz_xfr_request), so such messages never reach it.
+bool tsig_placement_ok(const std::uint8_t* msg, std::size_t len) {
+  if (len < wire::kHeaderSize) return false;
+  std::size_t p = wire::kHeaderSize;
+  for (std::size_t i = 0; i < wire::header_qdcount(msg); ++i) {
+    p = wire::skip_name(msg, len, p);
+    if (p == 0 || p + 4 > len) return false;
+    p += 4;
+  }
+  const std::size_t records = static_cast<std::size_t>(wire::header_ancount(msg)) +
+                              wire::header_nscount(msg) + wire::header_arcount(msg);
+  for (std::size_t i = 0; i < records; ++i) {
+    p = wire::skip_name(msg, len, p);
+    if (p == 0 || p + 10 > len) return false;
+    if (wire::load16(msg + p) == wire::type::kTSIG && i + 1 != records) return false;
+    p += 10 + wire::load16(msg + p + 8);
+    if (p > len) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 Packet Packet::parse(const std::uint8_t* wire, std::size_t len) {
   Packet p;
+  if (!tsig_placement_ok(wire, len)) return p;
   ldns_pkt* k = nullptr;
   if (ldns_wire2pkt(&k, wire, len) == LDNS_STATUS_OK) p.pkt_.reset(k);
   return p;

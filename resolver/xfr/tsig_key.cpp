@@ -93,8 +93,15 @@ bool TsigKey::verify(ldns_pkt* pkt, const std::uint8_t* wire, std::size_t len,
   if (!time_ok(tsig)) return false;
   const MacRdf mac(prior_mac);
   if (!prior_mac.empty() && mac.rdf == nullptr) return false;
-  return ldns_pkt_tsig_verify_next(pkt, wire, len, name_.c_str(), secret_.c_str(), mac.rdf,
-                                   timers_only ? 1 : 0);
+  // When it cannot compute the MAC, ldns returns with the TSIG record detached from the
+  // packet (leaked) and the ID changed to the TSIG's original ID: put both back.
+  ldns_rr* const record = ldns_pkt_tsig(pkt);
+  const std::uint16_t id = ldns_pkt_id(pkt);
+  const bool ok = ldns_pkt_tsig_verify_next(pkt, wire, len, name_.c_str(), secret_.c_str(),
+                                            mac.rdf, timers_only ? 1 : 0);
+  if (ldns_pkt_tsig(pkt) != record) ldns_pkt_set_tsig(pkt, record);
+  ldns_pkt_set_id(pkt, id);
+  return ok;
 }
 
 std::string TsigKey::key_name_of(ldns_pkt* pkt) {
