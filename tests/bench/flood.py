@@ -32,14 +32,6 @@ RCODES = {0: "NOERROR", 2: "SERVFAIL", 3: "NXDOMAIN", 5: "REFUSED"}
 RATE_TOML = "[rate_limit]\nqps = {qps}\nburst = {burst}\nslip = 2\n"
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return -1
-
-
 def query(rng, qid):
     label = b"%012x" % rng.getrandbits(48)
     return (struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + bytes([12]) + label +
@@ -50,7 +42,7 @@ def flood(v, count, rate, max_seconds, log):
     """Sends `count` queries at `rate`/s (bounded by max_seconds); returns the counters."""
     rng = random.Random(0x5EED)
     pid = v.child.pid
-    out = {"sent": 0, "replies": 0, "tc": 0, "rcodes": {}, "rss_before_kib": rss_kib(pid)}
+    out = {"sent": 0, "replies": 0, "tc": 0, "rcodes": {}, "rss_before_kib": h.rss_kib(pid)}
     peak = out["rss_before_kib"]
     samples = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -81,7 +73,7 @@ def flood(v, count, rate, max_seconds, log):
                     rc = RCODES.get(data[3] & 0x0F, str(data[3] & 0x0F))
                     out["rcodes"][rc] = out["rcodes"].get(rc, 0) + 1
             if now >= next_sample:
-                r = rss_kib(pid)
+                r = h.rss_kib(pid)
                 peak = max(peak, r)
                 samples.append((round(now - start, 1), out["sent"], r))
                 if len(samples) % 10 == 1:
@@ -104,7 +96,7 @@ def flood(v, count, rate, max_seconds, log):
                 rc = RCODES.get(data[3] & 0x0F, str(data[3] & 0x0F))
                 out["rcodes"][rc] = out["rcodes"].get(rc, 0) + 1
     out["rss_peak_kib"] = peak
-    out["rss_after_kib"] = rss_kib(pid)
+    out["rss_after_kib"] = h.rss_kib(pid)
     out["dropped"] = out["sent"] - out["replies"]
     out["rss_samples"] = samples[:: max(1, len(samples) // 20)]
     return out

@@ -75,6 +75,15 @@ def _ephemeral_low():
         return 32768
 
 
+def rss_kib(pid):
+    """Resident memory of process `pid` in KiB (VmRSS), or -1 when it cannot be read."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
 def free_port(hosts=(LOOPBACK4,), tries=200):
     """A random port that is free for both UDP and TCP on every host in `hosts`, chosen below
     the kernel's ephemeral range: tests running in parallel open thousands of client sockets,

@@ -54,14 +54,6 @@ def still_serving(t, v, what, source=None, tcp=False):
     t.ok(v.alive(), f"{what}: vnetdns is still running", v.tail())
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return -1
-
-
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -550,7 +542,7 @@ def count_closed(socks, settle_s=3.0, deadline_s=20.0):
 
 
 def many_connections(t, v, n, cap):
-    rss0 = rss_kib(v.child.pid)
+    rss0 = h.rss_kib(v.child.pid)
     t0 = time.monotonic()
     socks, failed = open_many(v.port, n)
     t_open = time.monotonic() - t0
@@ -562,7 +554,7 @@ def many_connections(t, v, n, cap):
         t.ok(dt < 1.0, f"{n} connections: a UDP query is answered quickly ({dt:.3f}s)")
         closed = count_closed(socks)
         held = len(socks) - closed
-        rss1 = rss_kib(v.child.pid)
+        rss1 = h.rss_kib(v.child.pid)
         print(f"# {n} connections: {len(socks)} connected in {t_open:.1f}s ({failed} failed), "
               f"{closed} closed by vnetdns, {held} held; RSS {rss0} -> {rss1} KiB "
               f"({(rss1 - rss0) / max(held, 1):.0f} KiB per held connection)", flush=True)
