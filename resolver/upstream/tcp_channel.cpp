@@ -7,14 +7,13 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/execution/context.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/query.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "resolver/upstream/per_server_table.hpp"
 #include "resolver/util/random.hpp"
 #include "resolver/wire/types.hpp"
 
@@ -25,37 +24,9 @@ using namespace asio::experimental::awaitable_operators;
 using asio::as_tuple;
 using asio::use_awaitable;
 
-namespace {
-
-struct EndpointHash {
-  std::size_t operator()(const util::Endpoint& e) const noexcept {
-    std::size_t h = e.port();
-    const std::uint8_t* a = e.address_bytes();
-    for (std::size_t i = 0; i < e.address_length(); ++i) h = h * 131 + a[i];
-    return h;
-  }
-};
-
-// The channels of one io_context, as an Asio service: made with the first channel, gone
-// with the io_context. Bounded by the number of upstream servers configured (a reload that
-// changes them leaves idle, closed channels behind).
-class ChannelTable : public asio::execution_context::service {
- public:
-  using key_type = ChannelTable;
-  static inline asio::execution_context::id id;
-  explicit ChannelTable(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
-  void shutdown() override { channels.clear(); }
-  std::unordered_map<util::Endpoint, std::shared_ptr<TcpChannel>, EndpointHash> channels;
-};
-
-}  // namespace
-
 std::shared_ptr<TcpChannel> TcpChannel::for_server(const asio::any_io_executor& executor,
                                                    const util::Endpoint& server) {
-  auto& table = asio::use_service<ChannelTable>(asio::query(executor, asio::execution::context));
-  auto& slot = table.channels[server];
-  if (!slot) slot = std::make_shared<TcpChannel>(executor, server);
-  return slot;
+  return PerServerTable<TcpChannel>::get(executor, server);
 }
 
 TcpChannel::TcpChannel(asio::any_io_executor executor, const util::Endpoint& server)

@@ -1,21 +1,21 @@
 #include "resolver/upstream/transport.hpp"
 
+#include <array>
+#include <cstring>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ip/udp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
-#include <array>
-#include <cstring>
-
 #include "resolver/upstream/sent_query.hpp"
 #include "resolver/upstream/tcp_channel.hpp"
+#include "resolver/upstream/udp_pool.hpp"
 #include "resolver/util/random.hpp"
 #include "resolver/wire/types.hpp"
 
@@ -41,65 +41,12 @@ bool accept_reply(const SentQuery& sent, const std::uint8_t* reply, std::size_t 
 
 namespace {
 
-constexpr std::size_t kUdpReplyBuffer = 4096;
-
 template <typename Endpoint>
 Endpoint to_asio(const util::Endpoint& ep) {
   Endpoint out;
   out.resize(ep.size());
   std::memcpy(out.data(), ep.sockaddr_ptr(), ep.size());
   return out;
-}
-
-asio::awaitable<ExchangeResult> exchange_udp(const util::Endpoint& server, const SentQuery& sent,
-                                             std::chrono::steady_clock::time_point until) {
-  const std::uint8_t* q = sent.q;
-  const std::size_t qlen = sent.qlen;
-  ExchangeResult result;
-  auto executor = co_await asio::this_coro::executor;
-  asio::ip::udp::socket sock(executor);
-  boost::system::error_code ec;
-  const auto ep = to_asio<asio::ip::udp::endpoint>(server);
-  sock.open(ep.protocol(), ec);
-  if (!ec) sock.connect(ep, ec);  // binds a fresh random ephemeral port
-  if (ec) {
-    result.status = ExchangeStatus::kLocalError;
-    co_return result;
-  }
-  sock.send(asio::buffer(q, qlen), 0, ec);
-  if (ec) {
-    result.status = ExchangeStatus::kNetworkError;
-    co_return result;
-  }
-  // We advertise 1232 bytes (EDNS): a longer datagram is cut (and then fails to parse, so
-  // the question is retried). 4 KiB per query in flight keeps a flood's memory bounded.
-  std::vector<std::uint8_t> buf(kUdpReplyBuffer);
-  asio::steady_timer timer(executor);
-  timer.expires_at(until);
-  for (;;) {
-    auto r = co_await (sock.async_receive(asio::buffer(buf), as_tuple(use_awaitable)) ||
-                       timer.async_wait(as_tuple(use_awaitable)));
-    if (r.index() == 1) {
-      result.status = ExchangeStatus::kTimeout;
-      co_return result;
-    }
-    auto [rec, n] = std::get<0>(r);
-    if (rec) {
-      // ICMP port unreachable surfaces as ECONNREFUSED on a connected socket.
-      result.status = ExchangeStatus::kNetworkError;
-      co_return result;
-    }
-    if (!accept_reply(sent, buf.data(), n, result)) {
-      ++result.mismatches;
-      continue;
-    }
-    // A datagram that filled the buffer was cut: treat it as truncated (retried over TCP).
-    if (n == buf.size()) buf[2] |= static_cast<std::uint8_t>(wire::kFlagTC >> 8);
-    buf.resize(n);
-    result.reply = std::move(buf);
-    result.status = ExchangeStatus::kOk;
-    co_return result;
-  }
 }
 
 asio::awaitable<ExchangeResult> exchange_tcp(const util::Endpoint& server, const SentQuery& sent,
@@ -198,7 +145,10 @@ asio::awaitable<ExchangeResult> exchange(const util::Endpoint& server, const Ups
     }
     co_return r;
   }
-  co_return co_await exchange_udp(server, sent, until);
+  // A socket of the worker's pool to this server, on a random, regularly renewed port.
+  auto executor = co_await asio::this_coro::executor;
+  std::shared_ptr<UdpPool> pool = UdpPool::for_server(executor, server);
+  co_return co_await pool->exchange(sent, until);
 }
 
 }  // namespace vnetdns::upstream

@@ -1,0 +1,164 @@
+#include "resolver/upstream/udp_pool.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "resolver/upstream/per_server_table.hpp"
+#include "resolver/util/random.hpp"
+#include "resolver/wire/types.hpp"
+
+namespace vnetdns::upstream {
+
+namespace asio = boost::asio;
+using asio::as_tuple;
+using asio::use_awaitable;
+
+std::shared_ptr<UdpPool> UdpPool::for_server(const asio::any_io_executor& executor,
+                                             const util::Endpoint& server) {
+  return PerServerTable<UdpPool>::get(executor, server);
+}
+
+UdpPool::UdpPool(asio::any_io_executor executor, const util::Endpoint& server)
+    : executor_(std::move(executor)), server_(server) {}
+
+UdpPool::PortPtr UdpPool::open() {
+  auto port = std::make_shared<Port>(executor_);
+  asio::ip::udp::endpoint ep;
+  ep.resize(server_.size());
+  std::memcpy(ep.data(), server_.sockaddr_ptr(), server_.size());
+  boost::system::error_code ec;
+  port->socket.open(ep.protocol(), ec);
+  if (!ec) port->socket.non_blocking(true, ec);
+  if (!ec) port->socket.connect(ep, ec);  // binds a fresh random ephemeral port
+  if (ec) return nullptr;
+  port->waiting.reserve(kQueriesPerSocket);
+  asio::co_spawn(executor_, read_loop(port), asio::detached);
+  return port;
+}
+
+UdpPool::PortPtr UdpPool::pick(std::chrono::steady_clock::time_point now) {
+  PortPtr& slot = slots_[util::Random::thread_instance().below(kSockets)];
+  if (slot && (slot->retired || now - slot->last_used >= kIdle)) {
+    // Worn out, failed, or idle for long: this slot gets a fresh port.
+    slot->retired = true;
+    if (slot->waiting.empty()) {
+      boost::system::error_code ec;
+      slot->socket.close(ec);
+    }
+    slot.reset();
+  }
+  if (!slot) slot = open();
+  if (!slot) return nullptr;
+  PortPtr port = slot;
+  port->last_used = now;
+  if (++port->uses >= kQueriesPerSocket) {
+    port->retired = true;  // this is its last query
+    slot.reset();
+  }
+  return port;
+}
+
+void UdpPool::release(Port& port, Waiter* w) {
+  std::erase_if(port.waiting, [w](const auto& e) { return e.second == w; });
+  if (port.retired && port.waiting.empty()) {
+    boost::system::error_code ec;
+    port.socket.close(ec);  // ends its read loop
+  }
+}
+
+void UdpPool::fail_all(Port& port) {
+  for (auto& [id, w] : port.waiting) {
+    w->result.status = ExchangeStatus::kNetworkError;
+    w->done = true;
+    w->wake.cancel();
+  }
+  port.waiting.clear();
+  port.retired = true;
+  boost::system::error_code ec;
+  port.socket.close(ec);
+}
+
+asio::awaitable<ExchangeResult> UdpPool::exchange(const SentQuery& sent,
+                                                  std::chrono::steady_clock::time_point until) {
+  auto self = shared_from_this();
+  ExchangeResult failed;
+  PortPtr port = pick(std::chrono::steady_clock::now());
+  if (!port) {
+    failed.status = ExchangeStatus::kLocalError;
+    co_return failed;
+  }
+  // Our own copy of the query, with an ID no other query on this socket holds.
+  std::array<std::uint8_t, 512> q;
+  if (sent.qlen > q.size() || sent.qlen < wire::kHeaderSize) {
+    failed.status = ExchangeStatus::kEncodeError;
+    release(*port, nullptr);
+    co_return failed;
+  }
+  std::memcpy(q.data(), sent.q, sent.qlen);
+  std::uint16_t id = wire::load16(q.data());
+  const auto taken = [&](std::uint16_t v) {
+    return std::any_of(port->waiting.begin(), port->waiting.end(),
+                       [v](const auto& e) { return e.first == v; });
+  };
+  while (taken(id)) id = util::Random::thread_instance().u16();
+  wire::store16(q.data(), id);
+  Waiter w(executor_);
+  w.sent = sent;
+  w.sent.q = q.data();  // the patched bytes are what replies are checked against
+  boost::system::error_code ec;
+  port->socket.send(asio::buffer(q.data(), sent.qlen), 0, ec);
+  if (ec) {
+    release(*port, nullptr);
+    failed.status = ExchangeStatus::kNetworkError;
+    co_return failed;
+  }
+  port->waiting.emplace_back(id, &w);
+  w.wake.expires_at(until);
+  co_await w.wake.async_wait(as_tuple(use_awaitable));
+  if (!w.done) release(*port, &w);  // timed out: a late reply finds nobody and is dropped
+  co_return std::move(w.result);    // kTimeout unless a reply or an error came
+}
+
+asio::awaitable<void> UdpPool::read_loop(PortPtr port) {
+  std::array<std::uint8_t, kReplyBuffer> buf;
+  for (;;) {
+    auto [ec, n] = co_await port->socket.async_receive(asio::buffer(buf), as_tuple(use_awaitable));
+    if (!port->socket.is_open()) break;  // closed: retired and done
+    if (ec) {
+      // ICMP port unreachable (ECONNREFUSED on a connected socket), or worse: nobody waiting
+      // on this socket will get an answer through it.
+      fail_all(*port);
+      break;
+    }
+    const std::uint16_t id = n >= wire::kHeaderSize ? wire::load16(buf.data()) : 0;
+    auto it = std::find_if(port->waiting.begin(), port->waiting.end(),
+                           [&](const auto& e) { return e.first == id; });
+    if (n < wire::kHeaderSize || it == port->waiting.end() ||
+        !accept_reply(it->second->sent, buf.data(), n, it->second->result)) {
+      // A forged-looking datagram: counted against every query waiting on this socket.
+      for (auto& e : port->waiting) ++e.second->result.mismatches;
+      continue;
+    }
+    Waiter& w = *it->second;
+    port->waiting.erase(it);
+    // A datagram that filled the buffer was cut: treat it as truncated (retried over TCP).
+    if (n == buf.size()) buf[2] |= static_cast<std::uint8_t>(wire::kFlagTC >> 8);
+    w.result.reply.assign(buf.data(), buf.data() + n);
+    w.result.status = ExchangeStatus::kOk;
+    w.done = true;
+    w.wake.cancel();
+    if (port->retired && port->waiting.empty()) {
+      boost::system::error_code cec;
+      port->socket.close(cec);
+      break;
+    }
+  }
+}
+
+}  // namespace vnetdns::upstream

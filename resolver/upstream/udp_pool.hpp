@@ -1,0 +1,87 @@
+// UdpPool: the UDP sockets one worker thread uses towards one upstream server.
+// RFC 5452 asks for an unpredictable source port per query; a socket per query costs about
+// seven system calls (socket, connect, two epoll_ctl, close, ...) on top of the send and the
+// receive, which dominated the cost of a cache miss. The pool keeps the unpredictability at a
+// fraction of the cost:
+// - kSockets slots, each holding a socket connected to the server from an ephemeral port the
+//   kernel picks at random (so the kernel drops datagrams from any other address or port);
+// - each query goes out on a slot chosen at random, and a socket carries at most
+//   kQueriesPerSocket queries in its life: then (or after kIdle without use) its slot gets a
+//   fresh socket on a fresh random port, and the old one closes when its last query is done.
+//   So ports keep changing (at least one new port per kQueriesPerSocket queries), and the
+//   (port, ID) pairs an off-path attacker must hit are as many as with a socket per query:
+//   one per query in flight.
+// - A query's ID is unique among the queries in flight on its socket (re-drawn on a
+//   collision); replies are matched on the socket by ID and then checked whole by
+//   accept_reply(). A datagram that matches no query, or fails the check, counts as a
+//   mismatch for every query waiting on that socket (a burst moves them to TCP).
+// - A receive error (ICMP port unreachable: ECONNREFUSED) fails every query of that socket
+//   with kNetworkError at once and retires the socket.
+// Thread safety: one thread only (the worker's io_context), like TcpChannel.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "resolver/upstream/sent_query.hpp"
+#include "resolver/upstream/transport.hpp"
+#include "resolver/util/endpoint.hpp"
+
+namespace vnetdns::upstream {
+
+class UdpPool : public std::enable_shared_from_this<UdpPool> {
+ public:
+  static constexpr std::size_t kSockets = 32;
+  static constexpr std::uint32_t kQueriesPerSocket = 16;
+  static constexpr std::chrono::seconds kIdle{10};
+  // Replies are read into this much; a datagram that fills it was cut (treated as TC=1).
+  static constexpr std::size_t kReplyBuffer = 4096;
+
+  // The pool to `server` of the io_context behind `executor` (made on first use).
+  static std::shared_ptr<UdpPool> for_server(const boost::asio::any_io_executor& executor,
+                                             const util::Endpoint& server);
+
+  UdpPool(boost::asio::any_io_executor executor, const util::Endpoint& server);
+
+  // Sends `sent` and waits for an accepted reply until `until`.
+  boost::asio::awaitable<ExchangeResult> exchange(const SentQuery& sent,
+                                                  std::chrono::steady_clock::time_point until);
+
+ private:
+  struct Waiter {
+    explicit Waiter(const boost::asio::any_io_executor& ex) : wake(ex) {}
+    boost::asio::steady_timer wake;  // expires at the deadline; cancelled on a reply
+    SentQuery sent;
+    ExchangeResult result;
+    bool done = false;
+  };
+  struct Port {
+    explicit Port(const boost::asio::any_io_executor& ex) : socket(ex) {}
+    boost::asio::ip::udp::socket socket;
+    std::vector<std::pair<std::uint16_t, Waiter*>> waiting;  // at most kQueriesPerSocket
+    std::uint32_t uses = 0;
+    bool retired = false;  // takes no new query; closed once `waiting` is empty
+    std::chrono::steady_clock::time_point last_used{};
+  };
+  using PortPtr = std::shared_ptr<Port>;
+
+  PortPtr pick(std::chrono::steady_clock::time_point now);  // null: no socket could be made
+  PortPtr open();
+  static void release(Port& port, Waiter* w);  // w leaves; closes a retired, empty port
+  static void fail_all(Port& port);
+  static boost::asio::awaitable<void> read_loop(PortPtr port);
+
+  boost::asio::any_io_executor executor_;
+  util::Endpoint server_;
+  std::array<PortPtr, kSockets> slots_{};
+};
+
+}  // namespace vnetdns::upstream
