@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "resolver/util/random.hpp"
+
 namespace vnetdns::wire {
 
 const char* to_string(NameError e) noexcept {
@@ -67,6 +69,19 @@ std::size_t skip_name(const std::uint8_t* msg, std::size_t len, std::size_t offs
   return 0;
 }
 
+namespace {
+// Lowers ASCII letters in 8 bytes at once (bytes >= 0x80 and non-letters stay as they are).
+std::uint64_t lower8(std::uint64_t w) {
+  constexpr std::uint64_t kLow7 = 0x7f7f7f7f7f7f7f7fULL;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+  const std::uint64_t h = w & kLow7;
+  const std::uint64_t ge_a = h + 0x3f3f3f3f3f3f3f3fULL;  // bit 7 set where byte >= 'A'
+  const std::uint64_t gt_z = h + 0x2525252525252525ULL;  // bit 7 set where byte > 'Z'
+  const std::uint64_t upper = (ge_a ^ gt_z) & ~w & kHigh;
+  return w | (upper >> 2);  // + 0x20 where upper
+}
+}  // namespace
+
 bool Name::assign_wire(const std::uint8_t* wire, std::size_t len) {
   if (len == 0 || len > kMaxNameLength) return false;
   std::size_t pos = 0;
@@ -75,9 +90,15 @@ bool Name::assign_wire(const std::uint8_t* wire, std::size_t len) {
     if (b > kMaxLabelLength) return false;
     if (b == 0) {
       if (pos + 1 != len) return false;
-      for (std::size_t i = 0; i < len; ++i) data_[i] = wire[i];
-      // Lower the label bytes (length bytes are < 64 and unaffected by ascii_lower).
-      for (std::size_t i = 0; i < len; ++i) data_[i] = ascii_lower(data_[i]);
+      // Copy and lower in one pass (length bytes are < 64 and unaffected by lowering).
+      std::size_t i = 0;
+      for (; i + 8 <= len; i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, wire + i, 8);
+        w = lower8(w);
+        std::memcpy(data_.data() + i, &w, 8);
+      }
+      for (; i < len; ++i) data_[i] = ascii_lower(wire[i]);
       size_ = static_cast<std::uint16_t>(len);
       return true;
     }
@@ -199,13 +220,25 @@ std::string Name::to_text() const {
 }
 
 std::uint64_t Name::hash() const noexcept {
-  // FNV-1a, 64-bit: names are short and this stays branch-free per byte.
-  std::uint64_t h = 1469598103934665603ULL;
-  for (std::size_t i = 0; i < size_; ++i) {
-    h ^= data_[i];
-    h *= 1099511628211ULL;
+  // Eight bytes a step (multiply and fold), from a seed drawn once per process so that
+  // names that collide cannot be computed offline (the cache and tables hash client names).
+  static const std::uint64_t seed = [] {
+    auto& rng = util::Random::thread_instance();
+    return (std::uint64_t{rng.u32()} << 32) | rng.u32() | 1;
+  }();
+  constexpr std::uint64_t kMul = 0x9e3779b97f4a7c15ULL;
+  std::uint64_t h = seed ^ (size_ * kMul);
+  std::size_t i = 0;
+  for (; i + 8 <= size_; i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, data_.data() + i, 8);
+    h = (h ^ w) * kMul;
+    h ^= h >> 32;
   }
-  return h;
+  std::uint64_t tail = 0;
+  for (; i < size_; ++i) tail = (tail << 8) | data_[i];
+  h = (h ^ tail) * 0xff51afd7ed558ccdULL;
+  return h ^ (h >> 29);
 }
 
 bool Name::operator==(const Name& o) const noexcept {
@@ -217,7 +250,8 @@ bool Name::operator<(const Name& o) const noexcept {
   std::array<std::uint8_t, 128> a{}, b{};
   std::size_t na = 0, nb = 0;
   for (std::size_t p = 0; data_[p] != 0; p += 1 + data_[p]) a[na++] = static_cast<std::uint8_t>(p);
-  for (std::size_t p = 0; o.data_[p] != 0; p += 1 + o.data_[p]) b[nb++] = static_cast<std::uint8_t>(p);
+  for (std::size_t p = 0; o.data_[p] != 0; p += 1 + o.data_[p])
+    b[nb++] = static_cast<std::uint8_t>(p);
   while (na > 0 && nb > 0) {
     const auto* la = data_.data() + a[--na];
     const auto* lb = o.data_.data() + b[--nb];
