@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <tuple>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
@@ -188,10 +189,17 @@ class TcpListener::Connection : public std::enable_shared_from_this<Connection> 
     while (!out_.empty() && socket_.is_open()) {
       sending_.swap(out_);
       out_.clear();
-      auto [ec, n] =
-          co_await asio::async_write(socket_, asio::buffer(sending_), as_tuple(use_awaitable));
+      // In pieces of at most 64 KiB, so that the watchdog sees progress on a long transfer.
+      boost::system::error_code ec;
+      for (std::size_t off = 0; off < sending_.size() && !ec;) {
+        const std::size_t piece = std::min<std::size_t>(sending_.size() - off, 65536);
+        std::size_t n = 0;
+        std::tie(ec, n) = co_await asio::async_write(
+            socket_, asio::buffer(sending_.data() + off, piece), as_tuple(use_awaitable));
+        off += n;
+        write_progress_ = std::chrono::steady_clock::now();
+      }
       sending_.clear();
-      write_progress_ = std::chrono::steady_clock::now();
       if (ec) {
         close();
         break;

@@ -38,6 +38,7 @@ UdpPool::PortPtr UdpPool::open() {
   if (!ec) port->socket.connect(ep, ec);  // binds a fresh random ephemeral port
   if (ec) return nullptr;
   port->waiting.reserve(kQueriesPerSocket);
+  port->expired.reserve(kQueriesPerSocket);
   asio::co_spawn(executor_, read_loop(port), asio::detached);
   return port;
 }
@@ -65,7 +66,12 @@ UdpPool::PortPtr UdpPool::pick(std::chrono::steady_clock::time_point now) {
 }
 
 void UdpPool::release(Port& port, Waiter* w) {
-  std::erase_if(port.waiting, [w](const auto& e) { return e.second == w; });
+  auto it = std::find_if(port.waiting.begin(), port.waiting.end(),
+                         [w](const auto& e) { return e.second == w; });
+  if (it != port.waiting.end()) {
+    port.expired.push_back(it->first);  // it timed out: its reply may still come
+    port.waiting.erase(it);
+  }
   if (port.retired && port.waiting.empty()) {
     boost::system::error_code ec;
     port.socket.close(ec);  // ends its read loop
@@ -93,7 +99,8 @@ asio::awaitable<ExchangeResult> UdpPool::exchange(const SentQuery& sent,
     failed.status = ExchangeStatus::kLocalError;
     co_return failed;
   }
-  // Our own copy of the query, with an ID no other query on this socket holds.
+  // Our own copy of the query, with an ID no other query on this socket holds or held and
+  // gave up on (its late reply must not look like ours).
   std::array<std::uint8_t, 512> q;
   if (sent.qlen > q.size() || sent.qlen < wire::kHeaderSize) {
     failed.status = ExchangeStatus::kEncodeError;
@@ -104,7 +111,8 @@ asio::awaitable<ExchangeResult> UdpPool::exchange(const SentQuery& sent,
   std::uint16_t id = wire::load16(q.data());
   const auto taken = [&](std::uint16_t v) {
     return std::any_of(port->waiting.begin(), port->waiting.end(),
-                       [v](const auto& e) { return e.first == v; });
+                       [v](const auto& e) { return e.first == v; }) ||
+           std::find(port->expired.begin(), port->expired.end(), v) != port->expired.end();
   };
   while (taken(id)) id = util::Random::thread_instance().u16();
   wire::store16(q.data(), id);
@@ -121,7 +129,7 @@ asio::awaitable<ExchangeResult> UdpPool::exchange(const SentQuery& sent,
   port->waiting.emplace_back(id, &w);
   w.wake.expires_at(until);
   co_await w.wake.async_wait(as_tuple(use_awaitable));
-  if (!w.done) release(*port, &w);  // timed out: a late reply finds nobody and is dropped
+  if (!w.done) release(*port, &w);  // timed out: a late reply is recognised and dropped
   co_return std::move(w.result);    // kTimeout unless a reply or an error came
 }
 
@@ -139,6 +147,10 @@ asio::awaitable<void> UdpPool::read_loop(PortPtr port) {
     const std::uint16_t id = n >= wire::kHeaderSize ? wire::load16(buf.data()) : 0;
     auto it = std::find_if(port->waiting.begin(), port->waiting.end(),
                            [&](const auto& e) { return e.first == id; });
+    if (n >= wire::kHeaderSize && it == port->waiting.end() &&
+        std::find(port->expired.begin(), port->expired.end(), id) != port->expired.end()) {
+      continue;  // a late reply to a query that gave up on it
+    }
     if (n < wire::kHeaderSize || it == port->waiting.end() ||
         !accept_reply(it->second->sent, buf.data(), n, it->second->result)) {
       // A forged-looking datagram: counted against every query waiting on this socket.

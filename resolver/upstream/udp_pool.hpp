@@ -13,8 +13,9 @@
 //   one per query in flight.
 // - A query's ID is unique among the queries in flight on its socket (re-drawn on a
 //   collision); replies are matched on the socket by ID and then checked whole by
-//   accept_reply(). A datagram that matches no query, or fails the check, counts as a
-//   mismatch for every query waiting on that socket (a burst moves them to TCP).
+//   accept_reply(). A datagram that matches no query (other than a late reply to one of the
+//   socket's queries that timed out), or fails the check, counts as a mismatch for every
+//   query waiting on that socket (a burst moves them to TCP).
 // - A receive error (ICMP port unreachable: ECONNREFUSED) fails every query of that socket
 //   with kNetworkError at once and retires the socket.
 // Thread safety: one thread only (the worker's io_context), like TcpChannel.
@@ -67,6 +68,9 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
     explicit Port(const boost::asio::any_io_executor& ex) : socket(ex) {}
     boost::asio::ip::udp::socket socket;
     std::vector<std::pair<std::uint16_t, Waiter*>> waiting;  // at most kQueriesPerSocket
+    // IDs of queries on this socket that timed out: a late reply to one is dropped quietly,
+    // not counted as a forgery against the queries still waiting (at most kQueriesPerSocket).
+    std::vector<std::uint16_t> expired;
     std::uint32_t uses = 0;
     bool retired = false;  // takes no new query; closed once `waiting` is empty
     std::chrono::steady_clock::time_point last_used{};

@@ -1,0 +1,152 @@
+// UdpPool against a UDP socket on loopback standing in for the upstream: no source port
+// carries more than kQueriesPerSocket queries, and a late reply to a query that timed out on
+// a pooled socket is dropped quietly, not counted as a forgery against the next query there.
+#include "resolver/upstream/udp_pool.hpp"
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <catch2/catch.hpp>
+
+#include "resolver/upstream/upstream_query.hpp"
+#include "resolver/wire/name.hpp"
+#include "resolver/wire/types.hpp"
+
+namespace asio = boost::asio;
+using vnetdns::upstream::ExchangeResult;
+using vnetdns::upstream::ExchangeStatus;
+using vnetdns::upstream::SentQuery;
+using vnetdns::upstream::UdpPool;
+using vnetdns::upstream::UpstreamQuery;
+namespace wire = vnetdns::wire;
+namespace util = vnetdns::util;
+
+namespace {
+
+using Bytes = std::vector<std::uint8_t>;
+
+// The upstream: answers every query by echoing it with QR=1, except "slow.test." (held, never
+// answered). Once a query arrives from the held query's source port, the late reply to the
+// held query goes out first, then the real one.
+struct Upstream {
+  explicit Upstream(asio::io_context& io) : socket(io) {
+    socket.open(asio::ip::udp::v4());
+    socket.bind({asio::ip::make_address("127.0.0.1"), 0});
+  }
+  asio::awaitable<void> serve() {
+    Bytes buf(4096);
+    for (;;) {
+      asio::ip::udp::endpoint from;
+      auto [ec, n] = co_await socket.async_receive_from(asio::buffer(buf), from,
+                                                        asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      Bytes q(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+      wire::Name name;
+      std::size_t end = 0;
+      if (wire::read_name(q.data(), q.size(), wire::kHeaderSize, name, &end) !=
+          wire::NameError::kNone) {
+        continue;
+      }
+      ++per_port[from.port()];
+      if (name.to_text() == "slow.test.") {
+        held = q;
+        held_from = from;
+        continue;
+      }
+      if (held && from == held_from) {
+        socket.send_to(asio::buffer(answer(*held)), from);
+        late_sent = true;
+        held.reset();
+      }
+      socket.send_to(asio::buffer(answer(q)), from);
+    }
+  }
+  static Bytes answer(Bytes q) {
+    q[2] |= 0x80;  // QR
+    return q;
+  }
+  util::Endpoint endpoint() const {
+    const auto ep = socket.local_endpoint();
+    return util::Endpoint::from_sockaddr(ep.data(), static_cast<socklen_t>(ep.size()));
+  }
+
+  asio::ip::udp::socket socket;
+  std::map<std::uint16_t, int> per_port;
+  std::optional<Bytes> held;
+  asio::ip::udp::endpoint held_from;
+  bool late_sent = false;
+};
+
+asio::awaitable<ExchangeResult> ask(util::Endpoint server, std::string name, std::uint16_t id,
+                                    std::chrono::milliseconds timeout) {
+  UpstreamQuery uq;
+  uq.qname = wire::Name::from_text(name);
+  uq.qtype = wire::type::kA;
+  uq.qclass = wire::klass::kIN;
+  Bytes q(512);
+  SentQuery sent;
+  sent.qlen = vnetdns::upstream::encode_query(uq, id, q.data(), q.size(), false, nullptr, 0);
+  sent.q = q.data();
+  auto pool = UdpPool::for_server(co_await asio::this_coro::executor, server);
+  co_return co_await pool->exchange(sent, std::chrono::steady_clock::now() + timeout);
+}
+
+ExchangeResult run(asio::io_context& io, asio::awaitable<ExchangeResult> a) {
+  std::optional<ExchangeResult> out;
+  asio::co_spawn(io, std::move(a), [&](std::exception_ptr e, ExchangeResult r) {
+    if (e) std::rethrow_exception(e);
+    out = std::move(r);
+  });
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!out && std::chrono::steady_clock::now() < end)
+    io.run_one_for(std::chrono::milliseconds(50));
+  REQUIRE(out.has_value());
+  return std::move(*out);
+}
+
+}  // namespace
+
+TEST_CASE("UdpPool: at most kQueriesPerSocket queries per source port", "[unit][upstream]") {
+  asio::io_context io;
+  Upstream up(io);
+  asio::co_spawn(io, up.serve(), asio::detached);
+  const int total = 400;
+  for (int i = 0; i < total; ++i) {
+    const ExchangeResult r = run(io, ask(up.endpoint(), "n" + std::to_string(i) + ".test",
+                                         static_cast<std::uint16_t>(i), std::chrono::seconds(2)));
+    REQUIRE(r.status == ExchangeStatus::kOk);
+    CHECK(r.mismatches == 0);
+  }
+  int busiest = 0;
+  for (const auto& [port, n] : up.per_port) busiest = std::max(busiest, n);
+  CHECK(busiest <= static_cast<int>(UdpPool::kQueriesPerSocket));
+  CHECK(up.per_port.size() >= total / UdpPool::kQueriesPerSocket);
+}
+
+TEST_CASE("UdpPool: a late reply to a query that timed out is not a forgery", "[unit][upstream]") {
+  asio::io_context io;
+  Upstream up(io);
+  asio::co_spawn(io, up.serve(), asio::detached);
+  const ExchangeResult slow =
+      run(io, ask(up.endpoint(), "slow.test", 7, std::chrono::milliseconds(200)));
+  REQUIRE(slow.status == ExchangeStatus::kTimeout);
+  // Later queries land on random sockets of the pool; ask until one goes out from the slow
+  // query's port (1 in 32 each), where the late reply arrives just before the real one.
+  for (int i = 0; i < 400 && !up.late_sent; ++i) {
+    const ExchangeResult r =
+        run(io, ask(up.endpoint(), "f" + std::to_string(i) + ".test",
+                    static_cast<std::uint16_t>(1000 + i), std::chrono::seconds(2)));
+    REQUIRE(r.status == ExchangeStatus::kOk);
+    CHECK(r.mismatches == 0);
+  }
+  CHECK(up.late_sent);
+}
