@@ -33,15 +33,17 @@
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 
-#include "resolver/util/siphash.hpp"
 #include "resolver/settings/settings.hpp"
 #include "resolver/upstream/forward_group.hpp"
 #include "resolver/upstream/transport.hpp"
 #include "resolver/upstream/upstream_query.hpp"
 #include "resolver/util/endpoint.hpp"
+#include "resolver/util/siphash.hpp"
 #include "resolver/wire/builder.hpp"
 #include "resolver/wire/query_view.hpp"
 #include "resolver/wire/types.hpp"
+
+#include "tests/unit/upstream/run_coroutine.hpp"
 
 namespace vnetdns::upstream {
 namespace {
@@ -427,20 +429,9 @@ class CookieServer {
   Script script_;
 };
 
-// Runs one coroutine to its end on `io` (bounded: the exchanges have their own timeouts).
 template <typename T>
 T run(asio::io_context& io, asio::awaitable<T> a) {
-  std::optional<T> out;
-  asio::co_spawn(io, std::move(a), [&](std::exception_ptr e, T v) {
-    if (e) std::rethrow_exception(e);
-    out = std::move(v);
-  });
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!out && std::chrono::steady_clock::now() < end)
-    io.run_one_for(std::chrono::milliseconds(50));
-  REQUIRE(out.has_value());
-  io.restart();
-  return std::move(*out);
+  return vnetdns::test::run_coroutine(io, std::move(a));
 }
 
 Bytes echo(const Got& g, const Bytes& server_cookie) {

@@ -21,6 +21,8 @@
 #include "resolver/wire/name.hpp"
 #include "resolver/wire/types.hpp"
 
+#include "tests/unit/upstream/run_coroutine.hpp"
+
 namespace asio = boost::asio;
 using vnetdns::upstream::ExchangeResult;
 using vnetdns::upstream::ExchangeStatus;
@@ -101,16 +103,7 @@ asio::awaitable<ExchangeResult> ask(util::Endpoint server, std::string name, std
 }
 
 ExchangeResult run(asio::io_context& io, asio::awaitable<ExchangeResult> a) {
-  std::optional<ExchangeResult> out;
-  asio::co_spawn(io, std::move(a), [&](std::exception_ptr e, ExchangeResult r) {
-    if (e) std::rethrow_exception(e);
-    out = std::move(r);
-  });
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!out && std::chrono::steady_clock::now() < end)
-    io.run_one_for(std::chrono::milliseconds(50));
-  REQUIRE(out.has_value());
-  return std::move(*out);
+  return vnetdns::test::run_coroutine(io, std::move(a));
 }
 
 }  // namespace
