@@ -7,6 +7,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "resolver/upstream/per_server_table.hpp"
@@ -123,7 +124,10 @@ asio::awaitable<ExchangeResult> UdpPool::exchange(const SentQuery& sent,
   port->socket.send(asio::buffer(q.data(), sent.qlen), 0, ec);
   if (ec) {
     release(*port, nullptr);
-    failed.status = ExchangeStatus::kNetworkError;
+    // A full send buffer is our congestion, not the server's failure.
+    const bool ours = ec == asio::error::would_block || ec == asio::error::try_again ||
+                      ec == asio::error::no_buffer_space;
+    failed.status = ours ? ExchangeStatus::kLocalError : ExchangeStatus::kNetworkError;
     co_return failed;
   }
   port->waiting.emplace_back(id, &w);
