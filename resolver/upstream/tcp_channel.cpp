@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "resolver/upstream/asio_endpoint.hpp"
 #include "resolver/upstream/per_server_table.hpp"
 #include "resolver/util/random.hpp"
 #include "resolver/wire/types.hpp"
@@ -44,9 +45,7 @@ asio::awaitable<bool> TcpChannel::ensure_open(std::chrono::steady_clock::time_po
   }
   if (state_ == State::kOpen) co_return true;
   state_ = State::kConnecting;
-  asio::ip::tcp::endpoint ep;
-  ep.resize(server_.size());
-  std::memcpy(ep.data(), server_.sockaddr_ptr(), server_.size());
+  const auto ep = to_asio<asio::ip::tcp::endpoint>(server_);
   boost::system::error_code ec;
   auto socket = std::make_shared<asio::ip::tcp::socket>(executor_);
   socket->open(ep.protocol(), ec);

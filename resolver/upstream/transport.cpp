@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "resolver/upstream/asio_endpoint.hpp"
 #include "resolver/upstream/sent_query.hpp"
 #include "resolver/upstream/tcp_channel.hpp"
 #include "resolver/upstream/udp_pool.hpp"
@@ -40,14 +41,6 @@ bool accept_reply(const SentQuery& sent, const std::uint8_t* reply, std::size_t 
 }
 
 namespace {
-
-template <typename Endpoint>
-Endpoint to_asio(const util::Endpoint& ep) {
-  Endpoint out;
-  out.resize(ep.size());
-  std::memcpy(out.data(), ep.sockaddr_ptr(), ep.size());
-  return out;
-}
 
 asio::awaitable<ExchangeResult> exchange_tcp(const util::Endpoint& server, const SentQuery& sent,
                                              std::chrono::steady_clock::time_point until) {

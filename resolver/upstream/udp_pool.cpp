@@ -10,6 +10,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "resolver/upstream/asio_endpoint.hpp"
 #include "resolver/upstream/per_server_table.hpp"
 #include "resolver/util/random.hpp"
 #include "resolver/wire/types.hpp"
@@ -30,9 +31,7 @@ UdpPool::UdpPool(asio::any_io_executor executor, const util::Endpoint& server)
 
 UdpPool::PortPtr UdpPool::open() {
   auto port = std::make_shared<Port>(executor_);
-  asio::ip::udp::endpoint ep;
-  ep.resize(server_.size());
-  std::memcpy(ep.data(), server_.sockaddr_ptr(), server_.size());
+  const auto ep = to_asio<asio::ip::udp::endpoint>(server_);
   boost::system::error_code ec;
   port->socket.open(ep.protocol(), ec);
   if (!ec) port->socket.non_blocking(true, ec);
