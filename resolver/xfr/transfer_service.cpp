@@ -166,11 +166,16 @@ void TransferService::notified(const wire::Name& zone) {
     if (it == secondaries_.end()) return;
     // A burst of NOTIFYs (or spoofed ones from an allowed address) asks for one refresh,
     // not one each: at most one per second per zone.
+    Secondary& s = it->second;
     const auto now = Clock::now();
-    if (it->second.last_try && now - *it->second.last_try < std::chrono::seconds(1)) {
-      it->second.next = std::min(it->second.next, *it->second.last_try + std::chrono::seconds(1));
+    if (s.running) {
+      // The refresh in flight may have asked before the change this NOTIFY announces; its
+      // end schedules the next one (moving `next` here would be overwritten there).
+      s.notified_while_running = true;
+    } else if (s.last_try && now - *s.last_try < std::chrono::seconds(1)) {
+      s.next = std::min(s.next, *s.last_try + std::chrono::seconds(1));
     } else {
-      it->second.next = now;
+      s.next = now;
     }
   }
   cv_.notify_all();
@@ -323,9 +328,10 @@ void TransferService::refresh(const std::string& name, Secondary work) {
       s.running = false;
       if (fresh) s.current = fresh;
       if (ok) s.last_ok = now;
-      // A NOTIFY that came in meanwhile (next moved before now) asks for another look.
-      if (s.next <= now && s.next > work.next) {
-        // keep: refresh again at once
+      if (s.notified_while_running) {
+        // A NOTIFY came in meanwhile: another look, no sooner than a second after this one.
+        s.notified_while_running = false;
+        s.next = std::max(now, work.last_try.value_or(now) + std::chrono::seconds(1));
       } else if (ok) {
         s.next = now + clamp_interval(timers ? timers->refresh : 3600);
       } else {

@@ -77,6 +77,9 @@ class TransferService final : public NotifySink {
     std::optional<Clock::time_point> last_ok;
     std::optional<Clock::time_point> last_try;  // when the last refresh started
     bool running = false;
+    // A NOTIFY arrived while a refresh was running: the primary may have changed after that
+    // refresh asked, so look again when it ends (at most one refresh per second still holds).
+    bool notified_while_running = false;
   };
   struct NotifyJob {
     wire::Name zone;

@@ -1,12 +1,15 @@
 // Zone transfers without a network peer we do not control: the responder's answers parsed
 // back (AXFR framing, IXFR at the current serial, ACL, TSIG), the transfer client against
 // the responder over a real loopback TCP socket (a multi-message AXFR signed with TSIG, and
-// the up-to-date IXFR), the zone writer's file read back by the zone loader, and RFC 1982.
+// the up-to-date IXFR), TransferService's refresh scheduling around a NOTIFY, the zone writer's
+// file read back by the zone loader, and RFC 1982.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +22,7 @@
 #include "resolver/xfr/request_signature.hpp"
 #include "resolver/xfr/transfer_client.hpp"
 #include "resolver/xfr/transfer_responder.hpp"
+#include "resolver/xfr/transfer_service.hpp"
 #include "resolver/xfr/tsig_key.hpp"
 #include "resolver/xfr/zone_writer.hpp"
 #include "resolver/zone/zone_loader.hpp"
@@ -249,6 +253,108 @@ TEST_CASE("xfr: a signed query's answer is signed and verifies", "[unit][xfr]") 
   REQUIRE(n > unsigned_len);
   Packet back = Packet::parse(out.data(), n);
   CHECK(key.verify(back.get(), out.data(), n, TsigKey::mac_of(parsed.get()), false));
+}
+
+// A primary on loopback TCP that answers every transfer request, but holds its answer to the
+// first one until release(): a refresh that is "in flight" for as long as the test wants.
+class GatedPrimary {
+ public:
+  GatedPrimary(const settings::Settings& s, std::shared_ptr<const zone::ZoneSet> set) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+    socklen_t len = sizeof(a);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    REQUIRE(::listen(fd_, 4) == 0);
+    thread_ = std::thread([this, s, set] {
+      for (;;) {
+        const int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        std::uint8_t len2[2];
+        std::vector<std::uint8_t> q;
+        if (::recv(c, len2, 2, MSG_WAITALL) == 2) {
+          q.resize(wire::load16(len2));
+          if (::recv(c, q.data(), q.size(), MSG_WAITALL) != static_cast<ssize_t>(q.size())) {
+            q.clear();
+          }
+        }
+        {
+          std::unique_lock lock(mu_);
+          ++requests_;
+          cv_.notify_all();
+          cv_.wait(lock, [this] { return released_; });
+        }
+        if (!q.empty()) {
+          for (const auto& m :
+               answer_transfer(s, *set, {q.data(), q.size(), from("127.0.0.1"), true})) {
+            std::vector<std::uint8_t> f(m.size() + 2);
+            wire::store16(f.data(), static_cast<std::uint16_t>(m.size()));
+            std::copy(m.begin(), m.end(), f.begin() + 2);
+            ::send(c, f.data(), f.size(), MSG_NOSIGNAL);
+          }
+        }
+        ::close(c);
+      }
+    });
+  }
+  ~GatedPrimary() {
+    release();
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  GatedPrimary(const GatedPrimary&) = delete;
+  GatedPrimary& operator=(const GatedPrimary&) = delete;
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+  void release() {
+    std::lock_guard lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+  // Waits (bounded) until `n` requests have arrived; the count seen.
+  int wait_requests(int n, std::chrono::seconds bound) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, bound, [&] { return requests_ >= n; });
+    return requests_;
+  }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int requests_ = 0;
+  bool released_ = false;
+  std::thread thread_;
+};
+
+TEST_CASE("xfr: a NOTIFY during a running refresh asks for another refresh after it",
+          "[unit][xfr]") {
+  // The primary's zone and ours are both serial 77: every refresh finds it current. Without
+  // the NOTIFY the next refresh would be the SOA refresh interval (3600 s) away.
+  auto set = zones(77, 3);
+  GatedPrimary primary(config(false), set);
+  auto parsed = settings::parse_settings(
+      "[[zone]]\nname = \"privatelink.azurecr.io\"\nfile = \"/nonexistent/copy.zone\"\n"
+      "primaries = [\"127.0.0.1:" +
+          std::to_string(primary.port()) + "\"]\n",
+      "test.toml");
+  REQUIRE(parsed.ok());
+  TransferService service(nullptr);
+  service.update(parsed.value(), *set);
+  service.start();
+  REQUIRE(primary.wait_requests(1, std::chrono::seconds(30)) == 1);  // the start-up refresh
+  service.notified(kOrigin);  // arrives while that refresh waits for its answer
+  primary.release();
+  // The refresh that the NOTIFY asked for comes (a second after the first one started).
+  CHECK(primary.wait_requests(2, std::chrono::seconds(10)) == 2);
+  service.stop();
+  CHECK(service.stats().notifies_received.load() == 1);
+  CHECK(service.stats().up_to_date.load() >= 1);
+  CHECK(service.stats().transfers.load() == 0);
 }
 
 TEST_CASE("xfr: the zone writer's file loads back to the same zone", "[unit][xfr]") {
