@@ -2,11 +2,14 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <cstring>
 
 #include "resolver/util/log.hpp"
 
@@ -64,9 +67,7 @@ UdpListener::UdpListener(asio::io_context& io, int fd, pipeline::Pipeline& pipel
   }
 }
 
-void UdpListener::start() {
-  asio::co_spawn(io_, run(), asio::detached);
-}
+void UdpListener::start() { asio::co_spawn(io_, run(), asio::detached); }
 
 void UdpListener::stop() {
   stopped_ = true;
@@ -110,9 +111,9 @@ void UdpListener::process_batch(int received) {
     const util::Endpoint client =
         util::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&rx_addr_[i]), rx.msg_namelen);
     std::uint8_t* tx = tx_.data() + out * kTxSize;
-    const pipeline::Step step = pipeline_.handle(rx_.data() + i * kRxSize, rx_msgs_[i].msg_len,
-                                                 client, pipeline::Transport::kUdp, tx, kTxSize,
-                                                 pending_);
+    const pipeline::Step step =
+        pipeline_.handle(rx_.data() + i * kRxSize, rx_msgs_[i].msg_len, client,
+                         pipeline::Transport::kUdp, tx, kTxSize, pending_);
     if (step.kind == pipeline::StepKind::kAsync) {
       spawn_async(static_cast<std::size_t>(i));
       continue;
@@ -151,15 +152,13 @@ void UdpListener::spawn_prefetch() {
 }
 
 void UdpListener::spawn_async(std::size_t slot) {
-  // Everything the coroutine needs is moved to the heap: this path is the cache miss.
-  struct Job {
-    pipeline::PendingQuery pending;
-    sockaddr_storage addr;
-    socklen_t addr_len;
-    Control control;
-    std::size_t control_len;
-  };
-  auto job = std::make_shared<Job>();
+  JobPtr job;
+  if (spare_jobs_.empty()) {
+    job = std::make_unique<AsyncJob>();
+  } else {
+    job = std::move(spare_jobs_.back());
+    spare_jobs_.pop_back();
+  }
   job->pending = std::move(pending_);
   msghdr& rx = rx_msgs_[slot].msg_hdr;
   job->addr = rx_addr_[slot];
@@ -167,22 +166,64 @@ void UdpListener::spawn_async(std::size_t slot) {
   job->control_len = reply_control(rx, job->control.bytes, kControlSize);
   asio::co_spawn(
       io_,
-      [this, job]() -> asio::awaitable<void> {
+      [this, job = std::move(job)]() mutable -> asio::awaitable<void> {
         // UDP answers never exceed 1232 bytes; resolve() truncates (TC=1) what does not fit.
-        std::vector<std::uint8_t> out(kAsyncTxSize);
-        const std::size_t len = co_await pipeline_.resolve(job->pending, out.data(), out.size());
-        if (len == 0 || stopped_) co_return;
-        iovec iov{out.data(), len};
-        msghdr h{};
-        h.msg_name = &job->addr;
-        h.msg_namelen = job->addr_len;
-        h.msg_iov = &iov;
-        h.msg_iovlen = 1;
-        h.msg_control = job->control_len > 0 ? job->control.bytes : nullptr;
-        h.msg_controllen = job->control_len;
-        ::sendmsg(socket_.native_handle(), &h, MSG_DONTWAIT);
+        job->len = co_await pipeline_.resolve(job->pending, job->out.data(), job->out.size());
+        answer_async(std::move(job));
       },
       asio::detached);
+}
+
+void UdpListener::answer_async(JobPtr job) {
+  if (job->len == 0 || stopped_) {
+    recycle(std::move(job));
+    return;
+  }
+  answers_.push_back(std::move(job));
+  if (!flush_posted_) {
+    flush_posted_ = true;
+    asio::post(io_, [this] { flush_answers(); });
+  }
+}
+
+void UdpListener::flush_answers() {
+  flush_posted_ = false;
+  const int fd = socket_.native_handle();
+  std::size_t done = 0;
+  while (done < answers_.size()) {
+    const std::size_t n = std::min(kBatch, answers_.size() - done);
+    for (std::size_t i = 0; i < n; ++i) {
+      AsyncJob& job = *answers_[done + i];
+      answer_iov_[i] = {job.out.data(), job.len};
+      msghdr& h = answer_msgs_[i].msg_hdr;
+      h = msghdr{};
+      h.msg_name = &job.addr;
+      h.msg_namelen = job.addr_len;
+      h.msg_iov = &answer_iov_[i];
+      h.msg_iovlen = 1;
+      h.msg_control = job.control_len > 0 ? job.control.bytes : nullptr;
+      h.msg_controllen = job.control_len;
+    }
+    std::size_t sent = 0;
+    while (sent < n && !stopped_) {
+      const int r =
+          ::sendmmsg(fd, answer_msgs_.data() + sent, static_cast<unsigned>(n - sent), MSG_DONTWAIT);
+      if (r < 0 && errno == EINTR) continue;
+      // A datagram the kernel refused (a full buffer, an unreachable client) is dropped,
+      // like any UDP answer may be; the rest still go.
+      sent += r > 0 ? static_cast<std::size_t>(r) : 1;
+    }
+    done += n;
+  }
+  for (auto& job : answers_) recycle(std::move(job));
+  answers_.clear();
+}
+
+void UdpListener::recycle(JobPtr job) {
+  if (spare_jobs_.size() >= kSpareJobs) return;  // freed here
+  job->pending.snapshot.reset();                 // holds no old configuration alive
+  job->pending.stale.clear();
+  spare_jobs_.push_back(std::move(job));
 }
 
 }  // namespace vnetdns::server

@@ -2,7 +2,11 @@
 // drains the socket with recvmmsg in batches of kBatch, runs every query through
 // Pipeline::handle() inline (cache hits and local answers need no coroutine and no heap),
 // and sends all the answers of the batch with one sendmmsg. Queries that must go upstream
-// are handed to a coroutine each, which sends its answer alone when done.
+// are handed to a coroutine each; their answers are queued as they complete and sent
+// together by one sendmmsg posted behind the handlers already queued (answers that complete
+// in the same turn of the event loop leave in one burst, so the client wakes once for them,
+// not once each). The per-query state of those coroutines (AsyncJob, with its answer
+// buffer) is recycled: no allocation for it once warm.
 // Replies leave from the address the query arrived on (IP_PKTINFO / IPV6_PKTINFO), so a
 // wildcard bind on a multi-homed host answers from the right address.
 // Thread safety: belongs to one worker's io_context thread.
@@ -11,12 +15,13 @@
 #include <sys/socket.h>
 
 #include <array>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/udp.hpp>
 #include <cstdint>
 #include <memory>
 #include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
 
 #include "resolver/pipeline/pipeline.hpp"
 #include "resolver/util/endpoint.hpp"
@@ -32,15 +37,38 @@ class UdpListener {
 
  private:
   static constexpr std::size_t kBatch = 32;
-  static constexpr std::size_t kRxSize = 4096;    // larger UDP queries are malformed anyway
-  static constexpr std::size_t kTxSize = 65535;   // room to build before truncating
+  static constexpr std::size_t kRxSize = 4096;       // larger UDP queries are malformed anyway
+  static constexpr std::size_t kTxSize = 65535;      // room to build before truncating
   static constexpr std::size_t kAsyncTxSize = 4096;  // per query waiting on an upstream
   static constexpr std::size_t kControlSize = 64;
+
+  // Jobs kept for reuse at most (each ~6 KiB): enough for the queries one worker usually has
+  // upstream at once; a burst beyond it allocates and frees.
+  static constexpr std::size_t kSpareJobs = 256;
+
+  // Ancillary data buffers must be aligned for cmsghdr.
+  struct alignas(cmsghdr) Control {
+    std::uint8_t bytes[kControlSize];
+  };
+  // A query waiting on an upstream: what its coroutine needs, and its answer.
+  struct AsyncJob {
+    pipeline::PendingQuery pending;
+    sockaddr_storage addr;
+    socklen_t addr_len = 0;
+    Control control;
+    std::size_t control_len = 0;
+    std::size_t len = 0;                         // of the answer in `out`
+    std::array<std::uint8_t, kAsyncTxSize> out;  // not zero-filled: written before read
+  };
+  using JobPtr = std::unique_ptr<AsyncJob>;
 
   boost::asio::awaitable<void> run();
   void process_batch(int received);
   void spawn_async(std::size_t slot);
   void spawn_prefetch();
+  void answer_async(JobPtr job);  // queues its answer for flush_answers()
+  void flush_answers();
+  void recycle(JobPtr job);
 
   boost::asio::io_context& io_;
   boost::asio::ip::udp::socket socket_;
@@ -52,15 +80,17 @@ class UdpListener {
   std::array<mmsghdr, kBatch> rx_msgs_{};
   std::array<iovec, kBatch> rx_iov_{};
   std::array<sockaddr_storage, kBatch> rx_addr_{};
-  // Ancillary data buffers must be aligned for cmsghdr.
-  struct alignas(cmsghdr) Control {
-    std::uint8_t bytes[kControlSize];
-  };
   std::array<Control, kBatch> rx_control_{};
   std::array<mmsghdr, kBatch> tx_msgs_{};
   std::array<iovec, kBatch> tx_iov_{};
   std::array<Control, kBatch> tx_control_{};
   pipeline::PendingQuery pending_;
+
+  std::vector<JobPtr> spare_jobs_;
+  std::vector<JobPtr> answers_;  // completed, waiting for flush_answers()
+  bool flush_posted_ = false;
+  std::array<mmsghdr, kBatch> answer_msgs_{};
+  std::array<iovec, kBatch> answer_iov_{};
 };
 
 }  // namespace vnetdns::server

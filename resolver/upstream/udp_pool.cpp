@@ -8,6 +8,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "resolver/upstream/asio_endpoint.hpp"
@@ -119,21 +120,46 @@ asio::awaitable<ExchangeResult> UdpPool::exchange(const SentQuery& sent,
   Waiter w(executor_);
   w.sent = sent;
   w.sent.q = q.data();  // the patched bytes are what replies are checked against
-  boost::system::error_code ec;
-  port->socket.send(asio::buffer(q.data(), sent.qlen), 0, ec);
-  if (ec) {
-    release(*port, nullptr);
-    // A full send buffer is our congestion, not the server's failure.
-    const bool ours = ec == asio::error::would_block || ec == asio::error::try_again ||
-                      ec == asio::error::no_buffer_space;
-    failed.status = ours ? ExchangeStatus::kLocalError : ExchangeStatus::kNetworkError;
-    co_return failed;
-  }
   port->waiting.emplace_back(id, &w);
+  outbox_.push_back(Outgoing{port, id});
+  if (!flush_posted_) {
+    flush_posted_ = true;
+    asio::post(executor_, [self] { self->flush(); });
+  }
   w.wake.expires_at(until);
   co_await w.wake.async_wait(as_tuple(use_awaitable));
   if (!w.done) release(*port, &w);  // timed out: a late reply is recognised and dropped
   co_return std::move(w.result);    // kTimeout unless a reply or an error came
+}
+
+void UdpPool::flush() {
+  flush_posted_ = false;
+  std::vector<Outgoing> batch;
+  batch.swap(outbox_);
+  for (const Outgoing& o : batch) {
+    Port& port = *o.port;
+    auto it = std::find_if(port.waiting.begin(), port.waiting.end(),
+                           [&](const auto& e) { return e.first == o.id; });
+    if (it == port.waiting.end()) continue;  // failed or gave up before it was sent
+    Waiter& w = *it->second;
+    boost::system::error_code ec;
+    port.socket.send(asio::buffer(w.sent.q, w.sent.qlen), 0, ec);
+    if (!ec) continue;
+    port.waiting.erase(it);  // never sent: no reply to expect
+    // A full send buffer is our congestion, not the server's failure.
+    const bool ours = ec == asio::error::would_block || ec == asio::error::try_again ||
+                      ec == asio::error::no_buffer_space;
+    w.result.status = ours ? ExchangeStatus::kLocalError : ExchangeStatus::kNetworkError;
+    w.done = true;
+    w.wake.cancel();
+    if (port.retired && port.waiting.empty()) {
+      boost::system::error_code cec;
+      port.socket.close(cec);
+    }
+  }
+  // Keep the larger buffer for the next turn (no allocation per flush once warm).
+  batch.clear();
+  if (outbox_.empty()) outbox_.swap(batch);
 }
 
 asio::awaitable<void> UdpPool::read_loop(PortPtr port) {

@@ -18,6 +18,11 @@
 //   query waiting on that socket (a burst moves them to TCP).
 // - A receive error (ICMP port unreachable: ECONNREFUSED) fails every query of that socket
 //   with kNetworkError at once and retires the socket.
+// - Sends are deferred a little: exchange() queues its query, and one flush posted behind the
+//   handlers already queued sends all that were queued meanwhile, back to back. The queries a
+//   batch of client packets produces thus reach the server in one burst, which it can take
+//   with one wake-up (a server woken once per query spends several times the CPU, and on a
+//   shared core takes it from us). A send that fails wakes its query with the error.
 // Thread safety: one thread only (the worker's io_context), like TcpChannel.
 #pragma once
 
@@ -82,10 +87,18 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
   static void release(Port& port, Waiter* w);  // w leaves; closes a retired, empty port
   static void fail_all(Port& port);
   static boost::asio::awaitable<void> read_loop(PortPtr port);
+  void flush();  // sends what exchange() queued
+
+  struct Outgoing {
+    PortPtr port;
+    std::uint16_t id;  // of a waiter on `port`; skipped if that waiter is gone
+  };
 
   boost::asio::any_io_executor executor_;
   util::Endpoint server_;
   std::array<PortPtr, kSockets> slots_{};
+  std::vector<Outgoing> outbox_;
+  bool flush_posted_ = false;
 };
 
 }  // namespace vnetdns::upstream

@@ -90,6 +90,23 @@ class Proc:
             return ""
 
 
+def pin_threads(proc, cpu):
+    """Holds every thread of `proc` to `cpu`. taskset only sets the affinity the process
+    starts with; a server may re-pin its own threads (knotd 3.2 pins its UDP workers itself: its
+    only UDP worker landed on CPU 0, the server's, and preempted the server under test about
+    once per cache miss). Logs which threads had moved."""
+    moved = []
+    for tid in os.listdir(f"/proc/{proc.pid}/task"):
+        try:
+            if os.sched_getaffinity(int(tid)) != {int(cpu)}:
+                moved.append(tid)
+                os.sched_setaffinity(int(tid), {int(cpu)})
+        except (ProcessLookupError, PermissionError):
+            pass
+    if moved:
+        log(f"   {proc.name}: {len(moved)} thread(s) had left CPU {cpu}; pinned back")
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -228,6 +245,7 @@ zone:
             if not self.proc.alive():
                 raise RuntimeError("knotd exited:\n" + self.proc.tail())
             if self._ready():
+                pin_threads(self.proc, LOAD_CPU)
                 return
             time.sleep(0.3)
         raise RuntimeError("knotd not ready:\n" + self.proc.tail())
@@ -472,6 +490,7 @@ def start_server(name, d, opts):
             raise RuntimeError(f"{name} exited:\n" + p.tail())
         try:
             if dig(ADDR[name], probe):
+                pin_threads(p, SERVER_CPU)
                 return p
         except subprocess.TimeoutExpired:
             pass
