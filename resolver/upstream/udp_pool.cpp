@@ -145,17 +145,23 @@ void UdpPool::flush() {
     boost::system::error_code ec;
     port.socket.send(asio::buffer(w.sent.q, w.sent.qlen), 0, ec);
     if (!ec) continue;
-    port.waiting.erase(it);  // never sent: no reply to expect
-    // A full send buffer is our congestion, not the server's failure.
-    const bool ours = ec == asio::error::would_block || ec == asio::error::try_again ||
-                      ec == asio::error::no_buffer_space;
-    w.result.status = ours ? ExchangeStatus::kLocalError : ExchangeStatus::kNetworkError;
-    w.done = true;
-    w.wake.cancel();
-    if (port.retired && port.waiting.empty()) {
-      boost::system::error_code cec;
-      port.socket.close(cec);
+    // A full send buffer is our congestion, not the server's failure: this query only.
+    if (ec == asio::error::would_block || ec == asio::error::try_again ||
+        ec == asio::error::no_buffer_space) {
+      port.waiting.erase(it);  // never sent: no reply to expect
+      w.result.status = ExchangeStatus::kLocalError;
+      w.done = true;
+      w.wake.cancel();
+      if (port.retired && port.waiting.empty()) {
+        boost::system::error_code cec;
+        port.socket.close(cec);
+      }
+      continue;
     }
+    // Anything else (ECONNREFUSED: an earlier query on this socket met ICMP port unreachable)
+    // is the socket's error, reported once: to this send, not to the receive the other
+    // queries on the socket wait for. So they all fail now, as a receive error would.
+    fail_all(port);
   }
   // Keep the larger buffer for the next turn (no allocation per flush once warm).
   batch.clear();

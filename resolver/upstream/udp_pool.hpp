@@ -16,8 +16,9 @@
 //   accept_reply(). A datagram that matches no query (other than a late reply to one of the
 //   socket's queries that timed out), or fails the check, counts as a mismatch for every
 //   query waiting on that socket (a burst moves them to TCP).
-// - A receive error (ICMP port unreachable: ECONNREFUSED) fails every query of that socket
-//   with kNetworkError at once and retires the socket.
+// - A socket error (ICMP port unreachable: ECONNREFUSED, reported to whichever receive or
+//   send comes next) fails every query of that socket with kNetworkError at once and retires
+//   the socket. A send refused for a full buffer fails only its own query, with kLocalError.
 // - Sends are deferred a little: exchange() queues its query, and one flush posted behind the
 //   handlers already queued sends all that were queued meanwhile, back to back. The queries a
 //   batch of client packets produces thus reach the server in one burst, which it can take

@@ -1,8 +1,10 @@
 // UdpPool against a UDP socket on loopback standing in for the upstream: no source port
 // carries more than kQueriesPerSocket queries, and a late reply to a query that timed out on
-// a pooled socket is dropped quietly, not counted as a forgery against the next query there.
+// a pooled socket is dropped quietly, not counted as a forgery against the next query there,
+// queries asked in one turn all leave in that turn, and a closed port fails them at once.
 #include "resolver/upstream/udp_pool.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -142,4 +144,85 @@ TEST_CASE("UdpPool: a late reply to a query that timed out is not a forgery", "[
     CHECK(r.mismatches == 0);
   }
   CHECK(up.late_sent);
+}
+
+TEST_CASE("UdpPool: queries asked in one turn are sent by one flush, answers all come back",
+          "[unit][upstream]") {
+  asio::io_context io;
+  asio::ip::udp::socket server(io);  // not served yet: it only collects what arrives
+  server.open(asio::ip::udp::v4());
+  server.bind({asio::ip::make_address("127.0.0.1"), 0});
+  const auto sep = server.local_endpoint();
+  const util::Endpoint ep =
+      util::Endpoint::from_sockaddr(sep.data(), static_cast<socklen_t>(sep.size()));
+  const int total = 20;
+  std::vector<std::optional<ExchangeResult>> results(total);
+  for (int i = 0; i < total; ++i) {
+    asio::co_spawn(
+        io,
+        [&, i]() -> asio::awaitable<void> {
+          results[i] = co_await ask(ep, "b" + std::to_string(i) + ".test",
+                                    static_cast<std::uint16_t>(i), std::chrono::seconds(5));
+        },
+        asio::detached);
+  }
+  io.poll();  // runs what is ready and returns: no wait for any I/O
+  std::vector<std::pair<Bytes, asio::ip::udp::endpoint>> got;
+  Bytes buf(4096);
+  for (;;) {
+    asio::ip::udp::endpoint from;
+    boost::system::error_code ec;
+    server.non_blocking(true);
+    const std::size_t n = server.receive_from(asio::buffer(buf), from, 0, ec);
+    if (ec) break;
+    got.emplace_back(Bytes(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n)), from);
+  }
+  CHECK(static_cast<int>(got.size()) == total);  // every query left within that one poll
+  for (auto& [q, from] : got) server.send_to(asio::buffer(Upstream::answer(q)), from);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < until &&
+         std::any_of(results.begin(), results.end(), [](const auto& r) { return !r; })) {
+    io.run_one_for(std::chrono::milliseconds(100));
+  }
+  for (int i = 0; i < total; ++i) {
+    INFO("query " << i);
+    REQUIRE(results[i]);
+    CHECK(results[i]->status == ExchangeStatus::kOk);
+  }
+}
+
+TEST_CASE("UdpPool: queries to a closed port fail at once with a network error",
+          "[unit][upstream]") {
+  asio::io_context io;
+  util::Endpoint closed;
+  {
+    // A port that was just free: nothing listens there once this socket closes.
+    asio::ip::udp::socket probe(io, {asio::ip::make_address("127.0.0.1"), 0});
+    const auto pep = probe.local_endpoint();
+    closed = util::Endpoint::from_sockaddr(pep.data(), static_cast<socklen_t>(pep.size()));
+  }
+  // More queries than the pool has sockets, all in one turn: some share a socket, so a send
+  // meets the ICMP error the previous one on that socket caused (the flush's error path),
+  // and the others learn it from their socket's receive (fail_all).
+  const int total = 3 * static_cast<int>(UdpPool::kSockets);
+  std::vector<std::optional<ExchangeResult>> results(total);
+  for (int i = 0; i < total; ++i) {
+    asio::co_spawn(
+        io,
+        [&, i]() -> asio::awaitable<void> {
+          results[i] = co_await ask(closed, "c" + std::to_string(i) + ".test",
+                                    static_cast<std::uint16_t>(i), std::chrono::seconds(30));
+        },
+        asio::detached);
+  }
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < until &&
+         std::any_of(results.begin(), results.end(), [](const auto& r) { return !r; })) {
+    io.run_one_for(std::chrono::milliseconds(100));
+  }
+  for (int i = 0; i < total; ++i) {
+    INFO("query " << i);
+    REQUIRE(results[i]);  // none waited for its 30 s timeout
+    CHECK(results[i]->status == ExchangeStatus::kNetworkError);
+  }
 }
