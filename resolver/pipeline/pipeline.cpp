@@ -1,7 +1,9 @@
 #include "resolver/pipeline/pipeline.hpp"
 
-#include "resolver/xfr/request_signature.hpp"
-#include "resolver/xfr/transfer_responder.hpp"
+#include <array>
+#include <cstring>
+#include <ctime>
+#include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -9,16 +11,14 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <array>
-#include <cstring>
-#include <ctime>
-#include <vector>
 
 #include "resolver/pipeline/finalize.hpp"
 #include "resolver/pipeline/loop_guard.hpp"
 #include "resolver/policy/server_cookie.hpp"
 #include "resolver/wire/builder.hpp"
 #include "resolver/wire/message_view.hpp"
+#include "resolver/xfr/request_signature.hpp"
+#include "resolver/xfr/transfer_responder.hpp"
 #include "resolver/zone/local_answer.hpp"
 
 namespace vnetdns::pipeline {
@@ -169,14 +169,12 @@ Step Pipeline::send(std::uint8_t* out, std::size_t len, AnswerSource source) {
   return Step{StepKind::kSend, len};
 }
 
-Step Pipeline::error(std::uint8_t* out, std::size_t cap, const std::uint8_t* query,
-                     std::size_t len, const wire::QueryView& q, bool with_question, Rcode rcode,
-                     int ede) {
+Step Pipeline::error(std::uint8_t* out, std::size_t cap, const std::uint8_t* query, std::size_t len,
+                     const wire::QueryView& q, bool with_question, Rcode rcode, int ede) {
   const bool cookie = current_ != nullptr && current_->cookie_len > 0;
-  const std::size_t n = write_error(out, cap, query, len, q, with_question,
-                                    static_cast<std::uint16_t>(rcode), ede,
-                                    cookie ? current_->cookie.data() : nullptr,
-                                    cookie ? current_->cookie_len : 0);
+  const std::size_t n =
+      write_error(out, cap, query, len, q, with_question, static_cast<std::uint16_t>(rcode), ede,
+                  cookie ? current_->cookie.data() : nullptr, cookie ? current_->cookie_len : 0);
   counters_.count_rcode(static_cast<std::uint16_t>(rcode));
   counters_.answers[static_cast<std::size_t>(AnswerSource::kSynthesized)].add();
   if (qlog_ != nullptr && current_ != nullptr) {
@@ -201,8 +199,8 @@ bool Pipeline::complete_splice(const Snapshot& snap, std::uint8_t* out, std::siz
 }
 
 Step Pipeline::answer_notify(const std::uint8_t* query, std::size_t len,
-                             const util::Endpoint& client, Transport transport,
-                             std::uint8_t* out, std::size_t cap) {
+                             const util::Endpoint& client, Transport transport, std::uint8_t* out,
+                             std::size_t cap) {
   counters_.notifies.add();
   const xfr::NotifyOutcome o =
       xfr::answer_notify(snap_->settings, {query, len, client, transport == Transport::kTcp});
@@ -213,8 +211,8 @@ Step Pipeline::answer_notify(const std::uint8_t* query, std::size_t len,
 }
 
 Step Pipeline::answer_signed(const std::uint8_t* query, std::size_t len,
-                             const util::Endpoint& client, Transport transport,
-                             std::uint8_t* out, std::size_t cap, PendingQuery& pending) {
+                             const util::Endpoint& client, Transport transport, std::uint8_t* out,
+                             std::size_t cap, PendingQuery& pending) {
   xfr::Packet request = xfr::Packet::parse(query, len);
   if (!request.valid()) {
     return error(out, cap, query, len, pending.view, true, Rcode::kFormErr);
@@ -277,17 +275,15 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
       case QueryError::kResponse:  // never answer a response: no reflection loops
         counters_.drops[static_cast<std::size_t>(DropReason::kResponse)].add();
         return Step{StepKind::kDrop, 0};
-      case QueryError::kNotQuery:
-        return error(out, cap, query, len, q, false, Rcode::kNotImp);
-      case QueryError::kBadVersion:
-        return error(out, cap, query, len, q, true, Rcode::kBadVers);
-      default:
-        return error(out, cap, query, len, q, false, Rcode::kFormErr);
+      case QueryError::kNotQuery: return error(out, cap, query, len, q, false, Rcode::kNotImp);
+      case QueryError::kBadVersion: return error(out, cap, query, len, q, true, Rcode::kBadVers);
+      default: return error(out, cap, query, len, q, false, Rcode::kFormErr);
     }
   }
   const Snapshot& s = *snap_;
   // Zone transfers: allow_transfer and TSIG per zone decide (xfr/transfer_responder.hpp).
-  if ((q.qtype == wire::type::kAXFR || q.qtype == wire::type::kIXFR) && q.qclass == wire::klass::kIN) {
+  if ((q.qtype == wire::type::kAXFR || q.qtype == wire::type::kIXFR) &&
+      q.qclass == wire::klass::kIN) {
     counters_.count_qtype(q.qtype);
     if (transport == Transport::kTcp) return Step{StepKind::kTransfer, 0};
     const auto msgs = xfr::answer_transfer(s.settings, *s.zones, {query, len, client, false});
@@ -356,11 +352,8 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
       case zone::LocalStatus::kMiss:
         if (r.group == nullptr) return error(out, cap, query, len, q, true, Rcode::kRefused);
         break;  // on_miss = "forward": resolve it upstream like any other name
-      case zone::LocalStatus::kLeavesLocal:
-        pending.local_first = true;
-        break;
-      default:
-        return error(out, cap, query, len, q, true, Rcode::kServFail);
+      case zone::LocalStatus::kLeavesLocal: pending.local_first = true; break;
+      default: return error(out, cap, query, len, q, true, Rcode::kServFail);
     }
   } else if (r.group == nullptr) {
     return error(out, cap, query, len, q, true, Rcode::kRefused);  // no rule matches
@@ -379,8 +372,7 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
     const cache::CacheKey key{q.qname, q.qtype, q.qclass, q.dnssec_ok, q.cd()};
     const auto& cs = s.settings.cache;
     const bool serve_stale = cs.serve_stale.count() > 0;
-    cache::HitInfo hit =
-        cache_.lookup(key, clock_.now_seconds(), out, cap, serve_stale, kStaleTtl);
+    cache::HitInfo hit = cache_.lookup(key, clock_.now_seconds(), out, cap, serve_stale, kStaleTtl);
     if (hit.freshness == cache::Freshness::kFresh) {
       std::size_t n = hit.len;
       if (!hit.splice || complete_splice(s, out, n, cap, hit.splice_target, q.qtype)) {
@@ -431,7 +423,8 @@ std::size_t Pipeline::send_stale(PendingQuery& p, std::uint8_t* out, std::size_t
   const bool nxdomain = wire::header_rcode(out) == static_cast<std::uint8_t>(Rcode::kNxDomain);
   const ClientInfo ci = client_info(p, p.qname_raw.data(), p.transport);
   // RFC 8914: EDE 3 "Stale Answer", 19 "Stale NXDOMAIN Answer".
-  n = finalize_answer(out, n, cap, ci, nxdomain ? wire::ede::kStaleNxDomain : wire::ede::kStaleAnswer);
+  n = finalize_answer(out, n, cap, ci,
+                      nxdomain ? wire::ede::kStaleNxDomain : wire::ede::kStaleAnswer);
   current_ = &p;
   send(out, n, AnswerSource::kStale);
   current_ = nullptr;
@@ -443,7 +436,8 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
   const Snapshot& s = *p.snapshot;
   const wire::QueryView& q = p.view;
   const ClientInfo ci = client_info(p, p.qname_raw.data(), p.transport);
-  wire::MessageBuilder b(out, cap);
+  const BuilderPool::Lease lease = builders_.take(out, cap);  // not in this frame: 4.7 KiB
+  wire::MessageBuilder& b = *lease;
   b.start(0, wire::kFlagQR | wire::kFlagAA);
   b.add_question(p.qname_raw.data(), q.qname_wire_len, q.qtype, q.qclass);
 
@@ -453,8 +447,8 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
     const Route r = route(s, q.qname);
     if (r.group != nullptr) {
       const cache::CacheKey key{q.qname, q.qtype, q.qclass, q.dnssec_ok, q.cd()};
-      auto flight = start_flight(co_await asio::this_coro::executor, p.snapshot, *r.group, key,
-                                 q.cd());
+      auto flight =
+          start_flight(co_await asio::this_coro::executor, p.snapshot, *r.group, key, q.cd());
       if (!flight->result) {
         asio::steady_timer timer(co_await asio::this_coro::executor);
         timer.expires_after(s.settings.cache.stale_answer_timeout);
@@ -485,8 +479,8 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
     }
     const Route r = route(s, name);
     if (local && r.zone != nullptr) {
-      const zone::LocalResult lr = zone::answer_local(*s.zones, *r.zone, name, q.qtype, b,
-                                                      b.count(wire::Section::kAnswer));
+      const zone::LocalResult lr =
+          zone::answer_local(*s.zones, *r.zone, name, q.qtype, b, b.count(wire::Section::kAnswer));
       if (lr.status == zone::LocalStatus::kAnswered) {
         rcode = lr.rcode;
         authoritative = authoritative && lr.authoritative;
@@ -544,8 +538,8 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
     local = true;
   }
   std::size_t len = b.size();
-  wire::store16(out + 2, static_cast<std::uint16_t>(
-                             (authoritative ? wire::kFlagAA : 0) | wire::kFlagQR | (rcode & 0x0f)));
+  wire::store16(out + 2, static_cast<std::uint16_t>((authoritative ? wire::kFlagAA : 0) |
+                                                    wire::kFlagQR | (rcode & 0x0f)));
   if (truncated) {
     len = wire::kHeaderSize + q.qname_wire_len + 4;
     std::memset(out + 4, 0, 8);
@@ -557,10 +551,9 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
     len = wire::kHeaderSize + q.qname_wire_len + 4;
     std::memset(out + 6, 0, 6);
   }
-  len = finalize_answer(out, len, cap, ci,
-                        rcode == static_cast<std::uint8_t>(Rcode::kServFail)
-                            ? wire::ede::kNoReachableAuthority
-                            : -1);
+  len = finalize_answer(
+      out, len, cap, ci,
+      rcode == static_cast<std::uint8_t>(Rcode::kServFail) ? wire::ede::kNoReachableAuthority : -1);
   current_ = nullptr;
   if (qlog_ != nullptr) log_query(p, out, source, upstream.family() != 0 ? &upstream : nullptr);
   send(out, len, source);
@@ -597,7 +590,8 @@ asio::awaitable<void> Pipeline::wait(Flight& flight) {
 asio::awaitable<void> Pipeline::prefetch(PendingQuery& p) {
   const Route r = route(*p.snapshot, p.view.qname);
   if (r.group == nullptr || r.zone != nullptr) co_return;
-  const cache::CacheKey key{p.view.qname, p.view.qtype, p.view.qclass, p.view.dnssec_ok, p.view.cd()};
+  const cache::CacheKey key{p.view.qname, p.view.qtype, p.view.qclass, p.view.dnssec_ok,
+                            p.view.cd()};
   auto flight =
       start_flight(co_await asio::this_coro::executor, p.snapshot, *r.group, key, p.view.cd());
   co_await wait(*flight);
@@ -651,7 +645,8 @@ asio::awaitable<void> Pipeline::fly(std::shared_ptr<Flight> flight,
   }
   // A question that was never sent (every server down, or over its max_outstanding or
   // max_qps cap) is not a resolution failure to remember (RFC 9520): answer it, cache nothing.
-  if (!result) result = std::make_shared<Processed>(failure_answer(key, fr.tries == 0 ? 0 : kFailureTtl));
+  if (!result)
+    result = std::make_shared<Processed>(failure_answer(key, fr.tries == 0 ? 0 : kFailureTtl));
   if (result->ttl > 0) {
     cache::InsertRequest ins;
     ins.wire = result->wire.data();

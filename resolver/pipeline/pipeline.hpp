@@ -10,21 +10,23 @@
 #pragma once
 
 #include <array>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
 #include <vector>
 
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
 #include "resolver/cache/packet_cache.hpp"
+#include "resolver/pipeline/builder_pool.hpp"
 #include "resolver/pipeline/counters.hpp"
 #include "resolver/pipeline/finalize.hpp"
 #include "resolver/pipeline/query_log_record.hpp"
-#include "resolver/policy/rate_limiter.hpp"
 #include "resolver/pipeline/response_scrubber.hpp"
 #include "resolver/pipeline/snapshot.hpp"
+#include "resolver/policy/rate_limiter.hpp"
 #include "resolver/util/clock.hpp"
 #include "resolver/util/endpoint.hpp"
 #include "resolver/wire/query_view.hpp"
@@ -50,8 +52,8 @@ struct PendingQuery {
   Transport transport = Transport::kUdp;
   util::Endpoint client;
   std::shared_ptr<const Snapshot> snapshot;
-  bool local_first = false;  // a local CNAME chain leaves local data
-  util::TimePoint received{};              // set when a query log is active
+  bool local_first = false;               // a local CNAME chain leaves local data
+  util::TimePoint received{};             // set when a query log is active
   std::array<std::uint8_t, 24> cookie{};  // COOKIE option to answer with
   std::uint8_t cookie_len = 0;
   std::vector<std::uint8_t> stale;  // an expired cached answer to fall back on (RFC 8767)
@@ -103,8 +105,8 @@ class Pipeline {
   Step error(std::uint8_t* out, std::size_t cap, const std::uint8_t* query, std::size_t len,
              const wire::QueryView& q, bool with_question, wire::Rcode rcode, int ede = -1);
   // Completes a spliced cached answer from local data; false if it leaves local data again.
-  bool complete_splice(const Snapshot& snap, std::uint8_t* out, std::size_t& len,
-                       std::size_t cap, const wire::Name& target, std::uint16_t qtype);
+  bool complete_splice(const Snapshot& snap, std::uint8_t* out, std::size_t& len, std::size_t cap,
+                       const wire::Name& target, std::uint16_t qtype);
   // The answer for `key`: from the cache, by joining a flight, or by starting one.
   boost::asio::awaitable<std::shared_ptr<const Processed>> fetch(
       std::shared_ptr<const Snapshot> snap, std::size_t group, cache::CacheKey key, bool cd);
@@ -133,6 +135,7 @@ class Pipeline {
   Counters counters_;
   std::unordered_map<cache::CacheKey, std::shared_ptr<Flight>, cache::CacheKeyHash> inflight_;
   std::unique_ptr<policy::RateLimiter> limiter_;  // per worker, from [rate_limit]
+  BuilderPool builders_;                          // for resolve()
   QueryLogSink* qlog_ = nullptr;
   xfr::NotifySink* notify_sink_ = nullptr;
   Step answer_notify(const std::uint8_t* query, std::size_t len, const util::Endpoint& client,
@@ -144,7 +147,7 @@ class Pipeline {
                      PendingQuery& pending);
   void log_query(const PendingQuery& p, const std::uint8_t* answer, AnswerSource source,
                  const util::Endpoint* upstream);
-  const PendingQuery* current_ = nullptr;          // the query handle() is answering
+  const PendingQuery* current_ = nullptr;  // the query handle() is answering
  public:
   // Questions in flight per worker: past this a new question is answered SERVFAIL at once
   // (a flood of random names cannot grow memory without bound).

@@ -18,9 +18,9 @@ namespace vnetdns::wire {
 struct OptOptions {
   std::uint16_t udp_size = kEdnsUdpSize;
   bool dnssec_ok = false;
-  std::uint8_t extended_rcode = 0;      // upper 8 bits of a 12-bit RCODE
-  int ede_code = -1;                    // RFC 8914 info code; -1 for none
-  const std::uint8_t* cookie = nullptr; // COOKIE option payload (client+server cookie)
+  std::uint8_t extended_rcode = 0;       // upper 8 bits of a 12-bit RCODE
+  int ede_code = -1;                     // RFC 8914 info code; -1 for none
+  const std::uint8_t* cookie = nullptr;  // COOKIE option payload (client+server cookie)
   std::uint8_t cookie_len = 0;
 };
 
@@ -30,6 +30,18 @@ class MessageBuilder {
   MessageBuilder(std::uint8_t* buf, std::size_t capacity) noexcept
       : buf_(buf), cap_(capacity < kMaxMessageSize ? capacity : kMaxMessageSize) {}
 
+  // Points the builder at another buffer (then start() or resume(), as after construction).
+  void rebind(std::uint8_t* buf, std::size_t capacity) noexcept {
+    buf_ = buf;
+    cap_ = capacity < kMaxMessageSize ? capacity : kMaxMessageSize;
+    len_ = 0;
+    overflow_ = false;
+    section_ = Section::kAnswer;
+    name_count_ = 0;
+    suffix_count_ = 0;
+    ttl_count_ = 0;
+    ttl_complete_ = true;
+  }
   // Writes a header with zero counts and resets everything else.
   void start(std::uint16_t id, std::uint16_t flags) noexcept;
   // Adopts the first `len` bytes of the buffer (a whole message, counts in its header) and
