@@ -251,6 +251,7 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
   counters_.queries[static_cast<std::size_t>(transport)].add();
   wire::QueryView& q = pending.view;
   pending.local_first = false;
+  pending.cache_missed = false;
   pending.stale.clear();
   pending.cookie_len = 0;
   current_ = &pending;
@@ -373,6 +374,7 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
     const auto& cs = s.settings.cache;
     const bool serve_stale = cs.serve_stale.count() > 0;
     cache::HitInfo hit = cache_.lookup(key, clock_.now_seconds(), out, cap, serve_stale, kStaleTtl);
+    pending.cache_missed = hit.freshness != cache::Freshness::kFresh;
     if (hit.freshness == cache::Freshness::kFresh) {
       std::size_t n = hit.len;
       if (!hit.splice || complete_splice(s, out, n, cap, hit.splice_target, q.qtype)) {
@@ -510,7 +512,11 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
     if (round == 0 && first) {
       got = first;
     } else {
-      got = co_await fetch(p.snapshot, *r.group, key, q.cd());
+      // The question itself was just looked up by handle(); a name further down a chain not.
+      auto flight = fetch(co_await asio::this_coro::executor, p.snapshot, *r.group, key, q.cd(),
+                          round > 0 || !p.cache_missed);
+      if (!flight->result) co_await flight->done.async_wait(asio::as_tuple(asio::use_awaitable));
+      got = flight->result;
     }
     if (got->upstream.family() != 0) upstream = got->upstream;
     if (got->kind == cache::EntryKind::kFailure) {
@@ -560,11 +566,13 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
   co_return len;
 }
 
-asio::awaitable<std::shared_ptr<const Processed>> Pipeline::fetch(
-    std::shared_ptr<const Snapshot> snap, std::size_t group, cache::CacheKey key, bool cd) {
-  // A chained name may already be cached. (A scratch buffer per thread: no 64 KiB zero-fill
-  // per miss.)
-  {
+std::shared_ptr<Pipeline::Flight> Pipeline::fetch(const asio::any_io_executor& executor,
+                                                  std::shared_ptr<const Snapshot> snap,
+                                                  std::size_t group, const cache::CacheKey& key,
+                                                  bool cd, bool look_in_cache) {
+  if (look_in_cache) {
+    // A chained name may already be cached. (A scratch buffer per thread: no 64 KiB zero-fill
+    // per miss.)
     thread_local std::array<std::uint8_t, wire::kMaxMessageSize> buf;
     const cache::HitInfo hit = cache_.lookup(key, clock_.now_seconds(), buf.data(), buf.size());
     if (hit.freshness == cache::Freshness::kFresh) {
@@ -574,17 +582,12 @@ asio::awaitable<std::shared_ptr<const Processed>> Pipeline::fetch(
       p->splice = hit.splice;
       p->splice_target = hit.splice_target;
       p->rcode = wire::header_rcode(p->wire.data());
-      co_return p;
+      auto landed = std::make_shared<Flight>(executor);
+      landed->result = std::move(p);
+      return landed;
     }
   }
-  auto flight = start_flight(co_await asio::this_coro::executor, std::move(snap), group, key, cd);
-  co_await wait(*flight);
-  co_return flight->result;
-}
-
-asio::awaitable<void> Pipeline::wait(Flight& flight) {
-  // The flight cancels `done` when its result is in; a result already there needs no wait.
-  if (!flight.result) co_await flight.done.async_wait(asio::as_tuple(asio::use_awaitable));
+  return start_flight(executor, std::move(snap), group, key, cd);
 }
 
 asio::awaitable<void> Pipeline::prefetch(PendingQuery& p) {
@@ -594,7 +597,7 @@ asio::awaitable<void> Pipeline::prefetch(PendingQuery& p) {
                             p.view.cd()};
   auto flight =
       start_flight(co_await asio::this_coro::executor, p.snapshot, *r.group, key, p.view.cd());
-  co_await wait(*flight);
+  if (!flight->result) co_await flight->done.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
 std::shared_ptr<Pipeline::Flight> Pipeline::start_flight(const asio::any_io_executor& executor,

@@ -53,6 +53,7 @@ struct PendingQuery {
   util::Endpoint client;
   std::shared_ptr<const Snapshot> snapshot;
   bool local_first = false;               // a local CNAME chain leaves local data
+  bool cache_missed = false;              // handle() found no fresh answer for the question itself
   util::TimePoint received{};             // set when a query log is active
   std::array<std::uint8_t, 24> cookie{};  // COOKIE option to answer with
   std::uint8_t cookie_len = 0;
@@ -107,9 +108,12 @@ class Pipeline {
   // Completes a spliced cached answer from local data; false if it leaves local data again.
   bool complete_splice(const Snapshot& snap, std::uint8_t* out, std::size_t& len, std::size_t cap,
                        const wire::Name& target, std::uint16_t qtype);
-  // The answer for `key`: from the cache, by joining a flight, or by starting one.
-  boost::asio::awaitable<std::shared_ptr<const Processed>> fetch(
-      std::shared_ptr<const Snapshot> snap, std::size_t group, cache::CacheKey key, bool cd);
+  // The flight that answers `key`: a finished one holding a fresh cached answer (when
+  // `look_in_cache`), or the one in the air for it, or a new one. Await `done` unless
+  // `result` is already set. (A plain function, not a coroutine: one frame less per miss.)
+  std::shared_ptr<Flight> fetch(const boost::asio::any_io_executor& executor,
+                                std::shared_ptr<const Snapshot> snap, std::size_t group,
+                                const cache::CacheKey& key, bool cd, bool look_in_cache);
   // Joins the flight for `key` or starts one (running detached on `executor`, so it finishes
   // and fills the cache even when no one waits for it any more).
   std::shared_ptr<Flight> start_flight(const boost::asio::any_io_executor& executor,
@@ -118,7 +122,6 @@ class Pipeline {
   boost::asio::awaitable<void> fly(std::shared_ptr<Flight> flight,
                                    std::shared_ptr<const Snapshot> snap, std::size_t group,
                                    cache::CacheKey key, bool cd);
-  static boost::asio::awaitable<void> wait(Flight& flight);
   std::size_t send_stale(PendingQuery& p, std::uint8_t* out, std::size_t cap);
   TtlPolicy ttl_policy(const Snapshot& snap) const;
 

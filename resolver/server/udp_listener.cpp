@@ -164,14 +164,16 @@ void UdpListener::spawn_async(std::size_t slot) {
   job->addr = rx_addr_[slot];
   job->addr_len = rx.msg_namelen;
   job->control_len = reply_control(rx, job->control.bytes, kControlSize);
+  // resolve() itself is the coroutine (no wrapper frame); the handler owns the job, which
+  // stays put on the heap while resolve() uses it. UDP answers never exceed 1232 bytes;
+  // resolve() truncates (TC=1) what does not fit.
+  AsyncJob& j = *job;
   asio::co_spawn(
-      io_,
-      [this, job = std::move(job)]() mutable -> asio::awaitable<void> {
-        // UDP answers never exceed 1232 bytes; resolve() truncates (TC=1) what does not fit.
-        job->len = co_await pipeline_.resolve(job->pending, job->out.data(), job->out.size());
+      io_, pipeline_.resolve(j.pending, j.out.data(), j.out.size()),
+      [this, job = std::move(job)](const std::exception_ptr& e, std::size_t len) mutable {
+        job->len = e ? 0 : len;
         answer_async(std::move(job));
-      },
-      asio::detached);
+      });
 }
 
 void UdpListener::answer_async(JobPtr job) {

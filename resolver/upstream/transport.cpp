@@ -107,7 +107,9 @@ asio::awaitable<ExchangeResult> exchange_tcp(const util::Endpoint& server, const
 
 asio::awaitable<ExchangeResult> exchange(const util::Endpoint& server, const UpstreamQuery& query,
                                          const ExchangeOptions& options) {
-  std::array<std::uint8_t, 512> q{};
+  static_assert(kMaxQuerySize >= wire::kHeaderSize + wire::kMaxNameLength + 4 + 11 + 4 +
+                                     ClientCookie::kMaxOptionSize);
+  std::array<std::uint8_t, kMaxQuerySize> q;  // encode_query() writes what is sent
   const std::uint16_t id = util::Random::thread_instance().u16();
   // RFC 7873 section 5.1: the COOKIE option rides in the OPT record, so only with EDNS.
   std::array<std::uint8_t, ClientCookie::kMaxOptionSize> cookie{};
@@ -138,10 +140,15 @@ asio::awaitable<ExchangeResult> exchange(const util::Endpoint& server, const Ups
     }
     co_return r;
   }
-  // A socket of the worker's pool to this server, on a random, regularly renewed port.
+  // A socket of the worker's pool to this server, on a random, regularly renewed port
+  // (awaited here rather than through UdpPool::exchange(): one coroutine frame less).
   auto executor = co_await asio::this_coro::executor;
   std::shared_ptr<UdpPool> pool = UdpPool::for_server(executor, server);
-  co_return co_await pool->exchange(sent, until);
+  UdpPool::Ticket ticket(executor);
+  if (pool->start(ticket, sent, until)) {
+    co_await ticket.wake.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  co_return pool->finish(ticket);
 }
 
 }  // namespace vnetdns::upstream

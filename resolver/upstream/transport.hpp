@@ -14,11 +14,12 @@
 // the ClientCookie it is given (thread-safe).
 #pragma once
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include "resolver/upstream/client_cookie.hpp"
 #include "resolver/upstream/upstream_query.hpp"
@@ -26,9 +27,19 @@
 
 namespace vnetdns::upstream {
 
+// Room for the largest query we send: header, a 255-byte name, type and class, an OPT
+// record with a COOKIE option (checked in transport.cpp).
+inline constexpr std::size_t kMaxQuerySize = 384;
+
 // kLocalError: we could not even make the socket (e.g. out of file descriptors): not the
 // server's fault, so it counts against neither its health nor the question.
-enum class ExchangeStatus : std::uint8_t { kOk, kTimeout, kNetworkError, kEncodeError, kLocalError };
+enum class ExchangeStatus : std::uint8_t {
+  kOk,
+  kTimeout,
+  kNetworkError,
+  kEncodeError,
+  kLocalError
+};
 
 struct ExchangeResult {
   ExchangeStatus status = ExchangeStatus::kTimeout;

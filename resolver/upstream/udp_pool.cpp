@@ -93,43 +93,51 @@ void UdpPool::fail_all(Port& port) {
 
 asio::awaitable<ExchangeResult> UdpPool::exchange(const SentQuery& sent,
                                                   std::chrono::steady_clock::time_point until) {
-  auto self = shared_from_this();
-  ExchangeResult failed;
+  Ticket t(executor_);
+  if (start(t, sent, until)) co_await t.wake.async_wait(as_tuple(use_awaitable));
+  co_return finish(t);
+}
+
+bool UdpPool::start(Ticket& t, const SentQuery& sent, std::chrono::steady_clock::time_point until) {
   PortPtr port = pick(std::chrono::steady_clock::now());
   if (!port) {
-    failed.status = ExchangeStatus::kLocalError;
-    co_return failed;
+    t.result.status = ExchangeStatus::kLocalError;
+    return false;
   }
   // Our own copy of the query, with an ID no other query on this socket holds or held and
   // gave up on (its late reply must not look like ours).
-  std::array<std::uint8_t, 512> q;
-  if (sent.qlen > q.size() || sent.qlen < wire::kHeaderSize) {
-    failed.status = ExchangeStatus::kEncodeError;
+  if (sent.qlen > t.q.size() || sent.qlen < wire::kHeaderSize) {
+    t.result.status = ExchangeStatus::kEncodeError;
     release(*port, nullptr);
-    co_return failed;
+    return false;
   }
-  std::memcpy(q.data(), sent.q, sent.qlen);
-  std::uint16_t id = wire::load16(q.data());
+  std::memcpy(t.q.data(), sent.q, sent.qlen);
+  std::uint16_t id = wire::load16(t.q.data());
   const auto taken = [&](std::uint16_t v) {
     return std::any_of(port->waiting.begin(), port->waiting.end(),
                        [v](const auto& e) { return e.first == v; }) ||
            std::find(port->expired.begin(), port->expired.end(), v) != port->expired.end();
   };
   while (taken(id)) id = util::Random::thread_instance().u16();
-  wire::store16(q.data(), id);
-  Waiter w(executor_);
-  w.sent = sent;
-  w.sent.q = q.data();  // the patched bytes are what replies are checked against
-  port->waiting.emplace_back(id, &w);
+  wire::store16(t.q.data(), id);
+  t.sent = sent;
+  t.sent.q = t.q.data();  // the patched bytes are what replies are checked against
+  port->waiting.emplace_back(id, &t);
   outbox_.push_back(Outgoing{port, id});
   if (!flush_posted_) {
     flush_posted_ = true;
-    asio::post(executor_, [self] { self->flush(); });
+    asio::post(executor_, [self = shared_from_this()] { self->flush(); });
   }
-  w.wake.expires_at(until);
-  co_await w.wake.async_wait(as_tuple(use_awaitable));
-  if (!w.done) release(*port, &w);  // timed out: a late reply is recognised and dropped
-  co_return std::move(w.result);    // kTimeout unless a reply or an error came
+  t.port = std::move(port);
+  t.wake.expires_at(until);
+  return true;
+}
+
+ExchangeResult UdpPool::finish(Ticket& t) {
+  // Timed out: leave the socket's list; a late reply is recognised and dropped.
+  if (!t.done && t.port) release(*t.port, &t);
+  t.port.reset();
+  return std::move(t.result);  // kTimeout unless a reply or an error came
 }
 
 void UdpPool::flush() {

@@ -63,13 +63,38 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
                                                   std::chrono::steady_clock::time_point until);
 
  private:
-  struct Waiter {
-    explicit Waiter(const boost::asio::any_io_executor& ex) : wake(ex) {}
-    boost::asio::steady_timer wake;  // expires at the deadline; cancelled on a reply
-    SentQuery sent;
+  struct Port;
+
+ public:
+  // One query's passage through the pool, for a caller that awaits it in its own coroutine
+  // (one frame less than exchange()):
+  //   UdpPool::Ticket t(executor);
+  //   if (pool->start(t, sent, until)) co_await t.wake.async_wait(...);
+  //   result = pool->finish(t);
+  // The ticket must stay put (not move) from start() to finish().
+  class Ticket {
+   public:
+    explicit Ticket(const boost::asio::any_io_executor& ex) : wake(ex) {}
+    Ticket(const Ticket&) = delete;
+    Ticket& operator=(const Ticket&) = delete;
+    boost::asio::steady_timer wake;  // expires at the deadline; cancelled on a reply or error
+
+   private:
+    friend class UdpPool;
+    std::array<std::uint8_t, kMaxQuerySize> q;  // our copy of the query, its ID re-drawn
+    SentQuery sent;                             // as sent: replies are checked against it
     ExchangeResult result;
     bool done = false;
+    std::shared_ptr<Port> port;
   };
+  // Queues the query on a socket of the pool. False when it failed at once (finish() says
+  // why); else await `ticket.wake`, then call finish().
+  bool start(Ticket& ticket, const SentQuery& sent, std::chrono::steady_clock::time_point until);
+  // The outcome: the reply, an error, or kTimeout.
+  ExchangeResult finish(Ticket& ticket);
+
+ private:
+  using Waiter = Ticket;
   struct Port {
     explicit Port(const boost::asio::any_io_executor& ex) : socket(ex) {}
     boost::asio::ip::udp::socket socket;
