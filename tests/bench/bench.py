@@ -91,16 +91,17 @@ class Proc:
 
 
 def pin_threads(proc, cpu):
-    """Holds every thread of `proc` to `cpu`. taskset only sets the affinity the process
+    """Holds every thread of `proc` to `cpu` ("0" or "0,1"). taskset only sets the affinity the process
     starts with; a server may re-pin its own threads (knotd 3.2 pins its UDP workers itself: its
     only UDP worker landed on CPU 0, the server's, and preempted the server under test about
     once per cache miss). Logs which threads had moved."""
+    cpus = {int(c) for c in cpu.split(",")}
     moved = []
     for tid in os.listdir(f"/proc/{proc.pid}/task"):
         try:
-            if os.sched_getaffinity(int(tid)) != {int(cpu)}:
+            if os.sched_getaffinity(int(tid)) != cpus:
                 moved.append(tid)
-                os.sched_setaffinity(int(tid), {int(cpu)})
+                os.sched_setaffinity(int(tid), cpus)
         except (ProcessLookupError, PermissionError):
             pass
     if moved:
@@ -290,7 +291,7 @@ def configure(name, d, opts):
         with open(conf, "w") as f:
             f.write(f"""[server]
 listen = ["{addr}:{PORT}"]
-threads = 1
+threads = {opts.get("threads", 1)}
 [log]
 level = "warn"
 [acl]
@@ -478,11 +479,11 @@ def version_of(name, opts):
     return m.group(1) if m else "?"
 
 
-def start_server(name, d, opts):
+def start_server(name, d, opts, cpu=SERVER_CPU):
     argv = configure(name, d, opts)
     if dig(ADDR[name], "myregistry.privatelink.azurecr.io"):
         raise RuntimeError(f"something already answers on {ADDR[name]}:{port_of(ADDR[name])}")
-    p = Proc(name, argv, SERVER_CPU, opts["nice"], d)
+    p = Proc(name, argv, cpu, opts["nice"], d)
     probe = "myregistry.privatelink.azurecr.io"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -490,7 +491,7 @@ def start_server(name, d, opts):
             raise RuntimeError(f"{name} exited:\n" + p.tail())
         try:
             if dig(ADDR[name], probe):
-                pin_threads(p, SERVER_CPU)
+                pin_threads(p, cpu)
                 return p
         except subprocess.TimeoutExpired:
             pass
@@ -546,7 +547,7 @@ def dnsperf(addr, qfile, seconds=None, once=False, tcp=False, clients=8, outstan
 
 
 def loadgen(opts, addr, qfile, seconds, rate=None, flows=16, window=16, passes=None,
-            timeout_ms=None):
+            timeout_ms=None, cpu=LOAD_CPU):
     # closed loop: a lost query holds its slot until the timeout, so keep that short
     timeout_ms = timeout_ms or (1000 if rate else 300)
     cmd = [opts["loadgen_bin"], "-s", addr, "-p", str(port_of(addr)), "-f", qfile, "-l", str(seconds),
@@ -555,7 +556,7 @@ def loadgen(opts, addr, qfile, seconds, rate=None, flows=16, window=16, passes=N
         cmd += ["-Q", str(rate)]
     if passes:
         cmd += ["-n", str(passes)]
-    r = run(cmd, timeout=seconds + 30, nice=opts["nice"])
+    r = run(cmd, timeout=seconds + 30, cpu=cpu, nice=opts["nice"])
     try:
         return json.loads(r.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
@@ -625,6 +626,33 @@ def one_round(name, d, opts, up):
     return out
 
 
+# ---------------------------------------------------------------- threads = 1 vs 2
+
+def scaling(d, opts, up, rounds):
+    """vnetdns with threads = 1 and threads = 2, server and batched load generator both free
+    to use both CPUs (there is no third core to keep them apart): cache hits over UDP. Each
+    worker has its own SO_REUSEPORT socket; the generator's 32 flows are spread over them by
+    the kernel's hash. Returns {threads: [result per round]}."""
+    both = f"{SERVER_CPU},{LOAD_CPU}"
+    addr = ADDR["vnetdns"]
+    res = {}
+    for rnd in range(rounds):
+        for n in (1, 2):
+            log(f"== scaling round {rnd + 1}/{rounds}: vnetdns threads = {n}")
+            o = dict(opts, threads=n)
+            p = start_server("vnetdns", d, o, cpu=both)
+            try:
+                loadgen(o, addr, opts["q_hit"], 30, flows=4, window=8, passes=2, cpu=both)
+                time.sleep(0.3)
+                r = measured(p, up, lambda: loadgen(o, addr, opts["q_hit"], opts["duration"],
+                                                    flows=32, cpu=both))
+                r["cores_busy"] = r["cpu_s"] / r["wall"] if r["wall"] else 0.0
+                res.setdefault(n, []).append(r)
+            finally:
+                p.stop()
+    return res
+
+
 # ---------------------------------------------------------------- outage (issue 4)
 
 def outage(d, opts, up, servers):
@@ -691,7 +719,7 @@ def fmt(v, lo, hi, digits=0, show_range=True):
     return s
 
 
-def report(results, meta, outage_res):
+def report(results, meta, outage_res, scaling_res=None):
     L = []
     L.append(f"# vnetdns benchmark ({meta['mode']})\n")
     L.append(f"- date: {meta['date']}")
@@ -847,6 +875,20 @@ def report(results, meta, outage_res):
             tgt("memory, names cached", "≤ 0.2 KiB/name", f"{per:.2f} KiB/name", per <= 0.2)
     L.append("")
 
+    if scaling_res:
+        L.append("\n## threads = 1 vs 2 (cache hits, UDP, batched generator, 32 flows; server and "
+                 "generator share both CPUs)\n")
+        L.append("| threads | q/s | × threads = 1 | server CPU, cores busy | µs/q | lost |")
+        L.append("|---|---|---|---|---|---|")
+        base = med([r["qps"] for r in scaling_res.get(1, [])])[0]
+        for n in sorted(scaling_res):
+            rs = scaling_res[n]
+            q, lo, hi = med([r["qps"] for r in rs])
+            ratio = f"{q / base:.2f}" if base else "–"
+            L.append(f"| {n} | {fmt(q, lo, hi)} | {ratio} | "
+                     f"{fmt(*med([r['cores_busy'] for r in rs]), digits=2)} | "
+                     f"{fmt(*med([r['us_per_q'] for r in rs]), digits=2)} | "
+                     f"{fmt(*med([r['lost'] for r in rs]), show_range=False)} |")
     if outage_res:
         L.append("## Outage: upstream stopped for 10 s (serve-stale configs)\n")
         L.append("In each phase, in turn at a fixed rate: fresh cached names (TTL 1 d, 2,000 q/s), "
@@ -885,6 +927,8 @@ def main():
     ap.add_argument("--nice", type=int, default=-10)
     ap.add_argument("--keep", action="store_true", help="keep the work dir (configs, logs)")
     ap.add_argument("--outage", action="store_true", help="also run the outage scenario")
+    ap.add_argument("--scaling", action="store_true",
+                    help="also run vnetdns with threads = 1 and 2 on both CPUs")
     ap.add_argument("--out", help="default: tests/bench/results/latest.md (quick.md with --quick)")
     a = ap.parse_args()
     rounds = a.rounds or (1 if a.quick else 3)
@@ -913,6 +957,7 @@ def main():
     up = Upstream(d, a.source, a.nice)
     results, failures = {}, {}
     outage_res = None
+    scaling_res = None
     deadline = time.time() + (1800 if a.quick else 5400)
     try:
         up.start()
@@ -934,11 +979,13 @@ def main():
         if a.outage:
             names = [s for s in ("vnetdns", "unbound", "dnsdist") if s in servers]
             outage_res = outage(d, opts, up, names)
+        if a.scaling and "vnetdns" in servers:
+            scaling_res = scaling(d, opts, up, rounds)
     finally:
         for p in list(Proc.live):
             p.stop()
     results = {s: r for s, r in results.items() if r}
-    text = report(results, meta, outage_res)
+    text = report(results, meta, outage_res, scaling_res)
     if failures:
         text += "\n## Failures\n\n" + "\n".join(f"- {s}: {e.splitlines()[0]}"
                                                for s, e in failures.items()) + "\n"
@@ -946,7 +993,7 @@ def main():
     with open(a.out, "w") as f:
         f.write(text + "\n")
     with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
-        json.dump({"meta": meta, "results": results, "outage": outage_res,
+        json.dump({"meta": meta, "results": results, "outage": outage_res, "scaling": scaling_res,
                    "failures": failures}, f, indent=1, default=str)
     print(text)
     if not a.keep:
