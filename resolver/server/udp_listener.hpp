@@ -7,8 +7,10 @@
 // in the same turn of the event loop leave in one burst, so the client wakes once for them,
 // not once each). The per-query state of those coroutines (AsyncJob, with its answer
 // buffer) is recycled: no allocation for it once warm.
-// Replies leave from the address the query arrived on (IP_PKTINFO / IPV6_PKTINFO), so a
-// wildcard bind on a multi-homed host answers from the right address.
+// Replies leave from the address the query arrived on: a socket bound to one address does
+// that by itself; on a wildcard bind (0.0.0.0, ::) the query's destination comes with it
+// (IP_PKTINFO / IPV6_PKTINFO, enabled by open_listener() only there) and is named as the
+// answer's source, so a multi-homed host answers from the right address.
 // Thread safety: belongs to one worker's io_context thread.
 #pragma once
 

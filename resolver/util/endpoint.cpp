@@ -60,7 +60,8 @@ Endpoint Endpoint::from_sockaddr(const sockaddr* sa, socklen_t len) {
 }
 
 std::uint16_t Endpoint::port() const noexcept {
-  if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
+  if (family() == AF_INET6)
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
   return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
 }
 
@@ -68,7 +69,8 @@ const std::uint8_t* Endpoint::address_bytes() const noexcept {
   if (family() == AF_INET6) {
     return reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr.s6_addr;
   }
-  return reinterpret_cast<const std::uint8_t*>(&reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr);
+  return reinterpret_cast<const std::uint8_t*>(
+      &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr);
 }
 
 bool Endpoint::is_loopback() const noexcept {
@@ -79,6 +81,15 @@ bool Endpoint::is_loopback() const noexcept {
   // IPv4-mapped loopback ::ffff:127.x.y.z
   static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   return std::memcmp(a, kMapped, 12) == 0 && a[12] == 127;
+}
+
+bool Endpoint::is_unspecified() const noexcept {
+  const auto* a = address_bytes();
+  const std::size_t n = family() == AF_INET ? 4 : 16;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (a[i] != 0) return false;
+  }
+  return true;
 }
 
 std::string Endpoint::address_string() const {

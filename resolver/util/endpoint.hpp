@@ -32,8 +32,12 @@ class Endpoint {
   }
   // Address bytes (4 or 16) for prefix matching.
   [[nodiscard]] const std::uint8_t* address_bytes() const noexcept;
-  [[nodiscard]] std::size_t address_length() const noexcept { return family() == AF_INET6 ? 16 : 4; }
+  [[nodiscard]] std::size_t address_length() const noexcept {
+    return family() == AF_INET6 ? 16 : 4;
+  }
   [[nodiscard]] bool is_loopback() const noexcept;
+  // 0.0.0.0 or :: (a wildcard bind).
+  [[nodiscard]] bool is_unspecified() const noexcept;
   [[nodiscard]] std::string to_string() const;  // "1.2.3.4:53" or "[::1]:53"
   [[nodiscard]] std::string address_string() const;
   // Same address and port (what a reply's source must equal, RFC 5452 section 9.1).

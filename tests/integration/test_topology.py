@@ -136,7 +136,7 @@ def wait_answered_in(nss, ns, server, qname, deadline_s=20.0):
     raise TimeoutError(f"{server} in {ns} did not answer {qname} SOA in {deadline_s}s:\n{last}")
 
 
-def write_vnetdns_conf(ctx, name, addr):
+def write_vnetdns_conf(ctx, name, addr, port=53):
     d = os.path.join(ctx.workdir, name)
     os.makedirs(d)
     shutil.copyfile(os.path.join(h.DATA, "privatelink.azurecr.io.zone"),
@@ -144,7 +144,7 @@ def write_vnetdns_conf(ctx, name, addr):
     conf = os.path.join(d, "vnetdns.toml")
     with open(conf, "w") as f:
         f.write(f"""[server]
-listen = ["{addr}:53"]
+listen = ["{addr}:{port}"]
 threads = 1
 
 [acl]
@@ -281,6 +281,33 @@ def check_topology(ctx, t):
     t.eq(inst[VNETDNS_B].stop(), 0, "vnetdns B exits 0 on SIGTERM")
 
 
+def check_wildcard_bind(ctx, t):
+    """on a wildcard bind (0.0.0.0) each UDP answer leaves from the address its query went to"""
+    nss = Namespaces()
+    ctx.stack.callback(nss.delete)
+    nss.create()
+    d, conf = write_vnetdns_conf(ctx, "vnetdns-wildcard", "0.0.0.0", port=5353)
+    c = h.Child("vnetdns-wildcard", nss.exec_argv(nss.vnet, [ctx.binary, "serve", "-c", conf]),
+                os.path.join(d, "vnetdns.log"), cwd=d)
+    ctx.stack.callback(c.stop)
+    c.wait_for_line(r"listening", 20)
+    # dig waits on for a reply from the address it asked (it reports and ignores one from
+    # elsewhere), so an answer here proves the source address; the host has four addresses.
+    for addr in (VNETDNS_A, VNETDNS_B, AZDNS):
+        end = time.monotonic() + 20
+        r = None
+        while time.monotonic() < end:
+            r = dig_in(nss, nss.vnet, addr, "-p", "5353", "+time=1", "+tries=1",
+                       "myregistry.privatelink.azurecr.io", source=VM, timeout=10)
+            if h.dig_status(r.stdout) is not None:
+                break
+            time.sleep(0.1)  # poll interval, not a readiness assumption
+        ok_private(t, f"wildcard bind: dig @{addr} -p 5353 answered from {addr}", r, PRIVATE)
+        t.ok("unexpected source" not in r.stdout + r.stderr,
+             f"wildcard bind: no reply from another address than {addr}", r.stdout + r.stderr)
+    t.eq(c.stop(), 0, "wildcard-bound vnetdns exits 0 on SIGTERM")
+
+
 if __name__ == "__main__":
     permitted, why = netns_permitted()
     if not permitted:
@@ -292,4 +319,4 @@ if __name__ == "__main__":
         print("# skip - named not installed (Debian package bind9); the on-prem side needs it")
         print("# 0 passed, 0 failed")
         sys.exit(0)
-    sys.exit(h.main([check_topology], __doc__))
+    sys.exit(h.main([check_topology, check_wildcard_bind], __doc__))

@@ -1,5 +1,5 @@
-// util::Endpoint::parse: the config forms "ip", "ip:port", "[v6]:port".
-// (Kept beside the wire tests for now; it belongs in tests/unit/util/ when that folder exists.)
+// util::Endpoint::parse: the config forms "ip", "ip:port", "[v6]:port"; is_unspecified()
+// (the wildcard binds that need IP_PKTINFO).
 #include "resolver/util/endpoint.hpp"
 
 #include <sys/socket.h>
@@ -11,7 +11,7 @@
 
 using vnetdns::util::Endpoint;
 
-TEST_CASE("Endpoint::parse accepts the config forms", "[unit][wire]") {
+TEST_CASE("Endpoint::parse accepts the config forms", "[unit][util]") {
   struct Row {
     const char* text;
     int family;
@@ -47,7 +47,7 @@ TEST_CASE("Endpoint::parse accepts the config forms", "[unit][wire]") {
   }
 }
 
-TEST_CASE("Endpoint::parse rejects malformed text", "[unit][wire]") {
+TEST_CASE("Endpoint::parse rejects malformed text", "[unit][util]") {
   const char* bad[] = {
       "",           "localhost",     "1.2.3",        "256.1.1.1",  "1.2.3.4:",
       "1.2.3.4:0",  "1.2.3.4:65536", "1.2.3.4:53x",  "1.2.3.4:-1", "1.2.3.4: 53",
@@ -60,7 +60,7 @@ TEST_CASE("Endpoint::parse rejects malformed text", "[unit][wire]") {
   }
 }
 
-TEST_CASE("Endpoint equality compares family, address and port", "[unit][wire]") {
+TEST_CASE("Endpoint equality compares family, address and port", "[unit][util]") {
   const auto a = Endpoint::parse("10.0.0.1:53", 53);
   const auto b = Endpoint::parse("10.0.0.1", 53);
   const auto c = Endpoint::parse("10.0.0.1:54", 53);
@@ -73,4 +73,19 @@ TEST_CASE("Endpoint equality compares family, address and port", "[unit][wire]")
   CHECK_FALSE(*a == *e);  // a v4-mapped v6 address is a different socket address
   const auto f = Endpoint::from_sockaddr(a->sockaddr_ptr(), a->size());
   CHECK(f == *a);
+}
+
+TEST_CASE("Endpoint::is_unspecified is true for the wildcard addresses only", "[unit][util]") {
+  for (const char* any : {"0.0.0.0", "0.0.0.0:53", "::", "[::]:5353"}) {
+    INFO(any);
+    const auto ep = Endpoint::parse(any, 53);
+    REQUIRE(ep);
+    CHECK(ep->is_unspecified());
+  }
+  for (const char* one : {"127.0.0.1", "0.0.0.1", "10.0.0.0", "::1", "[::ffff:0.0.0.0]:53"}) {
+    INFO(one);
+    const auto ep = Endpoint::parse(one, 53);
+    REQUIRE(ep);
+    CHECK_FALSE(ep->is_unspecified());
+  }
 }
