@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # vnetdns benchmark, one command (issue 3): vnetdns against Unbound, dnsdist, PowerDNS
 # Recursor, BIND, Knot Resolver, dnsmasq and a batched echo responder, on loopback only.
-# Usage: tests/bench/run.sh [--quick] [--outage] [--servers a,b,...] [--rounds N]
+# Usage: tests/bench/run.sh [--quick] [--outage] [--scaling] [--servers a,b,...] [--rounds N]
 #        [--duration S] [--misses N] [--nice N]
 #   --quick: 1 round, 2 s runs, 20k miss names (a smoke test, ~3 minutes; writes quick.md)
 #   default: 3 rounds (median and range), 5 s runs, 200k miss names (~20 minutes)
+#   --scaling: also vnetdns with threads = 1 and 2, server and generator on both CPUs
 # Environment: VNETDNS_BIN=path uses that binary instead of building build-bench/vnetdns
 # (it must be a Release build without sanitizers).
 # Writes tests/bench/results/latest.md (and latest.json) and prints the tables.
