@@ -7,7 +7,16 @@
 
 #include "resolver/util/thread_cache.hpp"
 
-#if !defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)  // clang's spelling
+#define VNETDNS_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)  // GCC's
+#define VNETDNS_ASAN 1
+#endif
+
+#if !defined(VNETDNS_ASAN)
 
 namespace {
 

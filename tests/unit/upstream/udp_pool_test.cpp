@@ -108,6 +108,30 @@ ExchangeResult run(asio::io_context& io, asio::awaitable<ExchangeResult> a) {
   return vnetdns::test::run_coroutine(io, std::move(a));
 }
 
+// `total` queries "<prefix><i>.test" (ID i) spawned at once; each result lands in its slot.
+using Results = std::vector<std::optional<ExchangeResult>>;
+void spawn_asks(asio::io_context& io, util::Endpoint server, const std::string& prefix,
+                Results& results, std::chrono::milliseconds timeout) {
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    asio::co_spawn(
+        io,
+        [&results, server, prefix, i, timeout]() -> asio::awaitable<void> {
+          results[i] = co_await ask(server, prefix + std::to_string(i) + ".test",
+                                    static_cast<std::uint16_t>(i), timeout);
+        },
+        asio::detached);
+  }
+}
+
+// Runs `io` until every slot has a result or `bound` has passed.
+void run_until_done(asio::io_context& io, const Results& results, std::chrono::seconds bound) {
+  const auto until = std::chrono::steady_clock::now() + bound;
+  while (std::chrono::steady_clock::now() < until &&
+         std::any_of(results.begin(), results.end(), [](const auto& r) { return !r; })) {
+    io.run_one_for(std::chrono::milliseconds(100));
+  }
+}
+
 }  // namespace
 
 TEST_CASE("UdpPool: at most kQueriesPerSocket queries per source port", "[unit][upstream]") {
@@ -156,16 +180,8 @@ TEST_CASE("UdpPool: queries asked in one turn are sent by one flush, answers all
   const util::Endpoint ep =
       util::Endpoint::from_sockaddr(sep.data(), static_cast<socklen_t>(sep.size()));
   const int total = 20;
-  std::vector<std::optional<ExchangeResult>> results(total);
-  for (int i = 0; i < total; ++i) {
-    asio::co_spawn(
-        io,
-        [&, i]() -> asio::awaitable<void> {
-          results[i] = co_await ask(ep, "b" + std::to_string(i) + ".test",
-                                    static_cast<std::uint16_t>(i), std::chrono::seconds(5));
-        },
-        asio::detached);
-  }
+  Results results(total);
+  spawn_asks(io, ep, "b", results, std::chrono::seconds(5));
   io.poll();  // runs what is ready and returns: no wait for any I/O
   std::vector<std::pair<Bytes, asio::ip::udp::endpoint>> got;
   Bytes buf(4096);
@@ -179,11 +195,7 @@ TEST_CASE("UdpPool: queries asked in one turn are sent by one flush, answers all
   }
   CHECK(static_cast<int>(got.size()) == total);  // every query left within that one poll
   for (auto& [q, from] : got) server.send_to(asio::buffer(Upstream::answer(q)), from);
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < until &&
-         std::any_of(results.begin(), results.end(), [](const auto& r) { return !r; })) {
-    io.run_one_for(std::chrono::milliseconds(100));
-  }
+  run_until_done(io, results, std::chrono::seconds(10));
   for (int i = 0; i < total; ++i) {
     INFO("query " << i);
     REQUIRE(results[i]);
@@ -205,21 +217,9 @@ TEST_CASE("UdpPool: queries to a closed port fail at once with a network error",
   // meets the ICMP error the previous one on that socket caused (the flush's error path),
   // and the others learn it from their socket's receive (fail_all).
   const int total = 3 * static_cast<int>(UdpPool::kSockets);
-  std::vector<std::optional<ExchangeResult>> results(total);
-  for (int i = 0; i < total; ++i) {
-    asio::co_spawn(
-        io,
-        [&, i]() -> asio::awaitable<void> {
-          results[i] = co_await ask(closed, "c" + std::to_string(i) + ".test",
-                                    static_cast<std::uint16_t>(i), std::chrono::seconds(30));
-        },
-        asio::detached);
-  }
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < until &&
-         std::any_of(results.begin(), results.end(), [](const auto& r) { return !r; })) {
-    io.run_one_for(std::chrono::milliseconds(100));
-  }
+  Results results(total);
+  spawn_asks(io, closed, "c", results, std::chrono::seconds(30));
+  run_until_done(io, results, std::chrono::seconds(20));
   for (int i = 0; i < total; ++i) {
     INFO("query " << i);
     REQUIRE(results[i]);  // none waited for its 30 s timeout

@@ -143,36 +143,53 @@ TEST_CASE("xfr: the responder's refusals", "[unit][xfr]") {
   CHECK(rcode_of(r[0]) == static_cast<std::uint16_t>(wire::Rcode::kFormErr));
 }
 
+// A TCP socket listening on 127.0.0.1 on a port the kernel picks (returned in `port`).
+int listen_loopback(std::uint16_t& port, int backlog) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  socklen_t len = sizeof(a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  REQUIRE(::listen(fd, backlog) == 0);
+  return fd;
+}
+
+// One length-prefixed request read from `c` (empty if the peer sent none whole).
+std::vector<std::uint8_t> read_request(int c) {
+  std::uint8_t len2[2];
+  if (::recv(c, len2, 2, MSG_WAITALL) != 2) return {};
+  std::vector<std::uint8_t> q(wire::load16(len2));
+  if (::recv(c, q.data(), q.size(), MSG_WAITALL) != static_cast<ssize_t>(q.size())) return {};
+  return q;
+}
+
+// The responder's answer to `q`, each message length-prefixed; returns the messages sent.
+int send_answer(int c, const settings::Settings& s, const zone::ZoneSet& set,
+                const std::vector<std::uint8_t>& q) {
+  int sent = 0;
+  for (const auto& m : answer_transfer(s, set, {q.data(), q.size(), from("127.0.0.1"), true})) {
+    std::vector<std::uint8_t> f(m.size() + 2);
+    wire::store16(f.data(), static_cast<std::uint16_t>(m.size()));
+    std::copy(m.begin(), m.end(), f.begin() + 2);
+    ::send(c, f.data(), f.size(), MSG_NOSIGNAL);
+    ++sent;
+  }
+  return sent;
+}
+
 // Serves `messages` for each request on one loopback TCP connection, then closes.
 class OneShotServer {
  public:
   OneShotServer(const settings::Settings& s, std::shared_ptr<const zone::ZoneSet> set) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-    socklen_t len = sizeof(a);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    REQUIRE(::listen(fd_, 1) == 0);
+    fd_ = listen_loopback(port_, 1);
     thread_ = std::thread([this, s, set] {
       const int c = ::accept(fd_, nullptr, nullptr);
       if (c < 0) return;
-      std::uint8_t len2[2];
-      if (::recv(c, len2, 2, MSG_WAITALL) == 2) {
-        std::vector<std::uint8_t> q(wire::load16(len2));
-        if (::recv(c, q.data(), q.size(), MSG_WAITALL) == static_cast<ssize_t>(q.size())) {
-          for (const auto& m :
-               answer_transfer(s, *set, {q.data(), q.size(), from("127.0.0.1"), true})) {
-            std::vector<std::uint8_t> f(m.size() + 2);
-            wire::store16(f.data(), static_cast<std::uint16_t>(m.size()));
-            std::copy(m.begin(), m.end(), f.begin() + 2);
-            ::send(c, f.data(), f.size(), MSG_NOSIGNAL);
-            ++sent_;
-          }
-        }
-      }
+      const std::vector<std::uint8_t> q = read_request(c);
+      if (!q.empty()) sent_ = send_answer(c, s, *set, q);
       ::close(c);
     });
   }
@@ -260,42 +277,19 @@ TEST_CASE("xfr: a signed query's answer is signed and verifies", "[unit][xfr]") 
 class GatedPrimary {
  public:
   GatedPrimary(const settings::Settings& s, std::shared_ptr<const zone::ZoneSet> set) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-    socklen_t len = sizeof(a);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    REQUIRE(::listen(fd_, 4) == 0);
+    fd_ = listen_loopback(port_, 4);
     thread_ = std::thread([this, s, set] {
       for (;;) {
         const int c = ::accept(fd_, nullptr, nullptr);
         if (c < 0) return;
-        std::uint8_t len2[2];
-        std::vector<std::uint8_t> q;
-        if (::recv(c, len2, 2, MSG_WAITALL) == 2) {
-          q.resize(wire::load16(len2));
-          if (::recv(c, q.data(), q.size(), MSG_WAITALL) != static_cast<ssize_t>(q.size())) {
-            q.clear();
-          }
-        }
+        const std::vector<std::uint8_t> q = read_request(c);
         {
           std::unique_lock lock(mu_);
           ++requests_;
           cv_.notify_all();
           cv_.wait(lock, [this] { return released_; });
         }
-        if (!q.empty()) {
-          for (const auto& m :
-               answer_transfer(s, *set, {q.data(), q.size(), from("127.0.0.1"), true})) {
-            std::vector<std::uint8_t> f(m.size() + 2);
-            wire::store16(f.data(), static_cast<std::uint16_t>(m.size()));
-            std::copy(m.begin(), m.end(), f.begin() + 2);
-            ::send(c, f.data(), f.size(), MSG_NOSIGNAL);
-          }
-        }
+        if (!q.empty()) send_answer(c, s, *set, q);
         ::close(c);
       }
     });
