@@ -91,13 +91,6 @@ void UdpPool::fail_all(Port& port) {
   port.socket.close(ec);
 }
 
-asio::awaitable<ExchangeResult> UdpPool::exchange(const SentQuery& sent,
-                                                  std::chrono::steady_clock::time_point until) {
-  Ticket t(executor_);
-  if (start(t, sent, until)) co_await t.wake.async_wait(as_tuple(use_awaitable));
-  co_return finish(t);
-}
-
 bool UdpPool::start(Ticket& t, const SentQuery& sent, std::chrono::steady_clock::time_point until) {
   PortPtr port = pick(std::chrono::steady_clock::now());
   if (!port) {
@@ -142,9 +135,8 @@ ExchangeResult UdpPool::finish(Ticket& t) {
 
 void UdpPool::flush() {
   flush_posted_ = false;
-  std::vector<Outgoing> batch;
-  batch.swap(outbox_);
-  for (const Outgoing& o : batch) {
+  // Nothing below runs a handler (cancel and close only post), so outbox_ holds still.
+  for (const Outgoing& o : outbox_) {
     Port& port = *o.port;
     auto it = std::find_if(port.waiting.begin(), port.waiting.end(),
                            [&](const auto& e) { return e.first == o.id; });
@@ -171,9 +163,7 @@ void UdpPool::flush() {
     // queries on the socket wait for. So they all fail now, as a receive error would.
     fail_all(port);
   }
-  // Keep the larger buffer for the next turn (no allocation per flush once warm).
-  batch.clear();
-  if (outbox_.empty()) outbox_.swap(batch);
+  outbox_.clear();  // keeps its capacity: no allocation per flush once warm
 }
 
 asio::awaitable<void> UdpPool::read_loop(PortPtr port) {

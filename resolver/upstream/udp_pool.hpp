@@ -19,7 +19,7 @@
 // - A socket error (ICMP port unreachable: ECONNREFUSED, reported to whichever receive or
 //   send comes next) fails every query of that socket with kNetworkError at once and retires
 //   the socket. A send refused for a full buffer fails only its own query, with kLocalError.
-// - Sends are deferred a little: exchange() queues its query, and one flush posted behind the
+// - Sends are deferred a little: start() queues its query, and one flush posted behind the
 //   handlers already queued sends all that were queued meanwhile, back to back. The queries a
 //   batch of client packets produces thus reach the server in one burst, which it can take
 //   with one wake-up (a server woken once per query spends several times the CPU, and on a
@@ -58,16 +58,12 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
 
   UdpPool(boost::asio::any_io_executor executor, const util::Endpoint& server);
 
-  // Sends `sent` and waits for an accepted reply until `until`.
-  boost::asio::awaitable<ExchangeResult> exchange(const SentQuery& sent,
-                                                  std::chrono::steady_clock::time_point until);
-
  private:
   struct Port;
 
  public:
-  // One query's passage through the pool, for a caller that awaits it in its own coroutine
-  // (one frame less than exchange()):
+  // One query's passage through the pool, awaited in the caller's own coroutine (no frame of
+  // the pool's per query; upstream::exchange() is the one caller):
   //   UdpPool::Ticket t(executor);
   //   if (pool->start(t, sent, until)) co_await t.wake.async_wait(...);
   //   result = pool->finish(t);
@@ -113,7 +109,7 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
   static void release(Port& port, Waiter* w);  // w leaves; closes a retired, empty port
   static void fail_all(Port& port);
   static boost::asio::awaitable<void> read_loop(PortPtr port);
-  void flush();  // sends what exchange() queued
+  void flush();  // sends what start() queued
 
   struct Outgoing {
     PortPtr port;
