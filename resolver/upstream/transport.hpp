@@ -1,8 +1,9 @@
 // Transport: one exchange with one upstream server, over UDP or TCP, as an Asio coroutine.
 // UDP: on a socket of the worker's UdpPool for that server: connected (the kernel drops
 // datagrams from any other address or port), on a random ephemeral port that is renewed
-// every UdpPool::kQueriesPerSocket queries (RFC 5452 sections 9.1 and 10); replies that fail
-// reply_matches() are counted and ignored while we keep waiting until the per-try timeout.
+// every UdpPool::kQueriesPerSocket queries or kMaxAge (RFC 5452 sections 9.1 and 10);
+// replies that fail reply_matches() are counted and ignored while we keep waiting until the
+// per-try timeout.
 // TCP: 2-byte length framing (RFC 1035 section 4.2.2) over the worker's reused connection
 // to the server (TcpChannel: pipelined, RFC 7766); a connection of its own when that one is
 // full or turns out to have been closed by the server while idle.

@@ -1,16 +1,25 @@
 // UdpPool: the UDP sockets one worker thread uses towards one upstream server.
-// RFC 5452 asks for an unpredictable source port per query; a socket per query costs about
-// seven system calls (socket, connect, two epoll_ctl, close, ...) on top of the send and the
-// receive, which dominated the cost of a cache miss. The pool keeps the unpredictability at a
-// fraction of the cost:
+// RFC 5452 asks for an unpredictable source port per query. On this kind of machine every
+// system call costs about a microsecond before it does anything, and a socket per query
+// costs seven of them (socket, ioctl, connect, two epoll_ctl, close, and a receive that finds
+// nothing) on top of the send and the receive: it dominated the cost of a cache miss. The
+// pool keeps the ports unpredictable and spends about one system call per query in all:
 // - kSockets slots, each holding a socket connected to the server from an ephemeral port the
 //   kernel picks at random (so the kernel drops datagrams from any other address or port);
-// - each query goes out on a slot chosen at random, and a socket carries at most
-//   kQueriesPerSocket queries in its life: then (or after kIdle without use) its slot gets a
-//   fresh socket on a fresh random port, and the old one closes when its last query is done.
-//   So ports keep changing (at least one new port per kQueriesPerSocket queries), and the
-//   (port, ID) pairs an off-path attacker must hit are as many as with a socket per query:
-//   one per query in flight.
+// - queries are queued by start() and sent by one flush posted behind the handlers already
+//   queued: the queries a batch of client packets produces go out together, on a slot chosen
+//   at random, with one sendmmsg (the server takes the burst with one wake-up, too). A socket
+//   carries at most kQueriesPerSocket queries and takes new ones for at most kMaxAge after it
+//   opened: then its slot gets a fresh socket on a fresh random port, and the old one closes
+//   when its last query is done. A batch larger than what its socket has left spills onto
+//   another slot.
+//   So every query leaves from a port that was random and fresh when it was drawn (at most
+//   kMaxAge and kQueriesPerSocket queries old). Queries of one batch share their port; that
+//   costs an off-path attacker nothing he could use: to forge the answer to one question he
+//   must still hit that query's (port, ID) pair, 16 random bits of port range and 16 of ID,
+//   and a worker never has two queries for one question in flight (the pipeline's flights).
+// - Replies are read with recvmmsg, as many as are queued on the socket, once epoll says it
+//   is readable (no speculative read that finds nothing after every reply).
 // - A query's ID is unique among the queries in flight on its socket (re-drawn on a
 //   collision); replies are matched on the socket by ID and then checked whole by
 //   accept_reply(). A datagram that matches no query (other than a late reply to one of the
@@ -19,13 +28,10 @@
 // - A socket error (ICMP port unreachable: ECONNREFUSED, reported to whichever receive or
 //   send comes next) fails every query of that socket with kNetworkError at once and retires
 //   the socket. A send refused for a full buffer fails only its own query, with kLocalError.
-// - Sends are deferred a little: start() queues its query, and one flush posted behind the
-//   handlers already queued sends all that were queued meanwhile, back to back. The queries a
-//   batch of client packets produces thus reach the server in one burst, which it can take
-//   with one wake-up (a server woken once per query spends several times the CPU, and on a
-//   shared core takes it from us). A send that fails wakes its query with the error.
 // Thread safety: one thread only (the worker's io_context), like TcpChannel.
 #pragma once
+
+#include <sys/socket.h>
 
 #include <array>
 #include <chrono>
@@ -34,7 +40,6 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -47,10 +52,12 @@ namespace vnetdns::upstream {
 class UdpPool : public std::enable_shared_from_this<UdpPool> {
  public:
   static constexpr std::size_t kSockets = 32;
-  static constexpr std::uint32_t kQueriesPerSocket = 16;
-  static constexpr std::chrono::seconds kIdle{10};
+  static constexpr std::uint32_t kQueriesPerSocket = 64;
+  static constexpr std::chrono::seconds kMaxAge{10};
   // Replies are read into this much; a datagram that fills it was cut (treated as TC=1).
   static constexpr std::size_t kReplyBuffer = 4096;
+  // Replies taken from one socket per recvmmsg.
+  static constexpr std::size_t kReceiveBatch = 16;
 
   // The pool to `server` of the io_context behind `executor` (made on first use).
   static std::shared_ptr<UdpPool> for_server(const boost::asio::any_io_executor& executor,
@@ -81,7 +88,8 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
     SentQuery sent;                             // as sent: replies are checked against it
     ExchangeResult result;
     bool done = false;
-    std::shared_ptr<Port> port;
+    bool queued = false;         // in outbox_, not yet given a socket
+    std::shared_ptr<Port> port;  // the socket it went out on
   };
   // Queues the query on a socket of the pool. False when it failed at once (finish() says
   // why); else await `ticket.wake`, then call finish().
@@ -100,27 +108,31 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
     std::vector<std::uint16_t> expired;
     std::uint32_t uses = 0;
     bool retired = false;  // takes no new query; closed once `waiting` is empty
-    std::chrono::steady_clock::time_point last_used{};
+    std::chrono::steady_clock::time_point opened{};
   };
   using PortPtr = std::shared_ptr<Port>;
 
-  PortPtr pick(std::chrono::steady_clock::time_point now);  // null: no socket could be made
-  PortPtr open();
-  static void release(Port& port, Waiter* w);  // w leaves; closes a retired, empty port
+  // A slot's socket with room for more queries (null: no socket could be made).
+  PortPtr pick(std::chrono::steady_clock::time_point now);
+  PortPtr open(std::chrono::steady_clock::time_point now);
+  static void close_if_done(Port& port);       // a retired port with nobody waiting closes
+  static void release(Port& port, Waiter* w);  // w leaves (timed out)
+  static void fail(Port& port, Waiter& w, ExchangeStatus status);  // w alone, not sent
   static void fail_all(Port& port);
-  static boost::asio::awaitable<void> read_loop(PortPtr port);
+  static void await_replies(PortPtr port);  // arms the readiness wait
+  static void read_replies(const PortPtr& port);
+  static void take_reply(Port& port, std::uint8_t* reply, std::size_t n, bool cut);
   void flush();  // sends what start() queued
-
-  struct Outgoing {
-    PortPtr port;
-    std::uint16_t id;  // of a waiter on `port`; skipped if that waiter is gone
-  };
+  // Gives `count` queued tickets from `first` IDs on `port` and sends them with sendmmsg.
+  void send_batch(const PortPtr& port, Ticket** first, std::size_t count);
 
   boost::asio::any_io_executor executor_;
   util::Endpoint server_;
   std::array<PortPtr, kSockets> slots_{};
-  std::vector<Outgoing> outbox_;
+  std::vector<Ticket*> outbox_;
   bool flush_posted_ = false;
+  std::array<mmsghdr, kQueriesPerSocket> send_msgs_{};
+  std::array<iovec, kQueriesPerSocket> send_iov_{};
 };
 
 }  // namespace vnetdns::upstream

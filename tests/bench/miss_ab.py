@@ -35,18 +35,30 @@ def involuntary_switches(pid):
     return total
 
 
+def user_system(pid):
+    """The process's user and system CPU seconds (own threads only)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / b.CLK_TCK, int(fields[12]) / b.CLK_TCK
+
+
 def one(label, server, d, opts, up, n):
     p = b.start_server(server, d, opts)
     try:
         k0, s0 = b.cpu_seconds(up.proc.pid), involuntary_switches(p.pid)
+        us0 = user_system(p.pid)
         r = b.measured(p, up, lambda: b.dnsperf(b.ADDR[server], opts["q_miss"], once=True,
                                                   outstanding=100, seconds=opts["miss_cap"],
                                                   nice=opts["nice"]))
         r["knot_us_per_q"] = (b.cpu_seconds(up.proc.pid) - k0) * 1e6 / max(r["answered"], 1)
         r["preempted_per_q"] = (involuntary_switches(p.pid) - s0) / max(r["answered"], 1)
+        us1 = user_system(p.pid)
+        r["user_us_per_q"] = (us1[0] - us0[0]) * 1e6 / max(r["answered"], 1)
+        r["sys_us_per_q"] = (us1[1] - us0[1]) * 1e6 / max(r["answered"], 1)
     finally:
         p.stop()
-    print(f"{label:40s} {r['qps']:9,.0f} q/s  {r['us_per_q']:6.2f} µs/q  knotd "
+    print(f"{label:40s} {r['qps']:9,.0f} q/s  {r['us_per_q']:6.2f} µs/q (user {r['user_us_per_q']:5.2f} "
+          f"sys {r['sys_us_per_q']:5.2f})  knotd "
           f"{r['knot_us_per_q']:5.2f} µs/q  preempted {r['preempted_per_q']:.3f}/q  "
           f"answered {r['answered']:,.0f}/{n:,}", flush=True)
     return r

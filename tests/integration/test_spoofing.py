@@ -5,7 +5,7 @@ question or type, and real replies carrying out-of-bailiwick records. None may b
 cached: the forged data (6.6.6.6) never reaches a client, and the unrelated names they carry
 are resolved upstream afterwards (the fake sees those queries). A burst of mismatching replies
 moves the question to TCP; randomize_case = true sends 0x20-mixed names and rejects a reply
-whose case differs; over 1,000 upstream queries no source port carries more than 16 (the
+whose case differs; over 1,000 upstream queries no source port carries more than 64 (the
 socket pool renews ports) and the IDs are all but distinct.
 
 Run: /usr/bin/python3 tests/integration/test_spoofing.py --binary build/vnetdns --source .
@@ -230,21 +230,23 @@ def check_port_spread(ctx, t):
           f"{len(ids)} distinct IDs, ports {min(ports) if ports else '-'}.."
           f"{max(ports) if ports else '-'}", flush=True)
     t.ok(len(src) >= total * 0.98, f"port spread: the fake saw {len(src)} of {total} queries")
-    # The worker's pool renews a socket (a fresh random port) every 16 queries: no port may
-    # carry more, so 1,000 queries need at least 63 ports (plus the pool's 32 starting ones).
+    # The worker's pool renews a socket (a fresh random port) every 64 queries
+    # (UdpPool::kQueriesPerSocket): no port may carry more, so 1,000 queries need at least
+    # 16 ports.
+    budget = 64
     per_port = {}
     for e in src:
         per_port[e[2]] = per_port.get(e[2], 0) + 1
     busiest = max(per_port.values()) if per_port else 0
-    # A socket carries at most 16 queries; but the kernel may hand a port that a retired
-    # socket had to a later one (birthday odds: ~7% that two of ~63 random ports from 28k
-    # coincide), which then shows up to 32 on that port. Seen once in a full run (19).
-    over = sorted(n for n in per_port.values() if n > 16)
-    t.ok(busiest <= 32 and len(over) <= 3,
-         f"port spread: at most 16 queries per socket (busiest port: {busiest}; ports above "
-         f"16, each a port reused by a later socket: {over})")
-    t.ok(len(ports) >= len(src) // 16, f"port spread: {len(ports)} distinct source ports over "
-         f"{len(src)} queries (>= {len(src) // 16})")
+    # The kernel may hand a port that a retired socket had to a later one (birthday odds
+    # for a few dozen random ports out of 28k: about 1%), which then shows up to twice the
+    # budget on that port; one such port is random, several are not.
+    over = sorted(n for n in per_port.values() if n > budget)
+    t.ok(busiest <= 2 * budget and len(over) <= 2,
+         f"port spread: at most {budget} queries per socket (busiest port: {busiest}; ports "
+         f"above {budget}, each a port reused by a later socket: {over})")
+    t.ok(len(ports) >= len(src) // budget, f"port spread: {len(ports)} distinct source ports "
+         f"over {len(src)} queries (>= {len(src) // budget})")
     # 1,000 random 16-bit IDs: about 7.6 collisions expected; 30 would be far off random.
     t.ok(len(ids) >= len(src) - 30, f"port spread: {len(ids)} distinct IDs over {len(src)}")
     still_serving(t, v, fake, "after 1,000 upstream queries")

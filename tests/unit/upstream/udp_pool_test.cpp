@@ -1,7 +1,9 @@
 // UdpPool against a UDP socket on loopback standing in for the upstream: no source port
 // carries more than kQueriesPerSocket queries, and a late reply to a query that timed out on
 // a pooled socket is dropped quietly, not counted as a forgery against the next query there,
-// queries asked in one turn all leave in that turn, and a closed port fails them at once.
+// queries asked in one turn all leave in that turn (sharing a port up to its budget, then
+// spilling onto fresh ones), replies queued together are all taken, and a closed port fails
+// every query at once.
 #include "resolver/upstream/udp_pool.hpp"
 
 #include <algorithm>
@@ -122,6 +124,21 @@ void spawn_asks(asio::io_context& io, util::Endpoint server, const std::string& 
   }
 }
 
+// Every datagram waiting on `server`, with its source.
+std::vector<std::pair<Bytes, asio::ip::udp::endpoint>> drain(asio::ip::udp::socket& server) {
+  std::vector<std::pair<Bytes, asio::ip::udp::endpoint>> got;
+  Bytes buf(4096);
+  server.non_blocking(true);
+  for (;;) {
+    asio::ip::udp::endpoint from;
+    boost::system::error_code ec;
+    const std::size_t n = server.receive_from(asio::buffer(buf), from, 0, ec);
+    if (ec) break;
+    got.emplace_back(Bytes(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n)), from);
+  }
+  return got;
+}
+
 // Runs `io` until every slot has a result or `bound` has passed.
 void run_until_done(asio::io_context& io, const Results& results, std::chrono::seconds bound) {
   const auto until = std::chrono::steady_clock::now() + bound;
@@ -181,17 +198,41 @@ TEST_CASE("UdpPool: queries asked in one turn all leave in that turn, answers al
   Results results(total);
   spawn_asks(io, ep, "b", results, std::chrono::seconds(5));
   io.poll();  // runs what is ready and returns: no wait for any I/O
-  std::vector<std::pair<Bytes, asio::ip::udp::endpoint>> got;
-  Bytes buf(4096);
-  for (;;) {
-    asio::ip::udp::endpoint from;
-    boost::system::error_code ec;
-    server.non_blocking(true);
-    const std::size_t n = server.receive_from(asio::buffer(buf), from, 0, ec);
-    if (ec) break;
-    got.emplace_back(Bytes(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n)), from);
-  }
+  const auto got = drain(server);
   CHECK(static_cast<int>(got.size()) == total);  // every query left within that one poll
+  std::map<std::uint16_t, int> per_port;
+  for (const auto& [q, from] : got) ++per_port[from.port()];
+  CHECK(per_port.size() == 1);  // fewer than a socket's budget: one port, one burst
+  // Every reply is queued on the pool's socket before it reads any: one read takes them all.
+  for (auto& [q, from] : got) server.send_to(asio::buffer(Upstream::answer(q)), from);
+  run_until_done(io, results, std::chrono::seconds(10));
+  for (int i = 0; i < total; ++i) {
+    INFO("query " << i);
+    REQUIRE(results[i]);
+    CHECK(results[i]->status == ExchangeStatus::kOk);
+    CHECK(results[i]->mismatches == 0);
+  }
+}
+
+TEST_CASE("UdpPool: a turn with more queries than a socket's budget spreads them over ports",
+          "[unit][upstream]") {
+  asio::io_context io;
+  asio::ip::udp::socket server(io);
+  server.open(asio::ip::udp::v4());
+  server.bind({asio::ip::make_address("127.0.0.1"), 0});
+  const auto sep = server.local_endpoint();
+  const util::Endpoint ep =
+      util::Endpoint::from_sockaddr(sep.data(), static_cast<socklen_t>(sep.size()));
+  const int total = 2 * static_cast<int>(UdpPool::kQueriesPerSocket) + 5;
+  Results results(total);
+  spawn_asks(io, ep, "s", results, std::chrono::seconds(5));
+  io.poll();
+  const auto got = drain(server);
+  REQUIRE(static_cast<int>(got.size()) == total);
+  std::map<std::uint16_t, int> per_port;
+  for (const auto& [q, from] : got) ++per_port[from.port()];
+  CHECK(per_port.size() == 3);
+  for (const auto& [port, n] : per_port) CHECK(n <= static_cast<int>(UdpPool::kQueriesPerSocket));
   for (auto& [q, from] : got) server.send_to(asio::buffer(Upstream::answer(q)), from);
   run_until_done(io, results, std::chrono::seconds(10));
   for (int i = 0; i < total; ++i) {
