@@ -1,5 +1,7 @@
 // UdpListener: one worker's UDP socket on one listen address. After each readiness wait it
-// drains the socket with recvmmsg in batches of kBatch, runs every query through
+// reads the socket with recvmmsg in batches of kBatch (again at once while batches keep
+// coming with two or more queries, yielding to the worker's other handlers every
+// kBatchesPerTurn batches), runs every query through
 // Pipeline::handle() inline (cache hits and local answers need no coroutine and no heap),
 // and sends all the answers of the batch with one sendmmsg. Queries that must go upstream
 // are handed to a coroutine each; their answers are queued as they complete and sent
@@ -39,6 +41,7 @@ class UdpListener {
 
  private:
   static constexpr std::size_t kBatch = 32;
+  static constexpr unsigned kBatchesPerTurn = 8;
   static constexpr std::size_t kRxSize = 4096;       // larger UDP queries are malformed anyway
   static constexpr std::size_t kTxSize = 65535;      // room to build before truncating
   static constexpr std::size_t kAsyncTxSize = 4096;  // per query waiting on an upstream

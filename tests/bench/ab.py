@@ -1,12 +1,18 @@
 #!/usr/bin/python3
-"""Cache misses only, A/B: one or more vnetdns binaries and dnsdist in alternating rounds,
-with the benchmark's setup (bench.py: same knotd upstream, names, configs, pinning, dnsperf
-settings). About a minute per round instead of the full benchmark's twenty, for trying a
-change to the miss path. Reports per round and the medians: queries/s, µs of server CPU per
-miss, the upstream's CPU per miss (knotd: it shares a core with dnsperf, so a server that
-wakes it more often is slower there) and the server's involuntary context switches.
+"""One workload, A/B: one or more vnetdns binaries and a reference server in alternating
+rounds, with the benchmark's setup (bench.py: same knotd upstream, names, configs, pinning,
+dnsperf settings). A minute or two per round instead of the full benchmark's twenty, for
+trying a change to one path. Reports per round and the medians: queries/s, µs of server CPU
+per query (user and system), the upstream's CPU per query (knotd: it shares a core with
+dnsperf, so a server that wakes it more often is slower there) and the server's involuntary
+context switches.
 
-    tests/bench/miss_ab.py --rounds 3 build-bench/vnetdns /tmp/old/vnetdns
+  --workload miss   (default) the miss names once each from a fresh start; against dnsdist
+  --workload hit    cache hits under dnsperf (warmed); against the echo responder
+  --workload local  local-zone answers under dnsperf; against the echo responder
+
+    tests/bench/ab.py --rounds 3 build-bench/vnetdns /tmp/old/vnetdns
+    tests/bench/ab.py --workload hit build-bench/vnetdns /tmp/old/vnetdns
 
 Needs what tests/bench/run.sh installs (run that once). Loopback only; every process is a
 child of this script, stopped by PID.
@@ -42,14 +48,21 @@ def user_system(pid):
     return int(fields[11]) / b.CLK_TCK, int(fields[12]) / b.CLK_TCK
 
 
-def one(label, server, d, opts, up, n):
+def one(label, server, d, opts, up, workload):
     p = b.start_server(server, d, opts)
+    addr = b.ADDR[server]
     try:
+        if workload == "miss":
+            load = lambda: b.dnsperf(addr, opts["q_miss"], once=True, outstanding=100,  # noqa: E731
+                                     seconds=opts["miss_cap"], nice=opts["nice"])
+        else:
+            qfile = opts["q_hit"] if workload == "hit" else opts["q_local"]
+            b.dnsperf(addr, qfile, once=True, nice=opts["nice"])  # warm
+            load = lambda: b.dnsperf(addr, qfile, seconds=opts["duration"],  # noqa: E731
+                                     nice=opts["nice"])
         k0, s0 = b.cpu_seconds(up.proc.pid), involuntary_switches(p.pid)
         us0 = user_system(p.pid)
-        r = b.measured(p, up, lambda: b.dnsperf(b.ADDR[server], opts["q_miss"], once=True,
-                                                  outstanding=100, seconds=opts["miss_cap"],
-                                                  nice=opts["nice"]))
+        r = b.measured(p, up, load)
         r["knot_us_per_q"] = (b.cpu_seconds(up.proc.pid) - k0) * 1e6 / max(r["answered"], 1)
         r["preempted_per_q"] = (involuntary_switches(p.pid) - s0) / max(r["answered"], 1)
         us1 = user_system(p.pid)
@@ -60,7 +73,7 @@ def one(label, server, d, opts, up, n):
     print(f"{label:40s} {r['qps']:9,.0f} q/s  {r['us_per_q']:6.2f} µs/q (user {r['user_us_per_q']:5.2f} "
           f"sys {r['sys_us_per_q']:5.2f})  knotd "
           f"{r['knot_us_per_q']:5.2f} µs/q  preempted {r['preempted_per_q']:.3f}/q  "
-          f"answered {r['answered']:,.0f}/{n:,}", flush=True)
+          f"answered {r['answered']:,.0f}", flush=True)
     return r
 
 
@@ -68,18 +81,26 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("binaries", nargs="+", help="vnetdns binaries (Release builds)")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--workload", choices=["miss", "hit", "local"], default="miss")
     ap.add_argument("--misses", type=int, default=100000)
-    ap.add_argument("--no-dnsdist", action="store_true")
+    ap.add_argument("--duration", type=float, default=5, help="seconds per hit or local run")
+    ap.add_argument("--echo", default=os.path.join(os.path.dirname(os.path.dirname(b.HERE)),
+                                                   "build-bench", "bench", "echo_responder"),
+                    help="the echo responder binary (hit and local)")
+    ap.add_argument("--no-reference", action="store_true", help="vnetdns binaries only")
     ap.add_argument("--nice", type=int, default=-10)
     ap.add_argument("--source", default=os.path.dirname(os.path.dirname(b.HERE)))
     a = ap.parse_args()
-    d = tempfile.mkdtemp(prefix="vnetdns-miss-ab.")
+    d = tempfile.mkdtemp(prefix="vnetdns-ab.")
     opts = {"local": b.write_data(d, a.misses), "nice": a.nice, "miss_cap": 40,
-            "q_miss": os.path.join(d, "q-miss.txt")}
+            "duration": a.duration, "echo_bin": os.path.abspath(a.echo),
+            "q_miss": os.path.join(d, "q-miss.txt"), "q_hit": os.path.join(d, "q-hit.txt"),
+            "q_local": os.path.join(d, "q-local.txt")}
     up = b.Upstream(d, a.source, a.nice)
     runs = [(os.path.abspath(x), "vnetdns", x) for x in a.binaries]
-    if not a.no_dnsdist:
-        runs.append((None, "dnsdist", "dnsdist"))
+    reference = "dnsdist" if a.workload == "miss" else "echo"
+    if not a.no_reference:
+        runs.append((None, reference, reference))
     res = {label: [] for _, _, label in runs}
     try:
         up.start()
@@ -87,17 +108,20 @@ def main():
             print(f"-- round {rnd + 1}/{a.rounds}", flush=True)
             for binary, server, label in runs:
                 o = dict(opts, vnetdns_bin=binary) if binary else opts
-                res[label].append(one(label, server, d, o, up, a.misses))
+                res[label].append(one(label, server, d, o, up, a.workload))
     finally:
         for p in list(b.Proc.live):
             p.stop()
         shutil.rmtree(d, ignore_errors=True)
     print("-- medians")
-    base = statistics.median(r["qps"] for r in res["dnsdist"]) if "dnsdist" in res else None
+    # misses: rate against dnsdist's; hits and local: CPU per query against the echo's
+    key = "qps" if a.workload == "miss" else "us_per_q"
+    base = statistics.median(r[key] for r in res[reference]) if reference in res else None
     for label, rs in res.items():
         q = statistics.median(r["qps"] for r in rs)
         us = statistics.median(r["us_per_q"] for r in rs)
-        ratio = f"  {q / base:.2f}x dnsdist" if base else ""
+        mine = q if key == "qps" else us
+        ratio = f"  {mine / base:.2f}x {reference} ({key})" if base else ""
         print(f"{label:40s} {q:9,.0f} q/s  {us:6.2f} µs/q{ratio}")
     return 0
 
