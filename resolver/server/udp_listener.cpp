@@ -64,6 +64,22 @@ UdpListener::UdpListener(asio::io_context& io, int fd, pipeline::Pipeline& pipel
   socket_.assign(ss.ss_family == AF_INET6 ? asio::ip::udp::v6() : asio::ip::udp::v4(), fd);
   for (std::size_t i = 0; i < kBatch; ++i) {
     rx_iov_[i] = {rx_.data() + i * kRxSize, kRxSize};
+    msghdr& h = rx_msgs_[i].msg_hdr;
+    h.msg_name = &rx_addr_[i];
+    h.msg_iov = &rx_iov_[i];
+    h.msg_iovlen = 1;
+    h.msg_control = rx_control_[i].bytes;
+  }
+  reset_rx(kBatch);
+}
+
+void UdpListener::reset_rx(std::size_t count) {
+  // What recvmmsg wrote into the headers it filled (the pointers stay as set above).
+  for (std::size_t i = 0; i < count; ++i) {
+    msghdr& h = rx_msgs_[i].msg_hdr;
+    h.msg_namelen = sizeof(sockaddr_storage);
+    h.msg_controllen = kControlSize;
+    h.msg_flags = 0;
   }
 }
 
@@ -83,19 +99,10 @@ asio::awaitable<void> UdpListener::run() {
     if (ec || stopped_) break;
     // Drain what is queued, a batch at a time, before waiting again.
     for (unsigned batches = 1;; ++batches) {
-      for (std::size_t i = 0; i < kBatch; ++i) {
-        msghdr& h = rx_msgs_[i].msg_hdr;
-        h.msg_name = &rx_addr_[i];
-        h.msg_namelen = sizeof(sockaddr_storage);
-        h.msg_iov = &rx_iov_[i];
-        h.msg_iovlen = 1;
-        h.msg_control = rx_control_[i].bytes;
-        h.msg_controllen = kControlSize;
-        h.msg_flags = 0;
-      }
       const int n = ::recvmmsg(fd, rx_msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
       if (n <= 0) break;
       process_batch(n);
+      reset_rx(static_cast<std::size_t>(n));
       // One query: the client is not pushing; back to epoll. Two or more: a client with
       // many in flight, which has most likely sent more while this batch was answered, so
       // read again at once: that saves the readiness wait (epoll_wait) when it has, and

@@ -69,6 +69,7 @@ class UdpListener {
 
   boost::asio::awaitable<void> run();
   void process_batch(int received);
+  void reset_rx(std::size_t count);  // readies the first `count` receive headers again
   void spawn_async(std::size_t slot);
   void spawn_prefetch();
   void answer_async(JobPtr job);  // queues its answer for flush_answers()

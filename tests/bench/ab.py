@@ -10,6 +10,7 @@ context switches.
   --workload miss   (default) the miss names once each from a fresh start; against dnsdist
   --workload hit    cache hits under dnsperf (warmed); against the echo responder
   --workload local  local-zone answers under dnsperf; against the echo responder
+  --workload batched  cache hits under the batched generator (loadgen); against the echo
 
     tests/bench/ab.py --rounds 3 build-bench/vnetdns /tmp/old/vnetdns
     tests/bench/ab.py --workload hit build-bench/vnetdns /tmp/old/vnetdns
@@ -56,10 +57,13 @@ def one(label, server, d, opts, up, workload):
             load = lambda: b.dnsperf(addr, opts["q_miss"], once=True, outstanding=100,  # noqa: E731
                                      seconds=opts["miss_cap"], nice=opts["nice"])
         else:
-            qfile = opts["q_hit"] if workload == "hit" else opts["q_local"]
+            qfile = opts["q_local"] if workload == "local" else opts["q_hit"]
             b.dnsperf(addr, qfile, once=True, nice=opts["nice"])  # warm
-            load = lambda: b.dnsperf(addr, qfile, seconds=opts["duration"],  # noqa: E731
-                                     nice=opts["nice"])
+            if workload == "batched":
+                load = lambda: b.loadgen(opts, addr, qfile, opts["duration"])  # noqa: E731
+            else:
+                load = lambda: b.dnsperf(addr, qfile, seconds=opts["duration"],  # noqa: E731
+                                         nice=opts["nice"])
         k0, s0 = b.cpu_seconds(up.proc.pid), involuntary_switches(p.pid)
         us0 = user_system(p.pid)
         r = b.measured(p, up, load)
@@ -81,12 +85,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("binaries", nargs="+", help="vnetdns binaries (Release builds)")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--workload", choices=["miss", "hit", "local"], default="miss")
+    ap.add_argument("--workload", choices=["miss", "hit", "local", "batched"], default="miss")
     ap.add_argument("--misses", type=int, default=100000)
     ap.add_argument("--duration", type=float, default=5, help="seconds per hit or local run")
     ap.add_argument("--echo", default=os.path.join(os.path.dirname(os.path.dirname(b.HERE)),
                                                    "build-bench", "bench", "echo_responder"),
-                    help="the echo responder binary (hit and local)")
+                    help="the echo responder binary (hit, local, batched)")
+    ap.add_argument("--loadgen", default=os.path.join(os.path.dirname(os.path.dirname(b.HERE)),
+                                                      "build-bench", "bench", "loadgen"),
+                    help="the batched load generator binary (batched)")
     ap.add_argument("--no-reference", action="store_true", help="vnetdns binaries only")
     ap.add_argument("--nice", type=int, default=-10)
     ap.add_argument("--source", default=os.path.dirname(os.path.dirname(b.HERE)))
@@ -94,6 +101,7 @@ def main():
     d = tempfile.mkdtemp(prefix="vnetdns-ab.")
     opts = {"local": b.write_data(d, a.misses), "nice": a.nice, "miss_cap": 40,
             "duration": a.duration, "echo_bin": os.path.abspath(a.echo),
+            "loadgen_bin": os.path.abspath(a.loadgen),
             "q_miss": os.path.join(d, "q-miss.txt"), "q_hit": os.path.join(d, "q-hit.txt"),
             "q_local": os.path.join(d, "q-local.txt")}
     up = b.Upstream(d, a.source, a.nice)
