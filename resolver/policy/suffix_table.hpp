@@ -33,9 +33,8 @@ class SuffixTable {
     const std::uint8_t* d = qname.data();
     for (std::size_t i = 0; i < start; ++i) pos += 1 + d[pos];
     for (std::size_t l = labels - start;; --l) {
-      wire::Name suffix;
-      suffix.assign_wire(d + pos, qname.size() - pos);
-      auto it = map_.find(suffix);
+      // The suffix as it lies in qname (already canonical): no copy.
+      auto it = map_.find(wire::NameBytes{d + pos, qname.size() - pos});
       if (it != map_.end()) {
         if (matched_labels != nullptr) *matched_labels = l;
         return &it->second;
@@ -51,7 +50,7 @@ class SuffixTable {
   [[nodiscard]] auto end() const { return map_.end(); }
 
  private:
-  std::unordered_map<wire::Name, T, wire::NameHash> map_;
+  std::unordered_map<wire::Name, T, wire::NameHash, wire::NameEqual> map_;
   std::size_t max_labels_ = 0;
 };
 

@@ -219,7 +219,7 @@ std::string Name::to_text() const {
   return s;
 }
 
-std::uint64_t Name::hash() const noexcept {
+std::uint64_t hash_name(const std::uint8_t* data, std::size_t size) noexcept {
   // Eight bytes a step (multiply and fold), from a seed drawn once per process so that
   // names that collide cannot be computed offline (the cache and tables hash client names).
   static const std::uint64_t seed = [] {
@@ -227,19 +227,21 @@ std::uint64_t Name::hash() const noexcept {
     return (std::uint64_t{rng.u32()} << 32) | rng.u32() | 1;
   }();
   constexpr std::uint64_t kMul = 0x9e3779b97f4a7c15ULL;
-  std::uint64_t h = seed ^ (size_ * kMul);
+  std::uint64_t h = seed ^ (size * kMul);
   std::size_t i = 0;
-  for (; i + 8 <= size_; i += 8) {
+  for (; i + 8 <= size; i += 8) {
     std::uint64_t w;
-    std::memcpy(&w, data_.data() + i, 8);
+    std::memcpy(&w, data + i, 8);
     h = (h ^ w) * kMul;
     h ^= h >> 32;
   }
   std::uint64_t tail = 0;
-  for (; i < size_; ++i) tail = (tail << 8) | data_[i];
+  for (; i < size; ++i) tail = (tail << 8) | data[i];
   h = (h ^ tail) * 0xff51afd7ed558ccdULL;
   return h ^ (h >> 29);
 }
+
+std::uint64_t Name::hash() const noexcept { return hash_name(data_.data(), size_); }
 
 bool Name::operator==(const Name& o) const noexcept {
   return size_ == o.size_ && std::memcmp(data_.data(), o.data_.data(), size_) == 0;

@@ -12,6 +12,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -80,8 +81,33 @@ NameError read_name(const std::uint8_t* msg, std::size_t len, std::size_t offset
 // Skips the name at `offset` without decoding it; returns the offset past it or 0 on error.
 std::size_t skip_name(const std::uint8_t* msg, std::size_t len, std::size_t offset) noexcept;
 
+// The canonical wire bytes of a name held elsewhere (a suffix of a Name, say): tables keyed
+// by Name are probed with it without copying the bytes into a Name (heterogeneous lookup,
+// through NameHash and NameEqual). Only valid while what it points into is.
+struct NameBytes {
+  const std::uint8_t* data;
+  std::size_t size;
+};
+
+// What Name::hash() returns for a name with these canonical wire bytes.
+std::uint64_t hash_name(const std::uint8_t* data, std::size_t size) noexcept;
+
 struct NameHash {
+  using is_transparent = void;
   std::size_t operator()(const Name& n) const noexcept { return n.hash(); }
+  std::size_t operator()(const NameBytes& n) const noexcept { return hash_name(n.data, n.size); }
+};
+
+struct NameEqual {
+  using is_transparent = void;
+  bool operator()(const Name& a, const Name& b) const noexcept { return a == b; }
+  bool operator()(const Name& a, const NameBytes& b) const noexcept { return same(a, b); }
+  bool operator()(const NameBytes& a, const Name& b) const noexcept { return same(b, a); }
+
+ private:
+  static bool same(const Name& a, const NameBytes& b) noexcept {
+    return a.size() == b.size && std::memcmp(a.data(), b.data, b.size) == 0;
+  }
 };
 
 }  // namespace vnetdns::wire

@@ -32,11 +32,15 @@ const Zone* ZoneSet::find(const wire::Name& qname) const noexcept {
   if (labels < min_labels_) return nullptr;
   // Longest first: strip labels until the suffix is no deeper than the deepest origin.
   const std::size_t start = labels > max_labels_ ? labels - max_labels_ : 0;
+  const std::uint8_t* d = qname.data();
+  std::size_t pos = 0;
+  for (std::size_t i = 0; i < start; ++i) pos += 1 + d[pos];
   for (std::size_t strip = start; labels - strip >= min_labels_; ++strip) {
-    const wire::Name suffix = qname.parent(strip);
-    const auto it = by_origin_.find(suffix);
+    // The suffix as it lies in qname (already canonical): no copy.
+    const auto it = by_origin_.find(wire::NameBytes{d + pos, qname.size() - pos});
     if (it != by_origin_.end()) return it->second;
     if (strip == labels) break;
+    pos += 1 + d[pos];
   }
   return nullptr;
 }

@@ -42,7 +42,7 @@ class ZoneSet {
 
  private:
   std::vector<std::shared_ptr<const Zone>> zones_;
-  std::unordered_map<wire::Name, const Zone*, wire::NameHash> by_origin_;
+  std::unordered_map<wire::Name, const Zone*, wire::NameHash, wire::NameEqual> by_origin_;
   std::size_t min_labels_ = 0;  // label counts of the shallowest and deepest origins
   std::size_t max_labels_ = 0;
 };

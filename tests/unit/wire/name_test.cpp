@@ -382,3 +382,23 @@ TEST_CASE("read_name pointer chains terminate", "[unit][wire]") {
   CHECK(n == Name::from_text("a"));
   CHECK(end == m.size());
 }
+
+TEST_CASE("NameBytes: a suffix's bytes hash and compare like the Name they spell",
+          "[unit][wire]") {
+  // Tables keyed by Name are probed with the suffixes of a query name in place
+  // (SuffixTable, ZoneSet): the probe must land where a copied Name would.
+  const Name qname = Name::from_text("a.B.example.COM");
+  const vnetdns::wire::NameHash hash;
+  const vnetdns::wire::NameEqual equal;
+  for (std::size_t strip = 0; strip <= qname.label_count(); ++strip) {
+    const Name suffix = qname.parent(strip);
+    const std::size_t off = qname.size() - suffix.size();
+    const vnetdns::wire::NameBytes bytes{qname.data() + off, suffix.size()};
+    INFO("strip " << strip);
+    CHECK(hash(bytes) == hash(suffix));
+    CHECK(equal(suffix, bytes));
+    CHECK(equal(bytes, suffix));
+  }
+  const Name other = Name::from_text("b.example.org");
+  CHECK_FALSE(equal(other, vnetdns::wire::NameBytes{qname.data() + 2, qname.size() - 2}));
+}
