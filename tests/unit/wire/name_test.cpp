@@ -383,8 +383,7 @@ TEST_CASE("read_name pointer chains terminate", "[unit][wire]") {
   CHECK(end == m.size());
 }
 
-TEST_CASE("NameBytes: a suffix's bytes hash and compare like the Name they spell",
-          "[unit][wire]") {
+TEST_CASE("NameBytes: a suffix's bytes hash and compare like the Name they spell", "[unit][wire]") {
   // Tables keyed by Name are probed with the suffixes of a query name in place
   // (SuffixTable, ZoneSet): the probe must land where a copied Name would.
   const Name qname = Name::from_text("a.B.example.COM");
