@@ -40,7 +40,9 @@ class UdpListener {
   void stop();
 
  private:
-  static constexpr std::size_t kBatch = 32;
+  // Queries per recvmmsg (and answers per sendmmsg): 64, like the echo responder of the
+  // benchmark; under the batched generator 32 cost 0-5% of the rate in system calls.
+  static constexpr std::size_t kBatch = 64;
   static constexpr unsigned kBatchesPerTurn = 8;
   static constexpr std::size_t kRxSize = 4096;       // larger UDP queries are malformed anyway
   static constexpr std::size_t kTxSize = 65535;      // room to build before truncating
