@@ -139,12 +139,49 @@ std::vector<std::pair<Bytes, asio::ip::udp::endpoint>> drain(asio::ip::udp::sock
   return got;
 }
 
+// A UDP socket on loopback that only collects what arrives (answered by hand, later).
+struct Collector {
+  explicit Collector(asio::io_context& io) : socket(io) {
+    socket.open(asio::ip::udp::v4());
+    socket.bind({asio::ip::make_address("127.0.0.1"), 0});
+    const auto ep = socket.local_endpoint();
+    endpoint = util::Endpoint::from_sockaddr(ep.data(), static_cast<socklen_t>(ep.size()));
+  }
+  asio::ip::udp::socket socket;
+  util::Endpoint endpoint;
+};
+
+// Queries per source port among `got`.
+std::map<std::uint16_t, int> per_port(
+    const std::vector<std::pair<Bytes, asio::ip::udp::endpoint>>& got) {
+  std::map<std::uint16_t, int> ports;
+  for (const auto& [q, from] : got) ++ports[from.port()];
+  return ports;
+}
+
 // Runs `io` until every slot has a result or `bound` has passed.
 void run_until_done(asio::io_context& io, const Results& results, std::chrono::seconds bound) {
   const auto until = std::chrono::steady_clock::now() + bound;
   while (std::chrono::steady_clock::now() < until &&
          std::any_of(results.begin(), results.end(), [](const auto& r) { return !r; })) {
     io.run_one_for(std::chrono::milliseconds(100));
+  }
+}
+
+// Answers everything `server` collected, then runs `io` until every query has its result:
+// each must be the reply, with no mismatch counted on the way.
+void answer_all(asio::io_context& io, Collector& server,
+                const std::vector<std::pair<Bytes, asio::ip::udp::endpoint>>& got,
+                const Results& results) {
+  for (const auto& [q, from] : got) {
+    server.socket.send_to(asio::buffer(Upstream::answer(q)), from);
+  }
+  run_until_done(io, results, std::chrono::seconds(10));
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    INFO("query " << i);
+    REQUIRE(results[i]);
+    CHECK(results[i]->status == ExchangeStatus::kOk);
+    CHECK(results[i]->mismatches == 0);
   }
 }
 
@@ -188,58 +225,32 @@ TEST_CASE("UdpPool: a late reply to a query that timed out is not a forgery", "[
 TEST_CASE("UdpPool: queries asked in one turn all leave in that turn, answers all come back",
           "[unit][upstream]") {
   asio::io_context io;
-  asio::ip::udp::socket server(io);  // not served yet: it only collects what arrives
-  server.open(asio::ip::udp::v4());
-  server.bind({asio::ip::make_address("127.0.0.1"), 0});
-  const auto sep = server.local_endpoint();
-  const util::Endpoint ep =
-      util::Endpoint::from_sockaddr(sep.data(), static_cast<socklen_t>(sep.size()));
+  Collector server(io);  // not served yet: it only collects what arrives
   const int total = 20;
   Results results(total);
-  spawn_asks(io, ep, "b", results, std::chrono::seconds(5));
+  spawn_asks(io, server.endpoint, "b", results, std::chrono::seconds(5));
   io.poll();  // runs what is ready and returns: no wait for any I/O
-  const auto got = drain(server);
+  const auto got = drain(server.socket);
   CHECK(static_cast<int>(got.size()) == total);  // every query left within that one poll
-  std::map<std::uint16_t, int> per_port;
-  for (const auto& [q, from] : got) ++per_port[from.port()];
-  CHECK(per_port.size() == 1);  // fewer than a socket's budget: one port, one burst
+  CHECK(per_port(got).size() == 1);  // fewer than a socket's budget: one port, one burst
   // Every reply is queued on the pool's socket before it reads any: one read takes them all.
-  for (auto& [q, from] : got) server.send_to(asio::buffer(Upstream::answer(q)), from);
-  run_until_done(io, results, std::chrono::seconds(10));
-  for (int i = 0; i < total; ++i) {
-    INFO("query " << i);
-    REQUIRE(results[i]);
-    CHECK(results[i]->status == ExchangeStatus::kOk);
-    CHECK(results[i]->mismatches == 0);
-  }
+  answer_all(io, server, got, results);
 }
 
 TEST_CASE("UdpPool: a turn with more queries than a socket's budget spreads them over ports",
           "[unit][upstream]") {
   asio::io_context io;
-  asio::ip::udp::socket server(io);
-  server.open(asio::ip::udp::v4());
-  server.bind({asio::ip::make_address("127.0.0.1"), 0});
-  const auto sep = server.local_endpoint();
-  const util::Endpoint ep =
-      util::Endpoint::from_sockaddr(sep.data(), static_cast<socklen_t>(sep.size()));
+  Collector server(io);
   const int total = 2 * static_cast<int>(UdpPool::kQueriesPerSocket) + 5;
   Results results(total);
-  spawn_asks(io, ep, "s", results, std::chrono::seconds(5));
+  spawn_asks(io, server.endpoint, "s", results, std::chrono::seconds(5));
   io.poll();
-  const auto got = drain(server);
+  const auto got = drain(server.socket);
   REQUIRE(static_cast<int>(got.size()) == total);
-  std::map<std::uint16_t, int> per_port;
-  for (const auto& [q, from] : got) ++per_port[from.port()];
-  CHECK(per_port.size() == 3);
-  for (const auto& [port, n] : per_port) CHECK(n <= static_cast<int>(UdpPool::kQueriesPerSocket));
-  for (auto& [q, from] : got) server.send_to(asio::buffer(Upstream::answer(q)), from);
-  run_until_done(io, results, std::chrono::seconds(10));
-  for (int i = 0; i < total; ++i) {
-    INFO("query " << i);
-    REQUIRE(results[i]);
-    CHECK(results[i]->status == ExchangeStatus::kOk);
-  }
+  const auto ports = per_port(got);
+  CHECK(ports.size() == 3);
+  for (const auto& [port, n] : ports) CHECK(n <= static_cast<int>(UdpPool::kQueriesPerSocket));
+  answer_all(io, server, got, results);
 }
 
 TEST_CASE("UdpPool: queries to a closed port fail at once with a network error",
