@@ -342,7 +342,7 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
     // Stage 5: local zone.
     wire::MessageBuilder b(out, cap);
     b.start(0, wire::kFlagQR | wire::kFlagAA);
-    b.add_question(query + wire::kHeaderSize, q.qname_wire_len, q.qtype, q.qclass);
+    b.add_question(query + wire::kHeaderSize, q.qname_wire_len, q.qname, q.qtype, q.qclass);
     const zone::LocalResult lr = zone::answer_local(*s.zones, *r.zone, q.qname, q.qtype, b);
     switch (lr.status) {
       case zone::LocalStatus::kAnswered: {
@@ -362,7 +362,7 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
     // RFC 8482: no amplification through ANY; a forwarded ANY gets one synthesised HINFO.
     wire::MessageBuilder b(out, cap);
     b.start(0, wire::kFlagQR);
-    b.add_question(query + wire::kHeaderSize, q.qname_wire_len, q.qtype, q.qclass);
+    b.add_question(query + wire::kHeaderSize, q.qname_wire_len, q.qname, q.qtype, q.qclass);
     b.add_rr(wire::Section::kAnswer, q.qname, wire::type::kHINFO, wire::klass::kIN, 3600,
              kRfc8482Hinfo, sizeof(kRfc8482Hinfo));
     return send(out, finalize_answer(out, b.size(), cap, ci), AnswerSource::kSynthesized);

@@ -51,11 +51,10 @@ void MessageBuilder::remember_suffixes(const Name& name, std::size_t at,
   names_[name_count_++] = name;
   const std::uint8_t* d = name.data();
   // Only labels written out in full may be pointed at (not those behind our own pointer).
-  for (std::size_t p = 0; p < written && d[p] != 0 && suffix_count_ < kMaxSuffixes;
-       p += 1 + d[p]) {
+  for (std::size_t p = 0; p < written && d[p] != 0 && suffix_count_ < kMaxSuffixes; p += 1 + d[p]) {
     if (at + p > 0x3fff) break;  // pointers reach 14 bits
-    suffixes_[suffix_count_++] = Suffix{static_cast<std::uint16_t>(at + p), index,
-                                        static_cast<std::uint8_t>(p)};
+    suffixes_[suffix_count_++] =
+        Suffix{static_cast<std::uint16_t>(at + p), index, static_cast<std::uint8_t>(p)};
   }
 }
 
@@ -94,6 +93,23 @@ bool MessageBuilder::write_name(const Name& name) noexcept {
 
 bool MessageBuilder::add_question(const std::uint8_t* qname_wire, std::size_t qname_len,
                                   std::uint16_t qtype, std::uint16_t qclass) noexcept {
+  Name lowered;
+  const bool valid = lowered.assign_wire(qname_wire, qname_len);
+  return put_question(qname_wire, qname_len, valid ? &lowered : nullptr, qtype, qclass);
+}
+
+bool MessageBuilder::add_question(const std::uint8_t* qname_wire, std::size_t qname_len,
+                                  const Name& lowered, std::uint16_t qtype,
+                                  std::uint16_t qclass) noexcept {
+  // `lowered` names these very bytes only if it has their length (a compressed or otherwise
+  // different spelling would not): else decode them as the plain overload does.
+  if (lowered.size() != qname_len) return add_question(qname_wire, qname_len, qtype, qclass);
+  return put_question(qname_wire, qname_len, &lowered, qtype, qclass);
+}
+
+bool MessageBuilder::put_question(const std::uint8_t* qname_wire, std::size_t qname_len,
+                                  const Name* lowered, std::uint16_t qtype,
+                                  std::uint16_t qclass) noexcept {
   if (overflow_ || len_ + qname_len + 4 > cap_) {
     overflow_ = true;
     return false;
@@ -105,8 +121,7 @@ bool MessageBuilder::add_question(const std::uint8_t* qname_wire, std::size_t qn
   store16(buf_ + len_ + 2, qclass);
   len_ += 4;
   store16(buf_ + 4, static_cast<std::uint16_t>(load16(buf_ + 4) + 1));
-  Name lowered;
-  if (lowered.assign_wire(qname_wire, qname_len)) remember_suffixes(lowered, at, qname_len);
+  if (lowered != nullptr) remember_suffixes(*lowered, at, qname_len);
   return true;
 }
 

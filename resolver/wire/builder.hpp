@@ -50,6 +50,10 @@ class MessageBuilder {
   // Question from the client's own bytes (keeps its letter case; uncompressed wire name).
   bool add_question(const std::uint8_t* qname_wire, std::size_t qname_len, std::uint16_t qtype,
                     std::uint16_t qclass) noexcept;
+  // The same, given the client's bytes already decoded and lowered (`lowered`, the parsed
+  // question's name): spares decoding them again for the compression table.
+  bool add_question(const std::uint8_t* qname_wire, std::size_t qname_len, const Name& lowered,
+                    std::uint16_t qtype, std::uint16_t qclass) noexcept;
   bool add_question(const Name& qname, std::uint16_t qtype, std::uint16_t qclass) noexcept;
   // One resource record; rdata is uncompressed wire rdata.
   bool add_rr(Section section, const Name& owner, std::uint16_t type, std::uint16_t klass,
@@ -76,6 +80,9 @@ class MessageBuilder {
   // Writes `name`, pointing at an earlier copy of its longest known suffix.
   bool write_name(const Name& name) noexcept;
   void remember_suffixes(const Name& name, std::size_t at, std::size_t written) noexcept;
+  // Writes the question; `lowered` (null: not a valid name) feeds the compression table.
+  bool put_question(const std::uint8_t* qname_wire, std::size_t qname_len, const Name* lowered,
+                    std::uint16_t qtype, std::uint16_t qclass) noexcept;
   bool bump(Section s) noexcept;
 
   struct Suffix {

@@ -312,3 +312,34 @@ TEST_CASE("MessageBuilder compresses against the client's mixed-case question", 
   REQUIRE(v.owner(v.rrs[1], owner));
   CHECK(owner == Name::from_text("mail.example"));
 }
+
+TEST_CASE("MessageBuilder::add_question with the parsed name writes what the plain one does",
+          "[unit][wire]") {
+  // The client's spelling (mixed case) goes out as is; the lowered name given alongside only
+  // feeds the compression table, so the answer's owner names compress against the question
+  // exactly as when the builder lowers the bytes itself.
+  const Name lowered = Name::from_text("MyRegistry.PrivateLink.AzureCR.io");
+  std::vector<std::uint8_t> wire(lowered.data(), lowered.data() + lowered.size());
+  wire[1] = 'M';  // "Myregistry": the client's case
+  wire[12] = 'P';
+  const Name owner = Name::from_text("myregistry.privatelink.azurecr.io");
+  const std::uint8_t rdata[4] = {10, 0, 0, 7};
+  const auto build = [&](bool given, const Name& name) {
+    std::array<std::uint8_t, 512> buf{};
+    MessageBuilder b(buf.data(), buf.size());
+    b.start(0x1234, 0x8400);
+    if (given) {
+      b.add_question(wire.data(), wire.size(), name, 1, 1);
+    } else {
+      b.add_question(wire.data(), wire.size(), 1, 1);
+    }
+    b.add_rr(vnetdns::wire::Section::kAnswer, owner, 1, 1, 60, rdata, sizeof(rdata));
+    return std::vector<std::uint8_t>(buf.begin(), buf.begin() + static_cast<long>(b.size()));
+  };
+  const auto plain = build(false, lowered);
+  CHECK(build(true, lowered) == plain);
+  // A name that does not spell these bytes (another length) is not trusted: same result.
+  CHECK(build(true, Name::from_text("other.example")) == plain);
+  // The owner was compressed to a pointer at the question (offset 12): 2 bytes, not 35.
+  CHECK(plain.size() == 12 + wire.size() + 4 + 2 + 10 + sizeof(rdata));
+}
