@@ -441,7 +441,7 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
   const BuilderPool::Lease lease = builders_.take(out, cap);  // not in this frame: 4.7 KiB
   wire::MessageBuilder& b = *lease;
   b.start(0, wire::kFlagQR | wire::kFlagAA);
-  b.add_question(p.qname_raw.data(), q.qname_wire_len, q.qtype, q.qclass);
+  b.add_question(p.qname_raw.data(), q.qname_wire_len, q.qname, q.qtype, q.qclass);
 
   // Serve-stale (RFC 8767 section 5): race the refresh against stale_answer_timeout.
   std::shared_ptr<const Processed> first;
@@ -523,7 +523,7 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
       rcode = static_cast<std::uint8_t>(Rcode::kServFail);
       // Drop a partial chain: a SERVFAIL carries no answer.
       b.start(0, wire::kFlagQR);
-      b.add_question(p.qname_raw.data(), q.qname_wire_len, q.qtype, q.qclass);
+      b.add_question(p.qname_raw.data(), q.qname_wire_len, q.qname, q.qtype, q.qclass);
       break;
     }
     rcode = got->rcode;

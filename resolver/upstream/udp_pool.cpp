@@ -41,8 +41,9 @@ UdpPool::PortPtr UdpPool::open(std::chrono::steady_clock::time_point now) {
 
 UdpPool::PortPtr UdpPool::pick(std::chrono::steady_clock::time_point now) {
   PortPtr& slot = slots_[util::Random::thread_instance().below(kSockets)];
-  if (slot && (slot->retired || slot->uses >= kQueriesPerSocket || now - slot->opened >= kMaxAge)) {
-    // Worn out, failed, or old: this slot gets a fresh port.
+  if (slot && (slot->retired || now - slot->opened >= kMaxAge)) {
+    // Worn out (send_batch() retires a socket at its budget), failed, or old: this slot
+    // gets a fresh port.
     slot->retired = true;
     close_if_done(*slot);
     slot.reset();

@@ -7,10 +7,7 @@ namespace vnetdns::wire {
 void MessageBuilder::start(std::uint16_t id, std::uint16_t flags) noexcept {
   len_ = 0;
   overflow_ = false;
-  name_count_ = 0;
-  suffix_count_ = 0;
-  ttl_count_ = 0;
-  ttl_complete_ = true;
+  forget_names();
   section_ = Section::kAnswer;
   if (cap_ < kHeaderSize) {
     overflow_ = true;
@@ -25,10 +22,7 @@ void MessageBuilder::start(std::uint16_t id, std::uint16_t flags) noexcept {
 void MessageBuilder::resume(std::size_t len, Section section) noexcept {
   len_ = len;
   overflow_ = len > cap_ || len < kHeaderSize;
-  name_count_ = 0;
-  suffix_count_ = 0;
-  ttl_count_ = 0;
-  ttl_complete_ = true;
+  forget_names();
   section_ = section;
 }
 

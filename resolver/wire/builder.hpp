@@ -37,10 +37,7 @@ class MessageBuilder {
     len_ = 0;
     overflow_ = false;
     section_ = Section::kAnswer;
-    name_count_ = 0;
-    suffix_count_ = 0;
-    ttl_count_ = 0;
-    ttl_complete_ = true;
+    forget_names();
   }
   // Writes a header with zero counts and resets everything else.
   void start(std::uint16_t id, std::uint16_t flags) noexcept;
@@ -80,6 +77,13 @@ class MessageBuilder {
   // Writes `name`, pointing at an earlier copy of its longest known suffix.
   bool write_name(const Name& name) noexcept;
   void remember_suffixes(const Name& name, std::size_t at, std::size_t written) noexcept;
+  // Empties the compression table and the TTL offsets (a new message).
+  void forget_names() noexcept {
+    name_count_ = 0;
+    suffix_count_ = 0;
+    ttl_count_ = 0;
+    ttl_complete_ = true;
+  }
   // Writes the question; `lowered` (null: not a valid name) feeds the compression table.
   bool put_question(const std::uint8_t* qname_wire, std::size_t qname_len, const Name* lowered,
                     std::uint16_t qtype, std::uint16_t qclass) noexcept;

@@ -91,10 +91,10 @@ class Proc:
 
 
 def pin_threads(proc, cpu):
-    """Holds every thread of `proc` to `cpu` ("0" or "0,1"). taskset only sets the affinity the process
-    starts with; a server may re-pin its own threads (knotd 3.2 pins its UDP workers itself: its
-    only UDP worker landed on CPU 0, the server's, and preempted the server under test about
-    once per cache miss). Logs which threads had moved."""
+    """Holds every thread of `proc` to `cpu` ("0" or "0,1"). taskset only sets the affinity
+    the process starts with; a server may re-pin its own threads (knotd 3.2 pins its UDP
+    workers itself: its only UDP worker landed on CPU 0, the server's, and preempted the
+    server under test about once per cache miss). Logs which threads had moved."""
     cpus = {int(c) for c in cpu.split(",")}
     moved = []
     for tid in os.listdir(f"/proc/{proc.pid}/task"):
