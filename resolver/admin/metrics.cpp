@@ -210,6 +210,10 @@ std::string render_metrics(const AdminContext& cx) {
       w.sample(f[i], {"reason", wire::to_string(static_cast<wire::QueryError>(i))});
     }
   }
+  w.family("vnetdns_answer_memo_hits_total", "counter",
+           "UDP answers repeated from a worker's answer memo (same query bytes, same second, "
+           "nothing changed since; counted in the answers by source as well).");
+  w.sample(sum(workers, &Counters::memo_hits));
   w.family("vnetdns_truncated_answers_total", "counter", "UDP answers sent with TC=1.");
   w.sample(sum(workers, &Counters::truncated));
   w.family("vnetdns_forwarded_total", "counter",
@@ -265,8 +269,10 @@ std::string render_metrics(const AdminContext& cx) {
     w.sample(st.entries);
     w.family("vnetdns_cache_bytes", "gauge", "Bytes of wire data held by the cache.");
     w.sample(st.bytes);
-    w.family("vnetdns_cache_hits_total", "counter", "Cache lookups that found an entry.");
-    w.sample(st.hits);
+    w.family("vnetdns_cache_hits_total", "counter",
+             "Answers served from the cache: lookups that found an entry, and repeats of a "
+             "cached answer from a worker's answer memo.");
+    w.sample(st.hits + sum(workers, &Counters::memo_cache_hits));
     w.family("vnetdns_cache_misses_total", "counter",
              "Cache lookups that found nothing usable (a forwarded query may look twice).");
     w.sample(st.misses);

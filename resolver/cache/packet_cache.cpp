@@ -130,6 +130,10 @@ HitInfo PacketCache::lookup(const CacheKey& key, std::uint32_t now, std::uint8_t
   const std::uint64_t hash = key.hash();
   Shard& s = shard_for(hash);
   if (s.max_entries == 0) return info;
+  // Read before the lock: a change that lands after it shows as a newer value later.
+  info.version.stripe = stripe_of(hash);
+  info.version.epoch = epoch_.load(std::memory_order_acquire);
+  info.version.value = stripes_[info.version.stripe].load(std::memory_order_acquire);
   std::lock_guard lock(s.mu);
   Entry* found = find(s, key, hash);
   if (found == nullptr) {
@@ -227,6 +231,7 @@ void PacketCache::insert(const CacheKey& key, const InsertRequest& r, std::uint3
     drop(s, old);
   }
   link(s, e);
+  bump(hash);
   ++s.inserts;
   while (s.count > s.max_entries) {
     drop(s, s.tail);
@@ -245,13 +250,17 @@ void PacketCache::erase(const CacheKey& key) {
   const std::uint64_t hash = key.hash();
   Shard& s = shard_for(hash);
   std::lock_guard lock(s.mu);
-  if (Entry* found = find(s, key, hash); found != nullptr) drop(s, found);
+  if (Entry* found = find(s, key, hash); found != nullptr) {
+    drop(s, found);
+    bump(hash);
+  }
 }
 
 std::size_t PacketCache::erase_below(const wire::Name& suffix) {
   std::size_t n = 0;
   for (Shard& s : shards_) {
     std::lock_guard lock(s.mu);
+    epoch_.fetch_add(1, std::memory_order_release);  // in each shard's lock (see lookup())
     for (Entry* e = s.head; e != nullptr;) {
       Entry* next = e->next;
       wire::Name qname;
@@ -272,6 +281,7 @@ std::size_t PacketCache::erase_below(const wire::Name& suffix) {
 void PacketCache::clear() {
   for (Shard& s : shards_) {
     std::lock_guard lock(s.mu);
+    epoch_.fetch_add(1, std::memory_order_release);  // in each shard's lock (see lookup())
     free_all(s);
   }
 }

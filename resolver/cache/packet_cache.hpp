@@ -11,6 +11,9 @@
 // Bounds: at most max_entries entries in all (split exactly over min(16, max_entries)
 // shards), least recently used evicted first within a shard. Expired entries stay for
 // `stale_window` (RFC 8767) and are then dropped.
+// Versions: every change to an entry is counted (per stripe of keys, and per whole cache), so
+// a worker that remembers an answer it copied (pipeline/answer_memo.hpp) can check without a
+// lock that the cache has not changed under it.
 // Thread safety: every public method is safe from any thread (one mutex per shard).
 #pragma once
 
@@ -41,6 +44,14 @@ struct InsertRequest {
 
 enum class Freshness : std::uint8_t { kMiss, kFresh, kStale };
 
+// What a lookup saw of the cache's state for its key; PacketCache::unchanged() tells later,
+// without a lock, whether that key's entry may have changed since.
+struct CacheVersion {
+  std::uint32_t stripe = 0;  // which version stripe the key falls in
+  std::uint32_t value = 0;   // that stripe's count of changes
+  std::uint64_t epoch = 0;   // the count of whole-cache changes (clear, erase_below)
+};
+
 struct HitInfo {
   Freshness freshness = Freshness::kMiss;
   std::size_t len = 0;
@@ -50,6 +61,7 @@ struct HitInfo {
   wire::Name splice_target;
   bool prefetch_due = false;     // in the last tenth of its TTL
   bool refresh_blocked = false;  // stale, and a refresh failed less than kRefreshRetry ago
+  CacheVersion version;          // read before the lookup (see unchanged())
 };
 
 struct CacheStats {
@@ -97,6 +109,14 @@ class PacketCache {
   std::size_t erase_below(const wire::Name& suffix);
   void clear();
   [[nodiscard]] CacheStats stats() const;
+  // True when, since the lookup that returned `v`, no insert or erase has touched its key (or
+  // another key of its stripe: a false "changed" costs the caller a lookup, never a wrong
+  // answer) and no clear() or erase_below() has run. An eviction does not count: an evicted
+  // answer stays a correct one until its TTL runs out. Lock-free: two atomic loads.
+  [[nodiscard]] bool unchanged(const CacheVersion& v) const noexcept {
+    return epoch_.load(std::memory_order_acquire) == v.epoch &&
+           stripes_[v.stripe].load(std::memory_order_acquire) == v.value;
+  }
   [[nodiscard]] bool enabled() const noexcept { return max_entries_ > 0; }
 
   // Remaining-TTL view of what is cached for a name (admin dump).
@@ -160,6 +180,16 @@ class PacketCache {
     std::uint64_t hits = 0, misses = 0, inserts = 0, evictions = 0;
   };
   static constexpr std::size_t kShards = 16;
+  // Version stripes: a change to a key's entry bumps the stripe its hash (bits 40..49) picks,
+  // inside the shard lock; lookup() reads the stripe before taking the lock, so a version it
+  // returns is never newer than the entry it copied.
+  static constexpr std::size_t kStripes = 1024;
+  static std::uint32_t stripe_of(std::uint64_t hash) {
+    return static_cast<std::uint32_t>((hash >> 40) & (kStripes - 1));
+  }
+  void bump(std::uint64_t hash) noexcept {
+    stripes_[stripe_of(hash)].fetch_add(1, std::memory_order_release);
+  }
 
   Shard& shard_for(std::uint64_t hash) { return shards_[hash % shard_count_]; }
   static Entry* find(Shard& s, const CacheKey& key, std::uint64_t hash);
@@ -173,6 +203,8 @@ class PacketCache {
   std::size_t shard_count_;
   std::uint32_t stale_window_;
   std::array<Shard, kShards> shards_;
+  std::array<std::atomic<std::uint32_t>, kStripes> stripes_{};
+  std::atomic<std::uint64_t> epoch_{0};
 };
 
 }  // namespace vnetdns::cache

@@ -46,6 +46,8 @@ struct Counters {
   Counter tcp_closed;
   Counter tcp_refused;        // connections closed at accept: over max_tcp_clients or per client
   Counter notifies;           // NOTIFY requests received (RFC 1996)
+  Counter memo_hits;          // UDP answers repeated from the worker's AnswerMemo
+  Counter memo_cache_hits;    // of those, answers that came from the cache
   std::array<Counter, 64> qtypes;  // qtype < 64; others in the last slot
 
   void count_qtype(std::uint16_t qtype) noexcept { qtypes[qtype < 63 ? qtype : 63].add(); }

@@ -61,6 +61,13 @@ struct Route {
   const std::size_t* group = nullptr;
 };
 
+// A query whose answer may be repeated to any client that sends the same bytes: no COOKIE
+// (the server cookie is per client) and no TSIG (answer_signed() also clears memo_ok_ after
+// its inner run), and not HINFO (the loop guard looks at those before anything else).
+bool memoisable(const wire::QueryView& q) {
+  return !q.has_cookie && !q.has_tsig && q.qtype != wire::type::kHINFO;
+}
+
 Route route(const Snapshot& s, const wire::Name& name) {
   Route r;
   std::size_t fwd_labels = 0;
@@ -223,7 +230,8 @@ Step Pipeline::answer_signed(const std::uint8_t* query, std::size_t len,
   // The same query without its TSIG record (the last one: ARCOUNT - 1).
   std::vector<std::uint8_t> plain(query, query + pending.view.tsig_offset);
   wire::store16(plain.data() + 10, static_cast<std::uint16_t>(wire::header_arcount(query) - 1));
-  Step st = handle(plain.data(), plain.size(), client, transport, out, cap, pending);
+  Step st = run_stages(plain.data(), plain.size(), client, transport, out, cap, pending);
+  memo_ok_ = false;  // a signed answer is never repeated
   if (st.kind == StepKind::kAsync || st.kind == StepKind::kTransfer) {
     st = error(out, cap, plain.data(), plain.size(), pending.view, true, Rcode::kRefused);
   }
@@ -248,6 +256,35 @@ Step Pipeline::answer_signed(const std::uint8_t* query, std::size_t len,
 Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::Endpoint& client,
                       Transport transport, std::uint8_t* out, std::size_t cap,
                       PendingQuery& pending) {
+  // The memo sees neither TCP (no truncation, other sizes) nor a rate limiter (per client) nor
+  // a query log (one record per query, with the client).
+  const bool memo = transport == Transport::kUdp && !limiter_ && qlog_ == nullptr;
+  if (!memo) return run_stages(query, len, client, transport, out, cap, pending);
+  const std::uint32_t second = clock_.now_seconds();
+  AnswerMemo::Hit hit;
+  if (memo_.find(query, len, second, generation_, cache_, out, cap, hit) &&
+      snap_->settings.acl.allow.contains(client)) {
+    // What run_stages() counts for the same answer.
+    counters_.queries[static_cast<std::size_t>(transport)].add();
+    counters_.count_qtype(hit.qtype);
+    counters_.memo_hits.add();
+    if (hit.from_cache) counters_.memo_cache_hits.add();
+    current_ = nullptr;
+    return send(out, hit.len, hit.source);
+  }
+  memo_ok_ = false;
+  const Step step = run_stages(query, len, client, transport, out, cap, pending);
+  if (memo_ok_ && step.kind == StepKind::kSend && !step.prefetch) {
+    const AnswerMemo::Stamp stamp{second, generation_, memo_from_cache_, memo_version_};
+    memo_.store(query, len, out, step.len, pending.view.qtype,
+                memo_from_cache_ ? AnswerSource::kCache : AnswerSource::kLocal, stamp);
+  }
+  return step;
+}
+
+Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util::Endpoint& client,
+                          Transport transport, std::uint8_t* out, std::size_t cap,
+                          PendingQuery& pending) {
   counters_.queries[static_cast<std::size_t>(transport)].add();
   wire::QueryView& q = pending.view;
   pending.local_first = false;
@@ -348,6 +385,8 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
       case zone::LocalStatus::kAnswered: {
         b.set_rcode(lr.rcode);
         if (!lr.authoritative) b.set_flags(static_cast<std::uint16_t>(b.flags() & ~wire::kFlagAA));
+        memo_ok_ = memoisable(q);
+        memo_from_cache_ = false;
         return send(out, finalize_answer(out, b.size(), cap, ci), AnswerSource::kLocal);
       }
       case zone::LocalStatus::kMiss:
@@ -386,6 +425,9 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
           step.prefetch = true;
           fill_pending(pending, query, client, transport);
         }
+        memo_ok_ = memoisable(q);
+        memo_from_cache_ = true;
+        memo_version_ = hit.version;
         return step;
       }
     } else if (hit.freshness == cache::Freshness::kStale) {

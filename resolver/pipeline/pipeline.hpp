@@ -2,9 +2,11 @@
 // and the one place that decides which RCODE a client gets.
 // handle() runs the synchronous stages inline in the receive loop: sanitize, ACL, route,
 // local answer, cache hit; it never allocates and either yields bytes to send, a drop, or
-// kAsync, with the parsed query left in a PendingQuery. resolve() is the asynchronous rest:
-// coalesce identical questions in flight, forward, scrub and splice, cache, and finalize.
-// One Pipeline per worker thread: its in-flight table and counters belong to that worker.
+// kAsync, with the parsed query left in a PendingQuery. In front of those stages, a UDP query
+// whose bytes repeat one answered from the cache or local data in the same second is answered
+// from the worker's AnswerMemo (answer_memo.hpp), after the ACL check. resolve() is the
+// asynchronous rest: coalesce identical questions in flight, forward, scrub and splice, cache, and
+// finalize. One Pipeline per worker thread: its in-flight table and counters belong to that worker.
 // Thread safety: not thread safe; call from the owning worker's io_context thread only.
 // The cache and the snapshot it reads are shared and safe.
 #pragma once
@@ -20,6 +22,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "resolver/cache/packet_cache.hpp"
+#include "resolver/pipeline/answer_memo.hpp"
 #include "resolver/pipeline/builder_pool.hpp"
 #include "resolver/pipeline/counters.hpp"
 #include "resolver/pipeline/finalize.hpp"
@@ -100,6 +103,9 @@ class Pipeline {
     std::shared_ptr<const Processed> result;
   };
 
+  // The stages of handle() behind the memo.
+  Step run_stages(const std::uint8_t* query, std::size_t len, const util::Endpoint& client,
+                  Transport transport, std::uint8_t* out, std::size_t cap, PendingQuery& pending);
   Step send(std::uint8_t* out, std::size_t len, AnswerSource source);
   void fill_pending(PendingQuery& p, const std::uint8_t* query, const util::Endpoint& client,
                     Transport transport);
@@ -151,6 +157,13 @@ class Pipeline {
   void log_query(const PendingQuery& p, const std::uint8_t* answer, AnswerSource source,
                  const util::Endpoint* upstream);
   const PendingQuery* current_ = nullptr;  // the query handle() is answering
+  AnswerMemo memo_;
+  // Set by run_stages() when its answer may be memoised (from the cache or local data, for a
+  // query with nothing client-specific in it): with what version of the cache.
+  bool memo_ok_ = false;
+  bool memo_from_cache_ = false;
+  cache::CacheVersion memo_version_;
+
  public:
   // Questions in flight per worker: past this a new question is answered SERVFAIL at once
   // (a flood of random names cannot grow memory without bound).

@@ -57,13 +57,13 @@ std::size_t reply_control(msghdr& rx, std::uint8_t* out, std::size_t cap) {
 }  // namespace
 
 UdpListener::UdpListener(asio::io_context& io, int fd, pipeline::Pipeline& pipeline)
-    : io_(io), socket_(io), pipeline_(pipeline), rx_(kBatch * kRxSize), tx_(kBatch * kTxSize) {
+    : io_(io), socket_(io), pipeline_(pipeline), rx_(kBatch * kRxStride), tx_(kBatch * kTxStride) {
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
   socket_.assign(ss.ss_family == AF_INET6 ? asio::ip::udp::v6() : asio::ip::udp::v4(), fd);
   for (std::size_t i = 0; i < kBatch; ++i) {
-    rx_iov_[i] = {rx_.data() + i * kRxSize, kRxSize};
+    rx_iov_[i] = {rx_.data() + i * kRxStride, kRxSize};
     msghdr& h = rx_msgs_[i].msg_hdr;
     h.msg_name = &rx_addr_[i];
     h.msg_iov = &rx_iov_[i];
@@ -126,9 +126,9 @@ void UdpListener::process_batch(int received) {
     if ((rx.msg_flags & MSG_TRUNC) != 0) continue;  // bigger than any sane query: drop
     const util::Endpoint client =
         util::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&rx_addr_[i]), rx.msg_namelen);
-    std::uint8_t* tx = tx_.data() + out * kTxSize;
+    std::uint8_t* tx = tx_.data() + out * kTxStride;
     const pipeline::Step step =
-        pipeline_.handle(rx_.data() + i * kRxSize, rx_msgs_[i].msg_len, client,
+        pipeline_.handle(rx_.data() + i * kRxStride, rx_msgs_[i].msg_len, client,
                          pipeline::Transport::kUdp, tx, kTxSize, pending_);
     if (step.kind == pipeline::StepKind::kAsync) {
       spawn_async(static_cast<std::size_t>(i));

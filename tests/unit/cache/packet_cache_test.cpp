@@ -1,6 +1,7 @@
 // PacketCache: insert/lookup, TTL ageing through the recorded offsets, expiry and the
 // serve-stale window, LRU eviction per shard and the overall bound, erase_below (zone flush,
-// spliced entries included), max_entries = 0, and the stats counters.
+// spliced entries included), max_entries = 0, the stats counters, and the versions a lookup
+// reports (unchanged() turns false on a change to the key or to the whole cache).
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
@@ -318,6 +319,52 @@ TEST_CASE("PacketCache: a failure repeated backs off (RFC 9520), an answer reset
   c.insert(key("down.example"), request(ok, 300), now);
   c.insert(key("down.example"), request(fail, 5, EntryKind::kFailure), now + 300);
   CHECK(c.lookup(key("down.example"), now + 300, out.data(), out.size()).remaining_ttl == 5);
+}
+
+TEST_CASE("PacketCache: a lookup's version stays unchanged until its key or the cache changes",
+          "[unit][cache]") {
+  PacketCache c(CacheOptions{});
+  std::array<std::uint8_t, 4096> out{};
+  const Msg www = make_answer(N("www.example.com"), {300});
+  const Msg other = make_answer(N("other.example.com"), {300});
+  auto version = [&] {
+    const HitInfo hit = c.lookup(key("www.example.com"), kNow, out.data(), out.size());
+    REQUIRE(hit.freshness == Freshness::kFresh);
+    return hit.version;
+  };
+  c.insert(key("www.example.com"), request(www, 300), kNow);
+  c.insert(key("other.example.com"), request(other, 300), kNow);
+
+  CacheVersion v = version();
+  CHECK(c.unchanged(v));
+  c.lookup(key("www.example.com"), kNow + 1, out.data(), out.size());  // reading is no change
+  c.lookup(key("absent.example.com"), kNow, out.data(), out.size());
+  CHECK(c.unchanged(v));
+  c.insert(key("www.example.com"), request(www, 300), kNow + 1);  // replaced
+  CHECK_FALSE(c.unchanged(v));
+
+  v = version();
+  c.mark_refresh_failed(key("www.example.com"), kNow);  // only matters to a stale entry
+  CHECK(c.unchanged(v));
+  c.erase(key("www.example.com", wire::type::kAAAA));  // nothing there: nothing changed
+  CHECK(c.unchanged(v));
+  c.erase(key("www.example.com"));
+  CHECK_FALSE(c.unchanged(v));
+
+  c.insert(key("www.example.com"), request(www, 300), kNow);
+  v = version();
+  CHECK(c.erase_below(N("unrelated.test")) == 0);  // a whole-cache operation: counted anyway
+  CHECK_FALSE(c.unchanged(v));
+  v = version();
+  c.clear();
+  CHECK_FALSE(c.unchanged(v));
+
+  // A miss reports a version too: an insert of that key moves it.
+  const HitInfo miss = c.lookup(key("www.example.com"), kNow, out.data(), out.size());
+  REQUIRE(miss.freshness == Freshness::kMiss);
+  CHECK(c.unchanged(miss.version));
+  c.insert(key("www.example.com"), request(www, 300), kNow);
+  CHECK_FALSE(c.unchanged(miss.version));
 }
 
 }  // namespace
