@@ -57,11 +57,18 @@ std::size_t reply_control(msghdr& rx, std::uint8_t* out, std::size_t cap) {
 }  // namespace
 
 UdpListener::UdpListener(asio::io_context& io, int fd, pipeline::Pipeline& pipeline)
-    : io_(io), socket_(io), pipeline_(pipeline), rx_(kBatch * kRxStride), tx_(kBatch * kTxStride) {
+    : io_(io),
+      socket_(io),
+      fd_(fd),
+      ipv6_(false),
+      pipeline_(pipeline),
+      rx_(kBatch * kRxStride),
+      tx_(kBatch * kTxStride) {
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  socket_.assign(ss.ss_family == AF_INET6 ? asio::ip::udp::v6() : asio::ip::udp::v4(), fd);
+  ipv6_ = ss.ss_family == AF_INET6;
+  socket_.assign(ipv6_ ? asio::ip::udp::v6() : asio::ip::udp::v4(), fd);
   for (std::size_t i = 0; i < kBatch; ++i) {
     rx_iov_[i] = {rx_.data() + i * kRxStride, kRxSize};
     msghdr& h = rx_msgs_[i].msg_hdr;
@@ -83,24 +90,53 @@ void UdpListener::reset_rx(std::size_t count) {
   }
 }
 
+UdpListener::~UdpListener() {
+  if (detached_) ::close(fd_);  // else socket_ closes it
+}
+
 void UdpListener::start() { asio::co_spawn(io_, run(), asio::detached); }
 
 void UdpListener::stop() {
+  if (stopped_) return;
   stopped_ = true;
+  if (detached_) {
+    ::close(fd_);  // run() sees stopped_ when it resumes and leaves the socket alone
+    detached_ = false;
+    return;
+  }
   boost::system::error_code ec;
   socket_.close(ec);
 }
 
+void UdpListener::detach() {
+  boost::system::error_code ec;
+  socket_.release(ec);  // epoll_ctl(DEL); the descriptor stays open
+  detached_ = !ec;
+}
+
+bool UdpListener::attach() {
+  detached_ = false;
+  boost::system::error_code ec;
+  socket_.assign(ipv6_ ? asio::ip::udp::v6() : asio::ip::udp::v4(), fd_, ec);  // epoll_ctl(ADD)
+  if (!ec) return true;
+  VLOG_ERROR("UDP listener: cannot watch its socket again ({}); it stops", ec.message());
+  ::close(fd_);
+  stopped_ = true;
+  return false;
+}
+
 asio::awaitable<void> UdpListener::run() {
-  const int fd = socket_.native_handle();
   while (!stopped_) {
     auto [ec] = co_await socket_.async_wait(asio::ip::udp::socket::wait_read,
                                             asio::as_tuple(asio::use_awaitable));
     if (ec || stopped_) break;
     // Drain what is queued, a batch at a time, before waiting again.
+    int burst = 0;  // queries read since the wake-up
     for (unsigned batches = 1;; ++batches) {
-      const int n = ::recvmmsg(fd, rx_msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
+      const int n = ::recvmmsg(fd_, rx_msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
       if (n <= 0) break;
+      burst += n;
+      if (burst >= kDetachAt && !detached_) detach();
       process_batch(n);
       reset_rx(static_cast<std::size_t>(n));
       // One query: the client is not pushing; back to epoll. Two or more: a client with
@@ -114,12 +150,13 @@ asio::awaitable<void> UdpListener::run() {
         if (stopped_) co_return;
       }
     }
+    if (detached_ && !attach()) co_return;
   }
 }
 
 void UdpListener::process_batch(int received) {
   pipeline_.refresh_snapshot();
-  const int fd = socket_.native_handle();
+  const int fd = fd_;
   std::size_t out = 0;
   for (int i = 0; i < received; ++i) {
     msghdr& rx = rx_msgs_[i].msg_hdr;
@@ -206,7 +243,7 @@ void UdpListener::answer_async(JobPtr job) {
 
 void UdpListener::flush_answers() {
   flush_posted_ = false;
-  const int fd = socket_.native_handle();
+  const int fd = fd_;
   std::size_t done = 0;
   while (done < answers_.size()) {
     const std::size_t n = std::min(kBatch, answers_.size() - done);
