@@ -23,7 +23,8 @@ std::size_t flush_name(cache::PacketCache& cache, const wire::Name& name, std::u
   std::size_t n = 0;
   for (const auto& row : cache.dump(name, now)) {
     // Only class IN is ever cached (other classes are REFUSED before the cache).
-    cache.erase(cache::CacheKey{name, row.qtype, wire::klass::kIN, row.dnssec_ok});
+    cache.erase(
+        cache::CacheKey{name, row.qtype, wire::klass::kIN, row.dnssec_ok, row.checking_disabled});
     ++n;
   }
   return n;
@@ -46,6 +47,8 @@ std::string dump_json(const cache::PacketCache& cache, const wire::Name& name, s
     out += wire::type_name(row.qtype, scratch);
     out += "\",\"dnssec_ok\":";
     out += row.dnssec_ok ? "true" : "false";
+    out += ",\"checking_disabled\":";
+    out += row.checking_disabled ? "true" : "false";
     out += ",\"kind\":\"";
     out += kind_name(row.kind);
     out += "\",\"ttl\":";

@@ -310,8 +310,8 @@ std::vector<PacketCache::DumpRow> PacketCache::dump(const wire::Name& name,
         continue;
       }
       const std::int64_t age = static_cast<std::int64_t>(now) - e->inserted;
-      rows.push_back(
-          {e->qtype, e->dnssec_ok, static_cast<std::int64_t>(e->ttl) - age, e->kind, e->len});
+      rows.push_back({e->qtype, e->dnssec_ok, e->checking_disabled,
+                      static_cast<std::int64_t>(e->ttl) - age, e->kind, e->len});
     }
   }
   return rows;

@@ -123,6 +123,7 @@ class PacketCache {
   struct DumpRow {
     std::uint16_t qtype;
     bool dnssec_ok;
+    bool checking_disabled;
     std::int64_t remaining_ttl;  // negative when stale
     EntryKind kind;
     std::size_t bytes;

@@ -55,7 +55,8 @@ std::map<std::string, double> samples(const std::string& text) {
   return out;
 }
 
-void put(cache::PacketCache& c, const char* name, std::uint16_t qtype, bool dnssec_ok) {
+void put(cache::PacketCache& c, const char* name, std::uint16_t qtype, bool dnssec_ok,
+         bool checking_disabled = false) {
   std::vector<std::uint8_t> buf(512);
   wire::MessageBuilder b(buf.data(), buf.size());
   b.start(0, wire::kFlagQR);
@@ -65,7 +66,7 @@ void put(cache::PacketCache& c, const char* name, std::uint16_t qtype, bool dnss
   r.wire = buf.data();
   r.len = b.size();
   r.ttl = 60;
-  c.insert(cache::CacheKey{n, qtype, wire::klass::kIN, dnssec_ok}, r, 1000);
+  c.insert(cache::CacheKey{n, qtype, wire::klass::kIN, dnssec_ok, checking_disabled}, r, 1000);
 }
 
 }  // namespace
@@ -140,12 +141,14 @@ TEST_CASE("flush by exact name keeps the names below it; dump lists every entry"
   put(c, "x.example", 1, false);
   put(c, "x.example", 1, true);
   put(c, "x.example", 28, false);
+  put(c, "x.example", 1, false, true);  // asked with CD=1: its own entry, flushed as well
   put(c, "a.x.example", 1, false);
   const auto json = admin::dump_json(c, wire::Name::from_text("x.example"), 1010);
   CHECK(json.find("\"name\":\"x.example.\"") != std::string::npos);
   CHECK(json.find("\"type\":\"AAAA\"") != std::string::npos);
   CHECK(json.find("\"ttl\":50") != std::string::npos);
-  CHECK(admin::flush_name(c, wire::Name::from_text("x.example"), 1010) == 3);
+  CHECK(json.find("\"checking_disabled\":true") != std::string::npos);
+  CHECK(admin::flush_name(c, wire::Name::from_text("x.example"), 1010) == 4);
   CHECK(c.stats().entries == 1);
   CHECK(admin::flush_zone(c, wire::Name::from_text("example")) == 1);
   CHECK(c.stats().entries == 0);
