@@ -93,6 +93,17 @@ struct Listening {
     listener = std::make_unique<server::UdpListener>(h.io, fd, *h.pipe);
     listener->start();
   }
+  // The listener's coroutine refers to it: stop it and let the coroutine end before the
+  // listener goes (as Worker keeps a removed listener until its loop has stopped).
+  ~Listening() {
+    if (!listener) return;
+    listener->stop();
+    h.io.restart();
+    h.io.poll();
+    listener.reset();
+  }
+  Listening(const Listening&) = delete;
+  Listening& operator=(const Listening&) = delete;
 };
 
 // How many queries the listener socket can hold queued (its receive buffer, as the kernel
