@@ -168,6 +168,8 @@ class Pipeline {
   // Questions in flight per worker: past this a new question is answered SERVFAIL at once
   // (a flood of random names cannot grow memory without bound).
   static constexpr std::size_t kMaxInflight = 20000;
+  // RFC 8767 section 4: stale answers go out with a 30-second TTL.
+  static constexpr std::uint32_t kStaleTtl = 30;
 };
 
 }  // namespace vnetdns::pipeline
