@@ -33,7 +33,7 @@ class AnswerMemo {
  public:
   // When and from what an answer was built: what decides whether it may be repeated.
   struct Stamp {
-    std::uint32_t second = 0;      // Clock::now_seconds() before the pipeline ran
+    std::uint32_t second = 0;      // Clock::now_seconds() the pipeline ran (and aged TTLs) at
     std::uint64_t generation = 0;  // of the snapshot the pipeline used
     bool from_cache = false;       // else local data (or synthesized), no cache version
     cache::CacheVersion version;   // with from_cache

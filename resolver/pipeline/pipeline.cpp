@@ -182,7 +182,8 @@ Step Pipeline::answer_signed(const std::uint8_t* query, std::size_t len,
   // The same query without its TSIG record (the last one: ARCOUNT - 1).
   std::vector<std::uint8_t> plain(query, query + pending.view.tsig_offset);
   wire::store16(plain.data() + 10, static_cast<std::uint16_t>(wire::header_arcount(query) - 1));
-  Step st = run_stages(plain.data(), plain.size(), client, transport, out, cap, pending);
+  Step st = run_stages(plain.data(), plain.size(), client, transport, out, cap, pending,
+                       clock_.now_seconds());
   memo_ok_ = false;  // a signed answer is never repeated
   if (st.kind == StepKind::kAsync || st.kind == StepKind::kTransfer) {
     st = error(out, cap, plain.data(), plain.size(), pending.view, true, Rcode::kRefused);
@@ -211,8 +212,10 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
   // The memo sees neither TCP (no truncation, other sizes) nor a rate limiter (per client) nor
   // a query log (one record per query, with the client).
   const bool memo = transport == Transport::kUdp && !limiter_ && qlog_ == nullptr;
-  if (!memo) return run_stages(query, len, client, transport, out, cap, pending);
+  // One clock read per query: the memo's probe, the cache's TTL ageing and the memo's stamp
+  // all see the same second.
   const std::uint32_t second = clock_.now_seconds();
+  if (!memo) return run_stages(query, len, client, transport, out, cap, pending, second);
   AnswerMemo::Hit hit;
   if (memo_.find(query, len, second, generation_, cache_, out, cap, hit) &&
       snap_->settings.acl.allow.contains(client)) {
@@ -225,7 +228,7 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
     return send(out, hit.len, hit.source);
   }
   memo_ok_ = false;
-  const Step step = run_stages(query, len, client, transport, out, cap, pending);
+  const Step step = run_stages(query, len, client, transport, out, cap, pending, second);
   if (memo_ok_ && step.kind == StepKind::kSend && !step.prefetch) {
     const AnswerMemo::Stamp stamp{second, generation_, memo_from_cache_, memo_version_};
     memo_.store(query, len, out, step.len, pending.view.qtype,
@@ -236,7 +239,7 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
 
 Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util::Endpoint& client,
                           Transport transport, std::uint8_t* out, std::size_t cap,
-                          PendingQuery& pending) {
+                          PendingQuery& pending, std::uint32_t second) {
   counters_.queries[static_cast<std::size_t>(transport)].add();
   wire::QueryView& q = pending.view;
   pending.local_first = false;
@@ -364,7 +367,7 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
     const cache::CacheKey key{q.qname, q.qtype, q.qclass, q.dnssec_ok, q.cd()};
     const auto& cs = s.settings.cache;
     const bool serve_stale = cs.serve_stale.count() > 0;
-    cache::HitInfo hit = cache_.lookup(key, clock_.now_seconds(), out, cap, serve_stale, kStaleTtl);
+    cache::HitInfo hit = cache_.lookup(key, second, out, cap, serve_stale, kStaleTtl);
     pending.cache_missed = hit.freshness != cache::Freshness::kFresh;
     if (hit.freshness == cache::Freshness::kFresh) {
       std::size_t n = hit.len;

@@ -103,9 +103,10 @@ class Pipeline {
     std::shared_ptr<const Processed> result;
   };
 
-  // The stages of handle() behind the memo.
+  // The stages of handle() behind the memo; `second` is Clock::now_seconds() for the query.
   Step run_stages(const std::uint8_t* query, std::size_t len, const util::Endpoint& client,
-                  Transport transport, std::uint8_t* out, std::size_t cap, PendingQuery& pending);
+                  Transport transport, std::uint8_t* out, std::size_t cap, PendingQuery& pending,
+                  std::uint32_t second);
   Step send(std::uint8_t* out, std::size_t len, AnswerSource source);
   void fill_pending(PendingQuery& p, const std::uint8_t* query, const util::Endpoint& client,
                     Transport transport);
