@@ -2,48 +2,26 @@
 
 #include <cstring>
 
-#include "resolver/util/random.hpp"
+#include "resolver/wire/name.hpp"
 
 namespace vnetdns::pipeline {
 
 namespace {
 
-std::uint64_t process_seed() {
-  static const std::uint64_t seed = [] {
-    auto& r = util::Random::thread_instance();
-    return (static_cast<std::uint64_t>(r.u32()) << 32) | r.u32();
-  }();
-  return seed;
-}
-
 // The set comes from the hash's high bits (the low bit is forced to 1 in the tag).
 std::size_t set_of(std::uint64_t h) noexcept { return (h >> 40) & (AnswerMemo::kSets - 1); }
-
-std::uint64_t mix(std::uint64_t h) noexcept {
-  h ^= h >> 31;
-  h *= 0x94d049bb133111ebULL;
-  return h ^ (h >> 29);
-}
 
 }  // namespace
 
 AnswerMemo::AnswerMemo()
-    : seed_(process_seed()),
-      tags_(std::make_unique<std::uint64_t[]>(kSets * kWays)),
+    : tags_(std::make_unique<std::uint64_t[]>(kSets * kWays)),
       entries_(std::make_unique<Entry[]>(kSets * kWays)) {
   static_assert((kSets & (kSets - 1)) == 0, "sets are picked by mask");
 }
 
-std::uint64_t AnswerMemo::hash(const std::uint8_t* key, std::size_t len) const noexcept {
-  std::uint64_t h = seed_ ^ (len * 0x9e3779b97f4a7c15ULL);
-  for (; len >= 8; key += 8, len -= 8) {
-    std::uint64_t w;
-    std::memcpy(&w, key, 8);
-    h = mix(h ^ w);
-  }
-  std::uint64_t w = 0;
-  std::memcpy(&w, key, len);
-  return mix(h ^ w) | 1;  // never 0, the empty tag
+std::uint64_t AnswerMemo::hash(const std::uint8_t* key, std::size_t len) noexcept {
+  // The names' hash works on any bytes, seeded per process from the kernel's random bytes.
+  return wire::hash_name(key, len) | 1;  // never 0, the empty tag
 }
 
 std::size_t AnswerMemo::way_of(std::size_t set, std::uint64_t h, const std::uint8_t* key,

@@ -15,8 +15,8 @@
 // log is on, nor an answer that asked for a prefetch.
 // Layout: kSets sets of kWays fixed 256-byte entries (a query and answer that do not fit one
 // together are not memoised); 1 MiB per worker, allocated and touched once, at construction.
-// The hash is seeded per process from the kernel's random bytes; colliding queries cost a
-// memcmp, and a flood of them only evicts entries (their queries take the pipeline).
+// The hash is wire::hash_name's, seeded per process from the kernel's random bytes; colliding
+// queries cost a memcmp, and a flood of them only evicts entries (they take the pipeline).
 // Thread safety: none; one per worker, owned by its Pipeline.
 #pragma once
 
@@ -74,12 +74,11 @@ class AnswerMemo {
   static_assert(sizeof(Entry) == kEntrySize);
   static constexpr std::size_t kData = sizeof(Entry::data);
 
-  [[nodiscard]] std::uint64_t hash(const std::uint8_t* key, std::size_t len) const noexcept;
+  [[nodiscard]] static std::uint64_t hash(const std::uint8_t* key, std::size_t len) noexcept;
   // The way of `set` holding `key` (hashed to `h`), or kWays.
   [[nodiscard]] std::size_t way_of(std::size_t set, std::uint64_t h, const std::uint8_t* key,
                                    std::size_t len) const noexcept;
 
-  std::uint64_t seed_;
   // Per set, each way's key hash (0: empty; a real hash has its low bit set), apart from the
   // entries so that a probe reads one cache line before the entry it wants.
   std::unique_ptr<std::uint64_t[]> tags_;

@@ -89,7 +89,8 @@ struct NameBytes {
   std::size_t size;
 };
 
-// What Name::hash() returns for a name with these canonical wire bytes.
+// What Name::hash() returns for a name with these canonical wire bytes (a seeded hash of
+// any bytes: the answer memo hashes query bytes with it too).
 std::uint64_t hash_name(const std::uint8_t* data, std::size_t size) noexcept;
 
 struct NameHash {
