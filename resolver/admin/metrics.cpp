@@ -9,6 +9,8 @@
 
 #include "resolver/admin/query_log.hpp"
 #include "resolver/pipeline/loop_guard.hpp"
+#include "resolver/pipeline/response_scrubber.hpp"
+#include "resolver/util/clock.hpp"
 #include "resolver/wire/query_view.hpp"
 #include "resolver/wire/types.hpp"
 
@@ -229,6 +231,20 @@ std::string render_metrics(const AdminContext& cx) {
            "Upstream replies dropped: wrong ID, question or source (never cached).");
   w.sample(sum(workers, &Counters::reply_mismatches));
   {
+    const auto e = sum(workers, &Counters::scrub_errors);
+    w.family("vnetdns_upstream_replies_rejected_total", "counter",
+             "Upstream replies that answered our query but could not be used (answered "
+             "SERVFAIL, remembered as a failure), by reason: malformed, rcode (not NOERROR or "
+             "NXDOMAIN), chain_too_long, too_big.");
+    for (std::size_t i = 0; i < e.size(); ++i) {
+      w.sample(e[i], {"reason", pipeline::to_string(static_cast<pipeline::ScrubError>(i))});
+    }
+  }
+  w.family("vnetdns_upstream_all_down_total", "counter",
+           "Questions failed (or answered stale) at once because every server of their rule "
+           "was marked down.");
+  w.sample(sum(workers, &Counters::upstream_all_down));
+  {
     const std::uint64_t accepted = sum(workers, &Counters::tcp_connections);
     const std::uint64_t closed = sum(workers, &Counters::tcp_closed);
     w.family("vnetdns_tcp_connections_total", "counter", "TCP connections accepted.");
@@ -286,7 +302,7 @@ std::string render_metrics(const AdminContext& cx) {
   if (snap) {
     struct Row {
       std::string rule, upstream;
-      const upstream::UpstreamHealth* h;
+      const upstream::ServerHealth* h;
     };
     std::vector<Row> rows;
     for (const auto& g : snap->groups) {
@@ -322,20 +338,84 @@ std::string render_metrics(const AdminContext& cx) {
            const auto v = r.h->outstanding.load(std::memory_order_relaxed);
            w.sample(v > 0 ? static_cast<std::uint64_t>(v) : 0, l);
          });
+    each("vnetdns_upstream_late_replies_total", "counter",
+         "Answers accepted after their try's timeout (a slow, not a dead, server).",
+         [&](const Row& r, std::initializer_list<std::string_view> l) {
+           w.sample(r.h->late_replies.load(std::memory_order_relaxed), l);
+         });
+    each("vnetdns_upstream_edns_fallbacks_total", "counter",
+         "Questions answered after a retry without EDNS (FORMERR to EDNS).",
+         [&](const Row& r, std::initializer_list<std::string_view> l) {
+           w.sample(r.h->edns_fallbacks.load(std::memory_order_relaxed), l);
+         });
+    each("vnetdns_upstream_case_fallbacks_total", "counter",
+         "Questions answered after a retry without 0x20 (a reply in another letter case).",
+         [&](const Row& r, std::initializer_list<std::string_view> l) {
+           w.sample(r.h->case_fallbacks.load(std::memory_order_relaxed), l);
+         });
+    each("vnetdns_upstream_downs_total", "counter",
+         "Times the upstream server was marked down.",
+         [&](const Row& r, std::initializer_list<std::string_view> l) {
+           w.sample(r.h->downs.load(std::memory_order_relaxed), l);
+         });
+    each("vnetdns_upstream_probes_total", "counter",
+         "Health probes sent to the upstream server while it was suspect or down.",
+         [&](const Row& r, std::initializer_list<std::string_view> l) {
+           w.sample(r.h->probes.load(std::memory_order_relaxed), l);
+         });
     each("vnetdns_upstream_up", "gauge",
          "1 when the upstream server is considered up, 0 while it is marked down.",
          [&](const Row& r, std::initializer_list<std::string_view> l) {
-           w.sample(r.h->down.load(std::memory_order_relaxed) ? 0 : 1, l);
+           w.sample(r.h->is_down() ? 0 : 1, l);
+         });
+    each("vnetdns_upstream_suspect", "gauge",
+         "1 while a try to the server timed out and no answer came since (others go first).",
+         [&](const Row& r, std::initializer_list<std::string_view> l) {
+           w.sample(r.h->is_suspect() ? 1 : 0, l);
+         });
+    const std::int64_t now_ms = util::process_ms();
+    each("vnetdns_upstream_edns", "gauge",
+         "0 while the server is asked without EDNS (after several names failed with it).",
+         [&](const Row& r, std::initializer_list<std::string_view> l) {
+           w.sample(r.h->edns_allowed(now_ms) ? 1 : 0, l);
+         });
+    each("vnetdns_upstream_0x20", "gauge",
+         "0 while the server is asked without 0x20 case randomisation (it does not keep case).",
+         [&](const Row& r, std::initializer_list<std::string_view> l) {
+           w.sample(r.h->case_allowed(now_ms) ? 1 : 0, l);
          });
     each("vnetdns_upstream_srtt_seconds", "gauge",
-         "Smoothed round-trip time of each upstream server (0 until measured).",
+         "Smoothed round-trip time of each upstream server (RFC 6298; 0 until measured).",
          [&](const Row& r, std::initializer_list<std::string_view> l) {
-           w.sample_double(r.h->srtt_us.load(std::memory_order_relaxed) / 1e6, l);
+           w.sample_double(static_cast<double>(r.h->rtt.srtt().count()) / 1e6, l);
          });
+    each("vnetdns_upstream_rttvar_seconds", "gauge",
+         "Round-trip time variation of each upstream server (RFC 6298 RTTVAR).",
+         [&](const Row& r, std::initializer_list<std::string_view> l) {
+           w.sample_double(static_cast<double>(r.h->rtt.rttvar().count()) / 1e6, l);
+         });
+    w.family("vnetdns_upstream_passthroughs_total", "counter",
+             "Client questions let through to a rule whose servers were all down (one a "
+             "second, so that recovery is seen at once).");
+    for (const auto& g : snap->groups) {
+      w.sample(g->passthroughs(), {"rule", g->settings().zone.to_text()});
+    }
+    {
+      w.family("vnetdns_upstream_try_timeout_seconds", "gauge",
+               "The first try's timeout each server gets now: RTO from SRTT and RTTVAR, "
+               "clamped between 0.1 s and the rule's timeout.");
+      for (const auto& g : snap->groups) {
+        const auto& fs = g->settings();
+        for (std::size_t i = 0; i < fs.upstreams.size(); ++i) {
+          w.sample_double(static_cast<double>(g->health(i).rtt.rto(fs.timeout).count()) / 1e3,
+                          {"rule", fs.zone.to_text(), "upstream", fs.upstreams[i].to_string()});
+        }
+      }
+    }
     w.family("vnetdns_upstream_latency_seconds", "histogram",
              "Round-trip time of answered tries, per upstream server (since the rule last changed).");
     for (const Row& r : rows) {
-      using H = upstream::UpstreamHealth;
+      using H = upstream::ServerHealth;
       std::uint64_t cumulative = 0;
       char le[24];
       for (std::size_t i = 0; i <= H::kLatencyBoundsUs.size(); ++i) {

@@ -41,6 +41,8 @@ struct Counters {
   Counter upstream_failures;  // questions that ended in SERVFAIL from the forwarder
   Counter coalesced;          // queries that joined an identical one in flight
   Counter reply_mismatches;   // upstream replies dropped by the acceptance check
+  std::array<Counter, 4> scrub_errors;  // accepted replies not used, by ScrubError
+  Counter upstream_all_down;  // questions failed at once: every server of the rule down
   Counter tcp_connections;    // accepted
   Counter tcp_open;           // gauge kept by the worker (add on open, sub via closed)
   Counter tcp_closed;

@@ -19,7 +19,6 @@
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "resolver/cache/packet_cache.hpp"
 #include "resolver/pipeline/answer_memo.hpp"
@@ -32,6 +31,7 @@
 #include "resolver/policy/rate_limiter.hpp"
 #include "resolver/util/clock.hpp"
 #include "resolver/util/endpoint.hpp"
+#include "resolver/util/timer.hpp"
 #include "resolver/wire/query_view.hpp"
 #include "resolver/xfr/notify_sink.hpp"
 
@@ -99,7 +99,7 @@ class Pipeline {
   // One upstream resolution in flight, shared by every query that asks the same question.
   struct Flight {
     explicit Flight(boost::asio::any_io_executor ex) : done(std::move(ex)) {}
-    boost::asio::steady_timer done;  // cancelled when the result is in
+    util::Timer done;  // cancelled when the result is in
     std::shared_ptr<const Processed> result;
   };
 

@@ -15,6 +15,9 @@
 #include "resolver/pipeline/finalize.hpp"
 #include "resolver/pipeline/pipeline.hpp"
 #include "resolver/pipeline/route.hpp"
+#include "resolver/util/log.hpp"
+#include "resolver/util/log_limiter.hpp"
+#include "resolver/util/timer.hpp"
 #include "resolver/wire/builder.hpp"
 #include "resolver/wire/message_view.hpp"
 #include "resolver/zone/local_answer.hpp"
@@ -30,6 +33,8 @@ namespace {
 
 // RFC 9520 section 3.2: remember a resolution failure for a short while (at least 1 s).
 constexpr std::uint32_t kFailureTtl = 5;
+
+util::LogLimiter g_scrub_log(10);
 
 // Appends the records of an internal-format message (answer, then authority) to `b`.
 bool append_records(const Processed& p, wire::MessageBuilder& b) {
@@ -89,7 +94,7 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
       auto flight =
           start_flight(co_await asio::this_coro::executor, p.snapshot, *r.group, key, q.cd());
       if (!flight->result) {
-        asio::steady_timer timer(co_await asio::this_coro::executor);
+        util::Timer timer(co_await asio::this_coro::executor);
         timer.expires_after(s.settings.cache.stale_answer_timeout);
         co_await (flight->done.async_wait(asio::as_tuple(asio::use_awaitable)) ||
                   timer.async_wait(asio::as_tuple(asio::use_awaitable)));
@@ -253,7 +258,7 @@ std::shared_ptr<Pipeline::Flight> Pipeline::start_flight(const asio::any_io_exec
     return failed;
   }
   auto flight = std::make_shared<Flight>(executor);
-  flight->done.expires_at(asio::steady_timer::time_point::max());
+  flight->done.expires_at(util::TimePoint::max());
   inflight_.emplace(key, flight);
   asio::co_spawn(executor, fly(flight, std::move(snap), group, key, cd), asio::detached);
   return flight;
@@ -274,6 +279,7 @@ asio::awaitable<void> Pipeline::fly(std::shared_ptr<Flight> flight,
   if (fr.mismatches > 0) {
     counters_.drops[static_cast<std::size_t>(DropReason::kMismatch)].add(fr.mismatches);
   }
+  if (fr.all_down) counters_.upstream_all_down.add();
   std::shared_ptr<Processed> result;
   if (fr.status == upstream::ForwardStatus::kOk) {
     auto scrubbed =
@@ -281,6 +287,20 @@ asio::awaitable<void> Pipeline::fly(std::shared_ptr<Flight> flight,
     if (scrubbed) {
       result = std::make_shared<Processed>(std::move(scrubbed.value()));
       result->upstream = snap->groups[group]->settings().upstreams[fr.upstream_index];
+    } else {
+      // The reply answered our query but cannot be used: counted by reason, remembered as a
+      // failure below.
+      const auto reason = scrubbed.error();
+      static_assert(std::tuple_size_v<decltype(counters_.scrub_errors)> ==
+                    static_cast<std::size_t>(ScrubError::kCount));
+      counters_.scrub_errors[static_cast<std::size_t>(reason)].add();
+      std::uint64_t suppressed = 0;
+      if (spdlog::should_log(spdlog::level::debug) && g_scrub_log.allow(suppressed)) {
+        VLOG_DEBUG("reply from {} for {} rejected ({}): SERVFAIL{}",
+                   snap->groups[group]->settings().upstreams[fr.upstream_index].to_string(),
+                   key.qname.to_text(), to_string(reason),
+                   suppressed > 0 ? " (and " + std::to_string(suppressed) + " more)" : "");
+      }
     }
   }
   // A question that was never sent (every server down, or over its max_outstanding or

@@ -35,6 +35,17 @@ std::uint32_t clamp(std::uint32_t v, std::uint32_t lo, std::uint32_t hi) {
 
 }  // namespace
 
+const char* to_string(ScrubError e) noexcept {
+  switch (e) {
+    case ScrubError::kMalformed: return "malformed";
+    case ScrubError::kRcode: return "rcode";
+    case ScrubError::kChainTooLong: return "chain_too_long";
+    case ScrubError::kTooBig: return "too_big";
+    case ScrubError::kCount: break;
+  }
+  return "unknown";
+}
+
 util::Result<Processed, ScrubError> scrub_reply(const std::uint8_t* reply, std::size_t len,
                                                 const cache::CacheKey& key,
                                                 const zone::ZoneSet& zones,

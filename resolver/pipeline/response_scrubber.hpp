@@ -37,7 +37,9 @@ struct Processed {
   util::Endpoint upstream;  // the server that answered (not kept in the cache)
 };
 
-enum class ScrubError : std::uint8_t { kMalformed, kRcode, kChainTooLong, kTooBig };
+// Why a reply that passed the acceptance check was not used (each has a counter).
+enum class ScrubError : std::uint8_t { kMalformed, kRcode, kChainTooLong, kTooBig, kCount };
+const char* to_string(ScrubError e) noexcept;
 
 util::Result<Processed, ScrubError> scrub_reply(const std::uint8_t* reply, std::size_t len,
                                                 const cache::CacheKey& key,

@@ -1,36 +1,90 @@
 #include "resolver/upstream/forward_group.hpp"
 
 #include <algorithm>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include "resolver/upstream/question.hpp"
+#include "resolver/util/log.hpp"
+#include "resolver/util/log_limiter.hpp"
 #include "resolver/util/random.hpp"
+#include "resolver/util/timer.hpp"
 #include "resolver/wire/types.hpp"
 
 namespace vnetdns::upstream {
 
 namespace {
-std::int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+util::LogLimiter g_state_log(20);
+util::LogLimiter g_suspect_log(10);
 }  // namespace
 
 ForwardGroup::ForwardGroup(settings::ForwardSettings settings) : settings_(std::move(settings)) {
   for (std::size_t i = 0; i < settings_.upstreams.size(); ++i) {
-    health_.push_back(std::make_unique<UpstreamHealth>());
+    health_.push_back(std::make_unique<ServerHealth>());
     cookies_.push_back(std::make_unique<ClientCookie>(settings_.upstreams[i]));
   }
+  // A name the upstream can answer: `health_probe` if set, else the rule's own zone (an
+  // upstream that serves only that zone answers its SOA; `. NS` it may well refuse).
+  probe_query_.qname = settings_.health_probe.is_root() ? settings_.zone : settings_.health_probe;
+  probe_query_.qtype = wire::type::kSOA;
 }
 
 bool ForwardGroup::any_up() const noexcept {
-  return std::any_of(health_.begin(), health_.end(), [](const auto& h) { return !h->down.load(); });
+  return std::any_of(health_.begin(), health_.end(), [](const auto& h) { return !h->is_down(); });
 }
 
-void ForwardGroup::plan(std::vector<std::size_t>& order) {
-  const std::size_t n = settings_.upstreams.size();
+void ForwardGroup::report(std::size_t i, ServerHealth::Change change, const char* why) const {
+  if (change == ServerHealth::Change::kNone) return;
+  std::uint64_t suppressed = 0;
+  const bool state = change == ServerHealth::Change::kDown || change == ServerHealth::Change::kUp ||
+                     change == ServerHealth::Change::kMarked;
+  if (state) {
+    // Changes an operator wants to see: warn/info level, rate limited.
+    if (!g_state_log.allow(suppressed)) return;
+  } else if (!spdlog::should_log(spdlog::level::debug) || !g_suspect_log.allow(suppressed)) {
+    return;
+  }
+  const std::string server = settings_.upstreams[i].to_string();
+  const std::string rule = settings_.zone.to_text();
+  if (suppressed > 0) VLOG_DEBUG("({} similar lines left out)", suppressed);
+  switch (change) {
+    case ServerHealth::Change::kDown:
+      VLOG_WARN(
+          "upstream {} of forward rule {} marked down after {} failed questions ({}); "
+          "probed every second",
+          server, rule, ServerHealth::kStrikesBeforeDown, why);
+      break;
+    case ServerHealth::Change::kUp:
+      VLOG_INFO("upstream {} of forward rule {} is up again ({})", server, rule, why);
+      break;
+    case ServerHealth::Change::kMarked:
+      if (std::string_view(why) == "EDNS") {
+        VLOG_WARN(
+            "upstream {} of forward rule {}: {} names failed with EDNS and succeeded "
+            "without; asking it without EDNS for {} s",
+            server, rule, ServerHealth::kEdnsFailNames, ServerHealth::kNoEdnsMemoryMs / 1000);
+      } else {
+        VLOG_WARN(
+            "upstream {} of forward rule {} does not keep the letter case of names "
+            "(0x20); asking it without 0x20 for {} s",
+            server, rule, ServerHealth::kNo0x20MemoryMs / 1000);
+      }
+      break;
+    case ServerHealth::Change::kSuspect:
+      VLOG_DEBUG("upstream {} of forward rule {} is suspect ({})", server, rule, why);
+      break;
+    case ServerHealth::Change::kHealthy:
+      VLOG_DEBUG("upstream {} of forward rule {} answers again ({})", server, rule, why);
+      break;
+    case ServerHealth::Change::kNone: break;
+  }
+}
+
+void ForwardGroup::plan(std::vector<std::size_t>& order, std::int64_t now_ms,
+                        const boost::asio::any_io_executor& executor) {
+  const std::size_t n = health_.size();
   order.clear();
   std::size_t start = 0;
   switch (settings_.policy) {
@@ -41,194 +95,63 @@ void ForwardGroup::plan(std::vector<std::size_t>& order) {
       break;
     case settings::UpstreamPolicy::kFastest: break;
   }
+  std::size_t healthy = 0;
   for (std::size_t k = 0; k < n; ++k) {
     const std::size_t i = (start + k) % n;
-    if (!health_[i]->down.load(std::memory_order_relaxed)) order.push_back(i);
+    const ServerHealth& h = *health_[i];
+    if (h.is_down()) continue;
+    if (h.is_suspect()) {
+      order.push_back(i);  // after the healthy ones
+    } else {
+      order.insert(order.begin() + static_cast<std::ptrdiff_t>(healthy++), i);
+    }
   }
   if (settings_.policy == settings::UpstreamPolicy::kFastest) {
     // Unmeasured servers (srtt 0) go first so that each gets measured.
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-      return health_[a]->srtt_us.load() < health_[b]->srtt_us.load();
-    });
+    std::stable_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(healthy),
+                     [&](std::size_t a, std::size_t b) {
+                       return health_[a]->rtt.srtt() < health_[b]->rtt.srtt();
+                     });
   }
-}
-
-bool ForwardGroup::take_qps(UpstreamHealth& h) {
-  const std::int64_t second = steady_ms() / 1000;
-  if (h.qps_second.load(std::memory_order_relaxed) != second) {
-    h.qps_second.store(second, std::memory_order_relaxed);
-    h.qps_count.store(0, std::memory_order_relaxed);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (health_[i]->claim_probe(now_ms)) {
+      boost::asio::co_spawn(executor, probe(i), boost::asio::detached);
+    }
   }
-  return h.qps_count.fetch_add(1, std::memory_order_relaxed) < settings_.max_qps;
-}
-
-void ForwardGroup::record(std::size_t i, bool ok, std::chrono::microseconds rtt) {
-  UpstreamHealth& h = *health_[i];
-  if (ok) {
-    h.observe_latency(rtt);
-    h.consecutive_failures.store(0);
-    h.down.store(false);
-    h.probe_backoff_ms.store(0);
-    const auto sample = static_cast<std::uint32_t>(std::min<std::int64_t>(rtt.count(), 10'000'000));
-    const auto old = h.srtt_us.load();
-    h.srtt_us.store(old == 0 ? sample : (old * 7 + sample) / 8);
+  if (!order.empty()) return;
+  // Every server is down: one question a second goes to all of them anyway, so the first
+  // fresh answer comes within about a second of the upstream's return.
+  const std::int64_t second = now_ms / 1000;
+  std::int64_t taken = passthrough_second_.load(std::memory_order_relaxed);
+  if (taken == second ||
+      !passthrough_second_.compare_exchange_strong(taken, second, std::memory_order_relaxed)) {
     return;
   }
-  if (h.consecutive_failures.fetch_add(1) + 1 >= kFailuresBeforeDown && !h.down.exchange(true)) {
-    h.probe_backoff_ms.store(kFirstProbeMs);
-    h.next_probe_ms.store(steady_ms() + kFirstProbeMs);
-  }
-}
-
-void ForwardGroup::maybe_probe(std::size_t i, const boost::asio::any_io_executor& executor) {
-  UpstreamHealth& h = *health_[i];
-  if (!h.down.load()) return;
-  std::int64_t due = h.next_probe_ms.load();
-  const std::int64_t now = steady_ms();
-  if (now < due) return;
-  // One prober at a time: claim the probe by moving its due time forward.
-  if (!h.next_probe_ms.compare_exchange_strong(due, now + kMaxProbeMs)) return;
-  boost::asio::co_spawn(executor, probe(i), boost::asio::detached);
+  passthroughs_.fetch_add(1, std::memory_order_relaxed);
+  for (std::size_t k = 0; k < n; ++k) order.push_back((start + k) % n);
 }
 
 boost::asio::awaitable<void> ForwardGroup::probe(std::size_t i) {
   auto self = shared_from_this();  // the probe may outlive the snapshot that holds us
-  UpstreamHealth& h = *health_[i];
-  h.probes.fetch_add(1, std::memory_order_relaxed);
-  UpstreamQuery q;
-  q.qname = settings_.health_probe;
-  q.qtype = wire::type::kNS;
-  ExchangeOptions opt;
-  opt.timeout = settings_.timeout;
-  opt.tcp = settings_.protocol == settings::UpstreamProtocol::kTcp;
-  opt.edns = !h.no_edns.load();
-  opt.cookie = cookies_[i].get();
-  const auto started = std::chrono::steady_clock::now();
-  const ExchangeResult ex = co_await exchange(settings_.upstreams[i], q, opt);
-  const bool ok = ex.status == ExchangeStatus::kOk &&
-                  wire::header_rcode(ex.reply.data()) != static_cast<std::uint8_t>(wire::Rcode::kServFail) &&
-                  wire::header_rcode(ex.reply.data()) != static_cast<std::uint8_t>(wire::Rcode::kRefused);
-  if (ok) {
-    record(i, true, std::chrono::duration_cast<std::chrono::microseconds>(
-                        std::chrono::steady_clock::now() - started));
-    co_return;
-  }
-  const std::int64_t backoff = std::min(kMaxProbeMs, std::max(kFirstProbeMs, h.probe_backoff_ms.load() * 2));
-  h.probe_backoff_ms.store(backoff);
-  h.next_probe_ms.store(steady_ms() + backoff);
+  health_[i]->probes.fetch_add(1, std::memory_order_relaxed);
+  Question q(*this, probe_query_, util::TimerClock::now() + settings_.deadline);
+  const std::vector<std::size_t> only{i};
+  (void)co_await q.run(only);  // its outcome went into the server's health
 }
 
 boost::asio::awaitable<ForwardResult> ForwardGroup::resolve(const UpstreamQuery& query) {
-  ForwardResult result;
-  std::vector<std::size_t> order;
-  plan(order);
   const auto executor = co_await boost::asio::this_coro::executor;
-  for (std::size_t i = 0; i < health_.size(); ++i) maybe_probe(i, executor);
+  const util::TimePoint now = util::TimerClock::now();
+  std::vector<std::size_t> order;
+  plan(order, std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count(),
+       executor);
   if (order.empty()) {
-    result.all_down = true;  // fail fast: no server is up
+    ForwardResult result;
+    result.all_down = true;  // fail fast: no server is up, and this second's passthrough went
     co_return result;
   }
-  const auto deadline = std::chrono::steady_clock::now() + settings_.deadline;
-  UpstreamQuery q = query;
-  q.randomize_case = settings_.randomize_case;
-  const bool tcp_only = settings_.protocol == settings::UpstreamProtocol::kTcp;
-  // Keep going round the servers until the deadline, so a short outage of the only
-  // server does not fail a query that still has time left.
-  for (std::size_t attempt = 0;; ++attempt) {
-    const std::size_t i = order[attempt % order.size()];
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) break;
-    if (attempt >= 2 * order.size()) break;  // two rounds at most
-    ExchangeOptions opt;
-    opt.timeout = std::min<std::chrono::milliseconds>(
-        settings_.timeout, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
-    opt.tcp = tcp_only;
-    UpstreamHealth& h = *health_[i];
-    opt.edns = !h.no_edns.load(std::memory_order_relaxed);
-    opt.cookie = cookies_[i].get();  // sent only with EDNS (RFC 7873 section 5.1)
-    if (h.down.load(std::memory_order_relaxed) && attempt > 0) continue;  // went down meanwhile
-    // Caps: queries outstanding at this server, and queries sent to it this second.
-    if (h.outstanding.load(std::memory_order_relaxed) >=
-            static_cast<std::int64_t>(settings_.max_outstanding) ||
-        !take_qps(h)) {
-      ++result.capped;
-      h.capped.fetch_add(1, std::memory_order_relaxed);
-      if (attempt + 1 >= order.size()) break;
-      continue;
-    }
-    h.queries.fetch_add(1, std::memory_order_relaxed);
-    h.outstanding.fetch_add(1, std::memory_order_relaxed);
-    const auto started = std::chrono::steady_clock::now();
-    ++result.tries;
-    ExchangeResult ex = co_await exchange(settings_.upstreams[i], q, opt);
-    // RFC 7873 section 5.3: BADCOOKIE to our client cookie: retry at once with the server
-    // cookie it carried (now remembered); BADCOOKIE again to that fresh cookie: use TCP.
-    for (int retry = 0; retry < 2 && ex.status == ExchangeStatus::kOk && ex.bad_cookie; ++retry) {
-      if (retry == 1) {
-        if (opt.tcp) break;
-        opt.tcp = true;
-        result.via_tcp = true;
-      }
-      const std::uint32_t mismatches = ex.mismatches;
-      ex = co_await exchange(settings_.upstreams[i], q, opt);
-      ex.mismatches += mismatches;
-    }
-    const bool truncated =
-        ex.status == ExchangeStatus::kOk && (wire::header_flags(ex.reply.data()) & wire::kFlagTC);
-    // RFC 7766 section 5: retry a truncated answer over TCP. A burst of forged-looking
-    // replies (RFC 5452 section 9.1) moves the question to TCP as well.
-    if ((truncated || ex.mismatches >= kMismatchBurst) && !opt.tcp) {
-      const std::uint32_t mismatches = ex.mismatches;
-      opt.tcp = true;
-      result.via_tcp = true;
-      ex = co_await exchange(settings_.upstreams[i], q, opt);
-      ex.mismatches += mismatches;
-    }
-    if (ex.status == ExchangeStatus::kOk && wire::header_rcode(ex.reply.data()) == 1 &&
-        wire::header_arcount(ex.reply.data()) == 0 && opt.edns) {
-      opt.edns = false;  // FORMERR without OPT: an upstream that does not speak EDNS
-      ex = co_await exchange(settings_.upstreams[i], q, opt);
-      if (ex.status == ExchangeStatus::kOk && wire::header_rcode(ex.reply.data()) != 1) {
-        h.no_edns.store(true, std::memory_order_relaxed);  // remembered per upstream
-      }
-    }
-    h.outstanding.fetch_sub(1, std::memory_order_relaxed);
-    result.mismatches += ex.mismatches;
-    if (ex.status == ExchangeStatus::kLocalError) {
-      // Out of sockets here: no server is to blame and none would do better now.
-      --result.tries;
-      h.queries.fetch_sub(1, std::memory_order_relaxed);
-      break;
-    }
-    const auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - started);
-    if (ex.status != ExchangeStatus::kOk) {
-      if (ex.status == ExchangeStatus::kTimeout) {
-        ++result.timeouts;
-        h.timeouts.fetch_add(1, std::memory_order_relaxed);
-      } else {
-        h.errors.fetch_add(1, std::memory_order_relaxed);
-      }
-      record(i, false, rtt);
-      continue;
-    }
-    const auto rcode = wire::header_rcode(ex.reply.data());
-    if (rcode == static_cast<std::uint8_t>(wire::Rcode::kServFail) ||
-        rcode == static_cast<std::uint8_t>(wire::Rcode::kRefused) || ex.bad_cookie) {
-      h.errors.fetch_add(1, std::memory_order_relaxed);
-      record(i, false, rtt);
-      result.reply = std::move(ex.reply);  // kept in case every server says the same
-      result.upstream_index = i;
-      if (attempt + 1 >= order.size()) break;  // each server had its say
-      continue;
-    }
-    record(i, true, rtt);
-    result.status = ForwardStatus::kOk;
-    result.reply = std::move(ex.reply);
-    result.upstream_index = i;
-    co_return result;
-  }
-  co_return result;
+  Question q(*this, query, now + settings_.deadline);
+  co_return co_await q.run(order);
 }
 
 }  // namespace vnetdns::upstream

@@ -1,36 +1,39 @@
-// ForwardGroup: the upstream servers of one [[forward]] rule and how a query is tried on
-// them: in policy order (sequential = the configured order is a preference), each try
-// bounded by `timeout`, all tries by `deadline`; a reply with TC is retried over TCP on the
-// same server (RFC 7766 section 5); SERVFAIL/REFUSED, a timeout or a network error moves on
-// to the next server; FORMERR to an EDNS query is retried once without EDNS.
-// Health: kFailuresBeforeDown consecutive failures (timeouts, network errors, SERVFAIL,
-// REFUSED) mark a server down. A down server gets no queries while another is up; while it
-// is down it is probed (health_probe, type NS) with exponential back-off from 1 s to 30 s,
-// and the first good reply (probe or query) marks it up. When every server is down a query
-// fails at once instead of waiting out timeouts. Caps: a server with max_outstanding queries
-// in flight, or max_qps queries sent in the current second, is skipped (168.63.129.16 drops
-// what is over 200 outstanding or 1,000 per second). An upstream that answers FORMERR to EDNS
-// is remembered and asked without EDNS from then on.
+// ForwardGroup: the upstream servers of one [[forward]] rule, what is known of each
+// (ServerHealth: RTT, up/suspect/down, EDNS and 0x20 memories, counters) and which of them a
+// question goes to. resolve() plans the order and hands the question to the Question engine
+// (question.hpp), which makes the tries: RTT-adaptive per-try timeouts up to `timeout`, as
+// many tries and servers as fit in `deadline`, late replies to earlier tries accepted, TC ->
+// TCP, EDNS and 0x20 fallbacks, BADCOOKIE retries, each clamped to the deadline.
+//
+// The order (plan()): servers that are up in policy order (sequential = the configured order
+// is a preference, so a private and a public view are never mixed at random), then suspect
+// ones (a try timed out and nothing came since: the next question starts on a healthy
+// server at once), never down ones while any other is up or suspect. When every server is
+// down, one client question per second still goes to all of them (the rest fail at once, or
+// are answered stale), so the first fresh answer comes within about a second of the
+// upstream's return; suspect and down servers are also probed once a second with a name the
+// upstream can answer (`health_probe`, by default the rule's own zone, type SOA), and the
+// first answer, from a probe, a question or a late reply, makes a server up again.
+// Caps: a server with max_outstanding tries in flight, or max_qps tries sent in the current
+// second, gets no try (168.63.129.16 drops what is over 200 outstanding or 1,000 a second).
 // DNS cookies (RFC 7873 section 5.3): every EDNS query carries the server's COOKIE option
-// (client_cookie.hpp); a reply with another client cookie is a mismatch; BADCOOKIE to our
-// client cookie is retried at once with the server cookie it brought, and a second
-// BADCOOKIE over UDP goes to TCP (section 5.3); one that persists counts like SERVFAIL.
-// Thread safety: resolve() may run on many worker threads at once; the per-server health
-// and latency figures are atomics; each server's cookie state is a ClientCookie shared by
-// every worker (its server cookie under a small mutex); the configuration part is immutable.
+// (client_cookie.hpp); a reply with another client cookie is a mismatch.
+// Thread safety: resolve() may run on many worker threads at once; ServerHealth is atomics;
+// each server's cookie state is a ClientCookie shared by every worker (its server cookie
+// under a small mutex); the configuration part is immutable.
 #pragma once
 
-#include <array>
 #include <atomic>
-#include <boost/asio/awaitable.hpp>
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
 #include "resolver/settings/settings.hpp"
 #include "resolver/upstream/client_cookie.hpp"
-#include "resolver/upstream/transport.hpp"
+#include "resolver/upstream/server_health.hpp"
 #include "resolver/upstream/upstream_query.hpp"
 
 namespace vnetdns::upstream {
@@ -44,37 +47,10 @@ struct ForwardResult {
   bool via_tcp = false;
   std::uint32_t tries = 0;
   std::uint32_t timeouts = 0;
+  std::uint32_t late_replies = 0;  // the answer (or another) came after its try's timeout
   std::uint32_t mismatches = 0;
-  std::uint32_t capped = 0;  // servers skipped at their max_outstanding or max_qps
+  std::uint32_t capped = 0;  // tries not sent: every server at its max_outstanding or max_qps
   bool all_down = false;     // failed at once: every server is marked down
-};
-
-struct UpstreamHealth {
-  std::atomic<std::uint32_t> consecutive_failures{0};
-  std::atomic<bool> down{false};
-  std::atomic<std::int64_t> next_probe_ms{0};    // steady clock, ms
-  std::atomic<std::int64_t> probe_backoff_ms{0};
-  std::atomic<std::int64_t> qps_second{0};       // the second the qps window counts
-  std::atomic<std::uint32_t> qps_count{0};
-  std::atomic<bool> no_edns{false};
-  std::atomic<std::uint64_t> probes{0};
-  // Round-trip times of answered tries: counts per bucket (not cumulative) and their sum.
-  static constexpr std::array<std::uint32_t, 12> kLatencyBoundsUs = {
-      500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000};
-  std::array<std::atomic<std::uint64_t>, kLatencyBoundsUs.size() + 1> latency{};
-  std::atomic<std::uint64_t> latency_sum_us{0};
-  void observe_latency(std::chrono::microseconds rtt) noexcept {
-    std::size_t i = 0;
-    while (i < kLatencyBoundsUs.size() && rtt.count() > kLatencyBoundsUs[i]) ++i;
-    latency[i].fetch_add(1, std::memory_order_relaxed);
-    latency_sum_us.fetch_add(static_cast<std::uint64_t>(rtt.count()), std::memory_order_relaxed);
-  }
-  std::atomic<std::uint64_t> capped{0};
-  std::atomic<std::uint32_t> srtt_us{0};        // smoothed round-trip time
-  std::atomic<std::uint64_t> queries{0};
-  std::atomic<std::uint64_t> timeouts{0};
-  std::atomic<std::uint64_t> errors{0};
-  std::atomic<std::int64_t> outstanding{0};
 };
 
 class ForwardGroup : public std::enable_shared_from_this<ForwardGroup> {
@@ -84,29 +60,34 @@ class ForwardGroup : public std::enable_shared_from_this<ForwardGroup> {
   boost::asio::awaitable<ForwardResult> resolve(const UpstreamQuery& query);
 
   [[nodiscard]] const settings::ForwardSettings& settings() const noexcept { return settings_; }
-  [[nodiscard]] const UpstreamHealth& health(std::size_t i) const { return *health_[i]; }
-  [[nodiscard]] const ClientCookie& cookie(std::size_t i) const { return *cookies_[i]; }
+  [[nodiscard]] std::size_t size() const noexcept { return health_.size(); }
+  [[nodiscard]] const ServerHealth& health(std::size_t i) const { return *health_[i]; }
+  [[nodiscard]] ServerHealth& health(std::size_t i) { return *health_[i]; }
+  [[nodiscard]] ClientCookie& cookie(std::size_t i) const { return *cookies_[i]; }
+  // True while some server is not marked down.
   [[nodiscard]] bool any_up() const noexcept;
+  // Client questions let through to an all-down rule, and probes started.
+  [[nodiscard]] std::uint64_t passthroughs() const noexcept {
+    return passthroughs_.load(std::memory_order_relaxed);
+  }
 
-  static constexpr std::uint32_t kFailuresBeforeDown = 3;
-  static constexpr std::uint32_t kMismatchBurst = 3;  // forged-looking replies before TCP
-  static constexpr std::int64_t kFirstProbeMs = 1000;
-  static constexpr std::int64_t kMaxProbeMs = 30000;
+  // Logs a state change of server i (rate limited), `why` saying what caused it.
+  void report(std::size_t i, ServerHealth::Change change, const char* why) const;
 
  private:
-  // Fills `order` with the indices of the servers that are up, in the order this query
-  // should try them; starts due probes of the servers that are down.
-  void plan(std::vector<std::size_t>& order);
-  void record(std::size_t i, bool ok, std::chrono::microseconds rtt);
-  // Takes one unit of the server's per-second budget; false when it is spent.
-  bool take_qps(UpstreamHealth& h);
-  void maybe_probe(std::size_t i, const boost::asio::any_io_executor& executor);
+  // Fills `order` with the servers this question should try, best first (see the file
+  // comment); empty: fail at once. Starts due probes.
+  void plan(std::vector<std::size_t>& order, std::int64_t now_ms,
+            const boost::asio::any_io_executor& executor);
   boost::asio::awaitable<void> probe(std::size_t i);
 
   settings::ForwardSettings settings_;
-  std::vector<std::unique_ptr<UpstreamHealth>> health_;
+  UpstreamQuery probe_query_;
+  std::vector<std::unique_ptr<ServerHealth>> health_;
   std::vector<std::unique_ptr<ClientCookie>> cookies_;  // one per server, same order
   std::atomic<std::uint32_t> next_{0};
+  std::atomic<std::int64_t> passthrough_second_{-1};  // the second whose passthrough is taken
+  std::atomic<std::uint64_t> passthroughs_{0};
 };
 
 }  // namespace vnetdns::upstream

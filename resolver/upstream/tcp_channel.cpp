@@ -33,10 +33,10 @@ std::shared_ptr<TcpChannel> TcpChannel::for_server(const asio::any_io_executor& 
 TcpChannel::TcpChannel(asio::any_io_executor executor, const util::Endpoint& server)
     : executor_(std::move(executor)), server_(server) {}
 
-asio::awaitable<bool> TcpChannel::ensure_open(std::chrono::steady_clock::time_point until) {
+asio::awaitable<bool> TcpChannel::ensure_open(util::TimePoint until) {
   while (state_ == State::kConnecting) {
     // Someone else is connecting: wait for the outcome (our timer is cancelled then).
-    asio::steady_timer wait(executor_);
+    util::Timer wait(executor_);
     wait.expires_at(until);
     connect_waiters_.push_back(&wait);
     auto [ec] = co_await wait.async_wait(as_tuple(use_awaitable));
@@ -51,7 +51,7 @@ asio::awaitable<bool> TcpChannel::ensure_open(std::chrono::steady_clock::time_po
   socket->open(ep.protocol(), ec);
   bool ok = !ec;
   if (ok) {
-    asio::steady_timer limit(executor_);
+    util::Timer limit(executor_);
     limit.expires_at(until);
     auto c = co_await (socket->async_connect(ep, as_tuple(use_awaitable)) ||
                        limit.async_wait(as_tuple(use_awaitable)));
@@ -62,7 +62,7 @@ asio::awaitable<bool> TcpChannel::ensure_open(std::chrono::steady_clock::time_po
     state_ = State::kOpen;
     ++connects_;
     ++generation_;
-    last_used_ = last_read_ = std::chrono::steady_clock::now();
+    last_used_ = last_read_ = util::TimerClock::now();
     asio::co_spawn(executor_, read_loop(generation_, socket_), asio::detached);
     asio::co_spawn(executor_, idle_loop(generation_), asio::detached);
   } else {
@@ -74,8 +74,7 @@ asio::awaitable<bool> TcpChannel::ensure_open(std::chrono::steady_clock::time_po
 }
 
 asio::awaitable<ExchangeResult> TcpChannel::exchange(const SentQuery& sent,
-                                                     std::chrono::steady_clock::time_point until,
-                                                     bool& reused) {
+                                                     util::TimePoint until, bool& reused) {
   auto self = shared_from_this();
   ExchangeResult failed;
   if (waiters_.size() >= kMaxInFlight) {
@@ -85,7 +84,7 @@ asio::awaitable<ExchangeResult> TcpChannel::exchange(const SentQuery& sent,
   reused = state_ == State::kOpen;
   const bool open = co_await ensure_open(until);
   if (!open) {
-    failed.status = std::chrono::steady_clock::now() >= until ? ExchangeStatus::kTimeout
+    failed.status = util::TimerClock::now() >= until ? ExchangeStatus::kTimeout
                                                               : ExchangeStatus::kNetworkError;
     co_return failed;
   }
@@ -109,7 +108,7 @@ asio::awaitable<ExchangeResult> TcpChannel::exchange(const SentQuery& sent,
     writing_ = true;
     asio::co_spawn(executor_, write_loop(generation_, socket_), asio::detached);
   }
-  const auto sent_at = std::chrono::steady_clock::now();
+  const auto sent_at = util::TimerClock::now();
   last_used_ = sent_at;
   const std::uint64_t generation = generation_;
   w.wake.expires_at(until);
@@ -148,11 +147,11 @@ asio::awaitable<void> TcpChannel::read_loop(std::uint64_t generation, Socket soc
     buf.resize(wire::load16(len.data()));
     auto [bec, bn] = co_await asio::async_read(*socket, asio::buffer(buf), as_tuple(use_awaitable));
     if (bec || generation != generation_ || buf.size() < wire::kHeaderSize) break;
-    last_read_ = std::chrono::steady_clock::now();
+    last_read_ = util::TimerClock::now();
     auto it = waiters_.find(wire::load16(buf.data()));
     if (it == waiters_.end()) continue;  // late (timed out) or made up: nobody waits for it
     Waiter& w = *it->second;
-    if (!accept_reply(w.sent, buf.data(), buf.size(), w.result)) {
+    if (accept_reply(w.sent, buf.data(), buf.size(), w.result) != ReplyCheck::kAccepted) {
       ++w.result.mismatches;
       continue;
     }
@@ -160,7 +159,7 @@ asio::awaitable<void> TcpChannel::read_loop(std::uint64_t generation, Socket soc
     w.result.status = ExchangeStatus::kOk;
     w.done = true;
     waiters_.erase(it);
-    last_used_ = std::chrono::steady_clock::now();
+    last_used_ = util::TimerClock::now();
     w.wake.cancel();
   }
   if (generation == generation_) close();
@@ -168,12 +167,12 @@ asio::awaitable<void> TcpChannel::read_loop(std::uint64_t generation, Socket soc
 
 asio::awaitable<void> TcpChannel::idle_loop(std::uint64_t generation) {
   auto self = shared_from_this();
-  asio::steady_timer tick(executor_);
+  util::Timer tick(executor_);
   while (generation == generation_ && state_ == State::kOpen) {
     tick.expires_after(std::chrono::seconds(1));
     co_await tick.async_wait(as_tuple(use_awaitable));
     if (generation == generation_ && waiters_.empty() &&
-        std::chrono::steady_clock::now() - last_used_ >= kIdle) {
+        util::TimerClock::now() - last_used_ >= kIdle) {
       close();
     }
   }

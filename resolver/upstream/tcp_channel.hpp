@@ -26,11 +26,12 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "resolver/upstream/sent_query.hpp"
 #include "resolver/upstream/transport.hpp"
+#include "resolver/util/clock.hpp"
 #include "resolver/util/endpoint.hpp"
+#include "resolver/util/timer.hpp"
 
 namespace vnetdns::upstream {
 
@@ -49,15 +50,14 @@ class TcpChannel : public std::enable_shared_from_this<TcpChannel> {
   // the connection was already open (a failure then may be a connection the server dropped
   // while idle: worth one retry on a fresh connection).
   boost::asio::awaitable<ExchangeResult> exchange(const SentQuery& sent,
-                                                  std::chrono::steady_clock::time_point until,
-                                                  bool& reused);
+                                                  util::TimePoint until, bool& reused);
 
   [[nodiscard]] std::uint64_t connections_made() const noexcept { return connects_; }
 
  private:
   struct Waiter {
     explicit Waiter(const boost::asio::any_io_executor& ex) : wake(ex) {}
-    boost::asio::steady_timer wake;
+    util::Timer wake;
     SentQuery sent;
     ExchangeResult result;
     bool done = false;
@@ -65,7 +65,7 @@ class TcpChannel : public std::enable_shared_from_this<TcpChannel> {
   enum class State : std::uint8_t { kClosed, kConnecting, kOpen };
 
   using Socket = std::shared_ptr<boost::asio::ip::tcp::socket>;
-  boost::asio::awaitable<bool> ensure_open(std::chrono::steady_clock::time_point until);
+  boost::asio::awaitable<bool> ensure_open(util::TimePoint until);
   // Each loop holds the socket of its own connection: a later connection gets a new one,
   // so an operation of an old loop can never touch the new stream.
   boost::asio::awaitable<void> read_loop(std::uint64_t generation, Socket socket);
@@ -76,14 +76,14 @@ class TcpChannel : public std::enable_shared_from_this<TcpChannel> {
   boost::asio::any_io_executor executor_;
   util::Endpoint server_;
   Socket socket_;  // the current connection's (null before the first)
-  std::vector<boost::asio::steady_timer*> connect_waiters_;  // woken when a connect ends
+  std::vector<util::Timer*> connect_waiters_;  // woken when a connect ends
   State state_ = State::kClosed;
   std::uint64_t generation_ = 0;  // bumps on every close: old loops exit
   std::unordered_map<std::uint16_t, Waiter*> waiters_;
   std::deque<std::vector<std::uint8_t>> writes_;
   bool writing_ = false;
-  std::chrono::steady_clock::time_point last_used_{};
-  std::chrono::steady_clock::time_point last_read_{};  // a whole reply frame arrived
+  util::TimePoint last_used_{};
+  util::TimePoint last_read_{};  // a whole reply frame arrived
   std::uint64_t connects_ = 0;
 };
 

@@ -8,7 +8,6 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -18,6 +17,7 @@
 #include "resolver/upstream/tcp_channel.hpp"
 #include "resolver/upstream/udp_pool.hpp"
 #include "resolver/util/random.hpp"
+#include "resolver/util/timer.hpp"
 #include "resolver/wire/types.hpp"
 
 namespace vnetdns::upstream {
@@ -27,29 +27,32 @@ using namespace asio::experimental::awaitable_operators;
 using asio::as_tuple;
 using asio::use_awaitable;
 
-bool accept_reply(const SentQuery& sent, const std::uint8_t* reply, std::size_t n,
-                  ExchangeResult& result) {
-  if (!reply_matches(sent.q, sent.qlen, reply, n, sent.exact_case)) return false;
-  if (sent.cookie == nullptr) return true;
-  const ReplyCookieView c = read_reply_cookie(reply, n, sent.cookie->client().data());
-  if (c.status == ReplyCookie::kMismatch) return false;
-  if (c.status == ReplyCookie::kValid) {
-    sent.cookie->learn(c.server_cookie, c.server_len);
-    result.bad_cookie = c.rcode == static_cast<std::uint16_t>(wire::Rcode::kBadCookie);
+ReplyCheck accept_reply(const SentQuery& sent, const std::uint8_t* reply, std::size_t n,
+                        ExchangeResult& result) {
+  const ReplyMatch m = match_reply(sent.q, sent.qlen, reply, n, sent.exact_case);
+  if (m == ReplyMatch::kNoMatch) return ReplyCheck::kRejected;
+  if (sent.cookie != nullptr) {
+    const ReplyCookieView c = read_reply_cookie(reply, n, sent.cookie->client().data());
+    if (c.status == ReplyCookie::kMismatch) return ReplyCheck::kRejected;
+    if (m == ReplyMatch::kCaseOnly) return ReplyCheck::kCaseOnly;
+    if (c.status == ReplyCookie::kValid) {
+      sent.cookie->learn(c.server_cookie, c.server_len);
+      result.bad_cookie = c.rcode == static_cast<std::uint16_t>(wire::Rcode::kBadCookie);
+    }
   }
-  return true;
+  return m == ReplyMatch::kCaseOnly ? ReplyCheck::kCaseOnly : ReplyCheck::kAccepted;
 }
 
 namespace {
 
-asio::awaitable<ExchangeResult> exchange_tcp(const util::Endpoint& server, const SentQuery& sent,
-                                             std::chrono::steady_clock::time_point until) {
+asio::awaitable<ExchangeResult> exchange_own_tcp(const util::Endpoint& server,
+                                                 const SentQuery& sent, util::TimePoint until) {
   const std::uint8_t* q = sent.q;
   const std::size_t qlen = sent.qlen;
   ExchangeResult result;
   auto executor = co_await asio::this_coro::executor;
   asio::ip::tcp::socket sock(executor);
-  asio::steady_timer timer(executor);
+  util::Timer timer(executor);
   timer.expires_at(until);
   const auto ep = to_asio<asio::ip::tcp::endpoint>(server);
   boost::system::error_code oec;
@@ -93,7 +96,7 @@ asio::awaitable<ExchangeResult> exchange_tcp(const util::Endpoint& server, const
       result.status = ExchangeStatus::kNetworkError;
       co_return result;
     }
-    if (!accept_reply(sent, buf.data(), buf.size(), result)) {
+    if (accept_reply(sent, buf.data(), buf.size(), result) != ReplyCheck::kAccepted) {
       ++result.mismatches;
       continue;
     }
@@ -105,11 +108,10 @@ asio::awaitable<ExchangeResult> exchange_tcp(const util::Endpoint& server, const
 
 }  // namespace
 
-asio::awaitable<ExchangeResult> exchange(const util::Endpoint& server, const UpstreamQuery& query,
-                                         const ExchangeOptions& options) {
+bool prepare_query(const UpstreamQuery& query, const ExchangeOptions& options, std::uint8_t* buf,
+                   SentQuery& sent) {
   static_assert(kMaxQuerySize >= wire::kHeaderSize + wire::kMaxNameLength + 4 + 11 + 4 +
                                      ClientCookie::kMaxOptionSize);
-  std::array<std::uint8_t, kMaxQuerySize> q;  // encode_query() writes what is sent
   const std::uint16_t id = util::Random::thread_instance().u16();
   // RFC 7873 section 5.1: the COOKIE option rides in the OPT record, so only with EDNS.
   std::array<std::uint8_t, ClientCookie::kMaxOptionSize> cookie{};
@@ -117,36 +119,52 @@ asio::awaitable<ExchangeResult> exchange(const util::Endpoint& server, const Ups
   if (options.edns && options.cookie != nullptr) {
     cookie_len = options.cookie->write_option(cookie.data());
   }
-  SentQuery sent;
-  sent.q = q.data();
-  sent.qlen = encode_query(query, id, q.data(), q.size(), options.edns,
+  sent.q = buf;
+  sent.qlen = encode_query(query, id, buf, kMaxQuerySize, options.edns,
                            cookie_len > 0 ? cookie.data() : nullptr, cookie_len);
   sent.exact_case = query.randomize_case;
   sent.cookie = cookie_len > 0 ? options.cookie : nullptr;
-  if (sent.qlen == 0) co_return ExchangeResult{ExchangeStatus::kEncodeError, {}, 0};
-  const auto until = std::chrono::steady_clock::now() + options.timeout;
-  if (options.tcp) {
-    // The worker's reused, pipelined connection to this server (RFC 7766 section 6.2.1).
-    auto executor = co_await asio::this_coro::executor;
-    std::shared_ptr<TcpChannel> channel = TcpChannel::for_server(executor, server);
-    bool reused = false;
-    ExchangeResult r = co_await channel->exchange(sent, until, reused);
-    if ((r.status == ExchangeStatus::kLocalError || r.status == ExchangeStatus::kNetworkError) &&
-        std::chrono::steady_clock::now() < until) {
-      // The channel is full, or its connection closed before our reply came (a server that
-      // had dropped it while idle, or one that answers one query per connection): one of our
-      // own, within what is left of the deadline.
-      r = co_await exchange_tcp(server, sent, until);
-    }
-    co_return r;
+  return sent.qlen != 0;
+}
+
+asio::awaitable<ExchangeResult> exchange_tcp(const util::Endpoint& server, const SentQuery& sent,
+                                             util::TimePoint until) {
+  // The worker's reused, pipelined connection to this server (RFC 7766 section 6.2.1).
+  auto executor = co_await asio::this_coro::executor;
+  std::shared_ptr<TcpChannel> channel = TcpChannel::for_server(executor, server);
+  bool reused = false;
+  ExchangeResult r = co_await channel->exchange(sent, until, reused);
+  if ((r.status == ExchangeStatus::kLocalError || r.status == ExchangeStatus::kNetworkError) &&
+      util::TimerClock::now() < until) {
+    // The channel is full, or its connection closed before our reply came (a server that
+    // had dropped it while idle, or one that answers one query per connection): one of our
+    // own, within what is left of the deadline.
+    r = co_await exchange_own_tcp(server, sent, until);
   }
-  // A socket of the worker's pool to this server, on a random, regularly renewed port
-  // (a Ticket awaited in this frame: the pool adds no coroutine of its own per query).
+  co_return r;
+}
+
+asio::awaitable<ExchangeResult> exchange(const util::Endpoint& server, const UpstreamQuery& query,
+                                         const ExchangeOptions& options) {
+  std::array<std::uint8_t, kMaxQuerySize> q;  // what is sent
+  SentQuery sent;
+  if (!prepare_query(query, options, q.data(), sent)) {
+    co_return ExchangeResult{ExchangeStatus::kEncodeError, {}, 0};
+  }
+  const auto until = util::TimerClock::now() + options.timeout;
+  if (options.tcp) co_return co_await exchange_tcp(server, sent, until);
+  // A socket of the worker's pool to this server (a Ticket awaited in this frame: the pool
+  // adds no coroutine of its own per query).
   auto executor = co_await asio::this_coro::executor;
   std::shared_ptr<UdpPool> pool = UdpPool::for_server(executor, server);
-  UdpPool::Ticket ticket(executor);
-  if (pool->start(ticket, sent, until)) {
-    co_await ticket.wake.async_wait(asio::as_tuple(asio::use_awaitable));
+  util::Timer wake(executor);
+  wake.expires_at(until);
+  UdpPool::Ticket ticket;
+  if (pool->start(ticket, sent, wake)) {
+    while (!ticket.done() && util::TimerClock::now() < until) {
+      co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
+      wake.expires_at(until);  // a case mismatch wakes us too: keep waiting for the reply
+    }
   }
   co_return pool->finish(ticket);
 }

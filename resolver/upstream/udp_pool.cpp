@@ -24,7 +24,7 @@ std::shared_ptr<UdpPool> UdpPool::for_server(const asio::any_io_executor& execut
 UdpPool::UdpPool(asio::any_io_executor executor, const util::Endpoint& server)
     : executor_(std::move(executor)), server_(server) {}
 
-UdpPool::PortPtr UdpPool::open(std::chrono::steady_clock::time_point now) {
+UdpPool::PortPtr UdpPool::open(util::TimePoint now) {
   auto port = std::make_shared<Port>(executor_);
   const auto ep = to_asio<asio::ip::udp::endpoint>(server_);
   boost::system::error_code ec;
@@ -39,7 +39,7 @@ UdpPool::PortPtr UdpPool::open(std::chrono::steady_clock::time_point now) {
   return port;
 }
 
-UdpPool::PortPtr UdpPool::pick(std::chrono::steady_clock::time_point now) {
+UdpPool::PortPtr UdpPool::pick(util::TimePoint now) {
   PortPtr& slot = slots_[util::Random::thread_instance().below(kSockets)];
   if (slot && (slot->retired || now - slot->opened >= kMaxAge)) {
     // Worn out (send_batch() retires a socket at its budget), failed, or old: this slot
@@ -73,17 +73,17 @@ void UdpPool::fail(Port& port, Waiter& w, ExchangeStatus status) {
   auto it = std::find_if(port.waiting.begin(), port.waiting.end(),
                          [&w](const auto& e) { return e.second == &w; });
   if (it != port.waiting.end()) port.waiting.erase(it);  // never sent: no reply to expect
-  w.result.status = status;
-  w.done = true;
-  w.wake.cancel();
+  w.result_.status = status;
+  w.done_ = true;
+  w.waker_->cancel();
   close_if_done(port);
 }
 
 void UdpPool::fail_all(Port& port) {
   for (auto& [id, w] : port.waiting) {
-    w->result.status = ExchangeStatus::kNetworkError;
-    w->done = true;
-    w->wake.cancel();
+    w->result_.status = ExchangeStatus::kNetworkError;
+    w->done_ = true;
+    w->waker_->cancel();
   }
   port.waiting.clear();
   port.retired = true;
@@ -91,40 +91,57 @@ void UdpPool::fail_all(Port& port) {
   port.socket.close(ec);
 }
 
-bool UdpPool::start(Ticket& t, const SentQuery& sent, std::chrono::steady_clock::time_point until) {
-  if (sent.qlen > t.q.size() || sent.qlen < wire::kHeaderSize) {
-    t.result.status = ExchangeStatus::kEncodeError;
+bool UdpPool::start(Ticket& t, const SentQuery& sent, util::Timer& waker) {
+  t.waker_ = &waker;
+  t.result_ = ExchangeResult{};
+  t.done_ = false;
+  if (sent.qlen > t.q_.size() || sent.qlen < wire::kHeaderSize) {
+    t.result_.status = ExchangeStatus::kEncodeError;
+    t.done_ = true;
     return false;
   }
-  std::memcpy(t.q.data(), sent.q, sent.qlen);
-  t.sent = sent;
-  t.sent.q = t.q.data();  // the patched bytes are what replies are checked against
-  t.queued = true;
+  std::memcpy(t.q_.data(), sent.q, sent.qlen);
+  t.sent_ = sent;
+  t.sent_.q = t.q_.data();  // the patched bytes are what replies are checked against
+  t.queued_ = true;
   outbox_.push_back(&t);
   if (!flush_posted_) {
     flush_posted_ = true;
     asio::post(executor_, [self = shared_from_this()] { self->flush(); });
   }
-  t.wake.expires_at(until);
   return true;
 }
 
 ExchangeResult UdpPool::finish(Ticket& t) {
-  if (t.queued) {
-    // Gave up before the flush (only when the wait ended early): it never left.
-    t.queued = false;
+  if (t.queued_) {
+    // Gave up before the flush: it never left.
+    t.queued_ = false;
     outbox_.erase(std::find(outbox_.begin(), outbox_.end(), &t));
   }
-  // Timed out: leave the socket's list; a late reply is recognised and dropped.
-  if (!t.done && t.port) release(*t.port, &t);
-  t.port.reset();
-  return std::move(t.result);  // kTimeout unless a reply or an error came
+  // Still open: leave the socket's list; a late reply is recognised and dropped.
+  if (!t.done_ && t.port_) release(*t.port_, &t);
+  t.port_.reset();
+  t.done_ = true;
+  t.waker_ = nullptr;
+  return std::move(t.result_);  // kTimeout unless a reply or an error came
+}
+
+void UdpPool::abandon(Ticket& t) noexcept {
+  if (t.queued_) {
+    t.queued_ = false;
+    std::erase(outbox_, &t);
+  }
+  if (t.port_) {
+    std::erase_if(t.port_->waiting, [&t](const auto& e) { return e.second == &t; });
+    t.port_.reset();
+  }
+  t.waker_ = nullptr;
 }
 
 void UdpPool::flush() {
   flush_posted_ = false;
   // Nothing below runs a handler (cancel and close only post), so outbox_ holds still.
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = util::TimerClock::now();
   std::size_t i = 0;
   while (i < outbox_.size()) {
     PortPtr port = pick(now);
@@ -132,10 +149,10 @@ void UdpPool::flush() {
       // No socket could be made (out of descriptors): what is left fails, locally.
       for (; i < outbox_.size(); ++i) {
         Ticket& t = *outbox_[i];
-        t.queued = false;
-        t.result.status = ExchangeStatus::kLocalError;
-        t.done = true;
-        t.wake.cancel();
+        t.queued_ = false;
+        t.result_.status = ExchangeStatus::kLocalError;
+        t.done_ = true;
+        t.waker_->cancel();
       }
       break;
     }
@@ -158,15 +175,15 @@ void UdpPool::send_batch(const PortPtr& port, Ticket** first, std::size_t count)
   };
   for (std::size_t k = 0; k < count; ++k) {
     Ticket& t = *first[k];
-    t.queued = false;
-    t.port = port;
+    t.queued_ = false;
+    t.port_ = port;
     // An ID no other query on this socket holds or held and gave up on (its late reply
     // must not look like ours).
-    std::uint16_t id = wire::load16(t.q.data());
+    std::uint16_t id = wire::load16(t.q_.data());
     while (taken(id)) id = util::Random::thread_instance().u16();
-    wire::store16(t.q.data(), id);
+    wire::store16(t.q_.data(), id);
     p.waiting.emplace_back(id, &t);
-    send_iov_[k] = {t.q.data(), t.sent.qlen};
+    send_iov_[k] = {t.q_.data(), t.sent_.qlen};
     msghdr& h = send_msgs_[k].msg_hdr;
     h = msghdr{};  // connected: no address
     h.msg_iov = &send_iov_[k];
@@ -267,20 +284,29 @@ void UdpPool::take_reply(Port& port, std::uint8_t* reply, std::size_t n, bool cu
       std::find(port.expired.begin(), port.expired.end(), id) != port.expired.end()) {
     return;  // a late reply to a query that gave up on it
   }
-  if (n < wire::kHeaderSize || it == port.waiting.end() ||
-      !accept_reply(it->second->sent, reply, n, it->second->result)) {
+  const ReplyCheck check = n < wire::kHeaderSize || it == port.waiting.end()
+                               ? ReplyCheck::kRejected
+                               : accept_reply(it->second->sent_, reply, n, it->second->result_);
+  if (check == ReplyCheck::kRejected) {
     // A forged-looking datagram: counted against every query waiting on this socket.
-    for (auto& e : port.waiting) ++e.second->result.mismatches;
+    for (auto& e : port.waiting) ++e.second->result_.mismatches;
     return;
   }
   Waiter& w = *it->second;
+  if (check == ReplyCheck::kCaseOnly) {
+    // Right ID and question but for the case (0x20): the question decides what it means;
+    // the query stays open for a reply in the right case.
+    ++w.result_.case_mismatches;
+    w.waker_->cancel();
+    return;
+  }
   port.waiting.erase(it);
   // A datagram too big for the buffer was cut: treat it as truncated (retried over TCP).
   if (cut) reply[2] |= static_cast<std::uint8_t>(wire::kFlagTC >> 8);
-  w.result.reply.assign(reply, reply + n);
-  w.result.status = ExchangeStatus::kOk;
-  w.done = true;
-  w.wake.cancel();
+  w.result_.reply.assign(reply, reply + n);
+  w.result_.status = ExchangeStatus::kOk;
+  w.done_ = true;
+  w.waker_->cancel();
   close_if_done(port);
 }
 

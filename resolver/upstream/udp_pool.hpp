@@ -41,11 +41,12 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/udp.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "resolver/upstream/sent_query.hpp"
 #include "resolver/upstream/transport.hpp"
+#include "resolver/util/clock.hpp"
 #include "resolver/util/endpoint.hpp"
+#include "resolver/util/timer.hpp"
 
 namespace vnetdns::upstream {
 
@@ -70,32 +71,43 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
 
  public:
   // One query's passage through the pool, awaited in the caller's own coroutine (no frame of
-  // the pool's per query; upstream::exchange() is the one caller):
-  //   UdpPool::Ticket t(executor);
-  //   if (pool->start(t, sent, until)) co_await t.wake.async_wait(...);
+  // the pool's per query):
+  //   UdpPool::Ticket t;
+  //   if (pool->start(t, sent, waker)) { co_await waker.async_wait(...) until t.done() ... }
   //   result = pool->finish(t);
-  // The ticket must stay put (not move) from start() to finish().
+  // The pool cancels `waker` when the ticket is done (a reply, or an error), and when a
+  // reply right but for its letter case came (result().case_mismatches grew; the ticket
+  // stays open for the real reply). Several tickets may share one waker (a question's tries
+  // do). The ticket must stay put (not move) from start() to finish() or abandon().
   class Ticket {
    public:
-    explicit Ticket(const boost::asio::any_io_executor& ex) : wake(ex) {}
+    Ticket() = default;
     Ticket(const Ticket&) = delete;
     Ticket& operator=(const Ticket&) = delete;
-    boost::asio::steady_timer wake;  // expires at the deadline; cancelled on a reply or error
+    [[nodiscard]] bool done() const noexcept { return done_; }
+    // What has come so far (mismatch counts while open; the reply once done).
+    [[nodiscard]] const ExchangeResult& result() const noexcept { return result_; }
+    [[nodiscard]] bool started() const noexcept { return waker_ != nullptr; }
 
    private:
     friend class UdpPool;
-    std::array<std::uint8_t, kMaxQuerySize> q;  // our copy of the query, its ID re-drawn
-    SentQuery sent;                             // as sent: replies are checked against it
-    ExchangeResult result;
-    bool done = false;
-    bool queued = false;         // in outbox_, not yet given a socket
-    std::shared_ptr<Port> port;  // the socket it went out on
+    util::Timer* waker_ = nullptr;
+    std::array<std::uint8_t, kMaxQuerySize> q_;  // our copy of the query, its ID re-drawn
+    SentQuery sent_;                             // as sent: replies are checked against it
+    ExchangeResult result_;
+    bool done_ = false;
+    bool queued_ = false;         // in outbox_, not yet given a socket
+    std::shared_ptr<Port> port_;  // the socket it went out on
   };
   // Queues the query on a socket of the pool. False when it failed at once (finish() says
-  // why); else await `ticket.wake`, then call finish().
-  bool start(Ticket& ticket, const SentQuery& sent, std::chrono::steady_clock::time_point until);
-  // The outcome: the reply, an error, or kTimeout.
+  // why); else wait on `waker` until ticket.done() (or give up), then call finish().
+  bool start(Ticket& ticket, const SentQuery& sent, util::Timer& waker);
+  // The outcome: the reply, an error, or kTimeout (a late reply to it is then recognised and
+  // dropped quietly). The ticket may be started again afterwards.
   ExchangeResult finish(Ticket& ticket);
+  // Forgets the ticket without touching any socket (its owner is being destroyed, maybe with
+  // the io_context itself).
+  void abandon(Ticket& ticket) noexcept;
 
  private:
   using Waiter = Ticket;
@@ -108,13 +120,13 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
     std::vector<std::uint16_t> expired;
     std::uint32_t uses = 0;
     bool retired = false;  // takes no new query; closed once `waiting` is empty
-    std::chrono::steady_clock::time_point opened{};
+    util::TimePoint opened{};
   };
   using PortPtr = std::shared_ptr<Port>;
 
   // A slot's socket with room for more queries (null: no socket could be made).
-  PortPtr pick(std::chrono::steady_clock::time_point now);
-  PortPtr open(std::chrono::steady_clock::time_point now);
+  PortPtr pick(util::TimePoint now);
+  PortPtr open(util::TimePoint now);
   static void close_if_done(Port& port);       // a retired port with nobody waiting closes
   static void release(Port& port, Waiter* w);  // w leaves (timed out)
   static void fail(Port& port, Waiter& w, ExchangeStatus status);  // w alone, not sent

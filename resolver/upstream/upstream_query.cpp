@@ -45,27 +45,28 @@ std::size_t encode_query(const UpstreamQuery& q, std::uint16_t id, std::uint8_t*
   return b.fits() ? b.size() : 0;
 }
 
-bool reply_matches(const std::uint8_t* sent, std::size_t sent_len, const std::uint8_t* reply,
-                   std::size_t reply_len, bool exact_case) noexcept {
-  if (reply_len < wire::kHeaderSize || sent_len < wire::kHeaderSize) return false;
-  if (wire::header_id(sent) != wire::header_id(reply)) return false;
+ReplyMatch match_reply(const std::uint8_t* sent, std::size_t sent_len, const std::uint8_t* reply,
+                       std::size_t reply_len, bool exact_case) noexcept {
+  constexpr ReplyMatch kNo = ReplyMatch::kNoMatch;
+  if (reply_len < wire::kHeaderSize || sent_len < wire::kHeaderSize) return kNo;
+  if (wire::header_id(sent) != wire::header_id(reply)) return kNo;
   const std::uint16_t flags = wire::header_flags(reply);
-  if ((flags & wire::kFlagQR) == 0 || (flags & wire::kOpcodeMask) != 0) return false;
-  if (wire::header_qdcount(reply) != 1) return false;
+  if ((flags & wire::kFlagQR) == 0 || (flags & wire::kOpcodeMask) != 0) return kNo;
+  if (wire::header_qdcount(reply) != 1) return kNo;
   // The question we sent is uncompressed at offset 12; the reply's must equal it.
   const std::size_t name_end = wire::skip_name(sent, sent_len, wire::kHeaderSize);
-  if (name_end == 0 || name_end + 4 > sent_len) return false;
+  if (name_end == 0 || name_end + 4 > sent_len) return kNo;
   const std::size_t name_len = name_end - wire::kHeaderSize;
-  if (name_end + 4 > reply_len) return false;
+  if (name_end + 4 > reply_len) return kNo;
   const std::uint8_t* a = sent + wire::kHeaderSize;
   const std::uint8_t* b = reply + wire::kHeaderSize;
-  if (std::memcmp(a + name_len, b + name_len, 4) != 0) return false;  // QTYPE, QCLASS
-  if (exact_case) return std::memcmp(a, b, name_len) == 0;
+  if (std::memcmp(a + name_len, b + name_len, 4) != 0) return kNo;  // QTYPE, QCLASS
+  if (std::memcmp(a, b, name_len) == 0) return ReplyMatch::kMatch;
   // Label length bytes (< 64) are unaffected by lowering, so a bytewise fold is exact.
   for (std::size_t i = 0; i < name_len; ++i) {
-    if (wire::ascii_lower(a[i]) != wire::ascii_lower(b[i])) return false;
+    if (wire::ascii_lower(a[i]) != wire::ascii_lower(b[i])) return kNo;
   }
-  return true;
+  return exact_case ? ReplyMatch::kCaseOnly : ReplyMatch::kMatch;
 }
 
 }  // namespace vnetdns::upstream

@@ -40,9 +40,20 @@ std::size_t encode_query(const UpstreamQuery& q, std::uint16_t id, std::uint8_t*
                          std::size_t cap, bool with_edns, const std::uint8_t* cookie = nullptr,
                          std::size_t cookie_len = 0);
 
-// True when `reply` answers the query `sent` (same ID, QR=1, opcode QUERY, one question
-// equal to the sent one; with 0x20 the case must match exactly too).
-bool reply_matches(const std::uint8_t* sent, std::size_t sent_len, const std::uint8_t* reply,
-                   std::size_t reply_len, bool exact_case) noexcept;
+// How `reply` relates to the query `sent`: kMatch when it answers it (same ID, QR=1, opcode
+// QUERY, one question equal to the sent one; with `exact_case` (0x20) in exactly the case we
+// sent); kCaseOnly when all of that holds but the letter case of the echoed name, with
+// `exact_case` (an upstream that does not preserve case, or a forger who does not know the
+// case); kNoMatch otherwise.
+enum class ReplyMatch : std::uint8_t { kNoMatch, kMatch, kCaseOnly };
+ReplyMatch match_reply(const std::uint8_t* sent, std::size_t sent_len, const std::uint8_t* reply,
+                       std::size_t reply_len, bool exact_case) noexcept;
+
+// match_reply() == kMatch.
+inline bool reply_matches(const std::uint8_t* sent, std::size_t sent_len,
+                          const std::uint8_t* reply, std::size_t reply_len,
+                          bool exact_case) noexcept {
+  return match_reply(sent, sent_len, reply, reply_len, exact_case) == ReplyMatch::kMatch;
+}
 
 }  // namespace vnetdns::upstream

@@ -1,8 +1,14 @@
 // Clock: the one source of "now" for the core (cache expiry, timeouts, rate limits).
 // RealClock reads CLOCK_MONOTONIC (and CLOCK_REALTIME for log stamps); ManualClock is
 // advanced by tests so that expiry is tested without sleeping.
+// process_clock(): the clock behind every timer of the process (util::Timer, timer.hpp) and
+// the upstream side's health and RTT figures, which live in objects shared by all workers
+// and have no Clock& of their own. It is RealClock unless a test installs a ManualClock
+// with set_process_clock() (the scenario harness does, so per-try timeouts, deadlines,
+// probes and back-off run on the manual clock); production never changes it.
 // Invariant: now() never goes backwards. Thread safety: RealClock is stateless;
-// ManualClock uses an atomic so workers may read it while a test advances it.
+// ManualClock uses an atomic so workers may read it while a test advances it; the process
+// clock pointer is atomic (install it before the threads that read it start).
 #pragma once
 
 #include <atomic>
@@ -48,5 +54,18 @@ class ManualClock final : public Clock {
  private:
   std::atomic<std::int64_t> ns_;
 };
+
+// The clock timers and upstream state read (RealClock::instance() unless a test set one).
+[[nodiscard]] const Clock& process_clock() noexcept;
+[[nodiscard]] bool process_clock_is_real() noexcept;
+// Installs `clock` (nullptr: back to RealClock). It must outlive every reader.
+void set_process_clock(const Clock* clock) noexcept;
+
+// Milliseconds on the process clock: the unit of the upstream side's atomic time stamps.
+[[nodiscard]] inline std::int64_t process_ms() noexcept {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             process_clock().now().time_since_epoch())
+      .count();
+}
 
 }  // namespace vnetdns::util

@@ -5,26 +5,22 @@
 // in code (zone text written to temp files), a PacketCache and a Pipeline on a ManualClock,
 // and drives Pipeline::handle()/resolve() with raw query bytes. Every wait is bounded (real
 // time) and ends as soon as its condition holds: no sleeps stand in for readiness.
+// Time: the harness's ManualClock is also the process clock (util::set_process_clock), so
+// every timer of the forwarding path (per-try timeouts, deadlines, probes, serve-stale's
+// stale_answer_timeout) runs on it. While a wait finds the event loop idle (nothing left to
+// run but timers), it advances the manual clock by `step` (10 ms) and looks again, so a test
+// that waits for an answer lets simulated time pass as fast as the code can follow it; with
+// `auto_advance = false` time moves only when the test calls advance(). A FakeUpstream reply
+// can be scripted to leave after `delay` of that time.
 // Thread safety: single-threaded; everything runs on the harness's io_context.
 #pragma once
 
 #include <arpa/inet.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
-
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ip/udp.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
-
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -38,12 +34,24 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <catch2/catch.hpp>
+
 #include "resolver/cache/packet_cache.hpp"
 #include "resolver/pipeline/pipeline.hpp"
 #include "resolver/pipeline/snapshot.hpp"
 #include "resolver/settings/settings.hpp"
 #include "resolver/util/clock.hpp"
 #include "resolver/util/endpoint.hpp"
+#include "resolver/util/timer.hpp"
 #include "resolver/wire/builder.hpp"
 #include "resolver/wire/message_view.hpp"
 #include "resolver/wire/query_view.hpp"
@@ -175,8 +183,7 @@ inline std::string rdata_text(const wire::MessageView& v, const wire::RrView& rr
       return "serial=" + std::to_string(wire::load32(out.data() + len - 20)) +
              " minimum=" + std::to_string(wire::load32(out.data() + len - 4));
     }
-    default:
-      return std::to_string(rr.rdlength) + " bytes";
+    default: return std::to_string(rr.rdlength) + " bytes";
   }
 }
 
@@ -245,8 +252,11 @@ struct Script {
   Mode mode = Mode::kReply;
   std::uint8_t rcode = 0;
   std::vector<Rr> rrs;
-  bool wrong_id_first = false;  // send a copy with a wrong ID before the real reply
-  bool tc_over_udp = false;     // over UDP: TC=1 and no records; over TCP: the whole reply
+  bool wrong_id_first = false;         // send a copy with a wrong ID before the real reply
+  bool tc_over_udp = false;            // over UDP: TC=1 and no records; over TCP: the whole reply
+  std::chrono::milliseconds delay{0};  // UDP: the reply leaves this much (manual) time later
+  bool swap_case = false;              // the echoed question in swapped letter case (no 0x20 kept)
+  bool no_opt = false;                 // no OPT in the reply even to an EDNS query
 };
 
 inline Bytes build_reply(const Received& q, const Script& s, bool truncate) {
@@ -267,7 +277,7 @@ inline Bytes build_reply(const Received& q, const Script& s, bool truncate) {
                rr.rdata.size());
     }
   }
-  if (q.view.has_opt) b.add_opt(wire::OptOptions{});
+  if (q.view.has_opt && !s.no_opt) b.add_opt(wire::OptOptions{});
   buf.resize(b.size());
   return buf;
 }
@@ -362,6 +372,15 @@ class FakeUpstream {
         held_.emplace_back(std::move(reply), from);
         continue;
       }
+      if (s.delay.count() > 0) {
+        auto timer = std::make_shared<util::Timer>(io_);
+        timer->expires_after(s.delay);
+        timer->async_wait([this, timer, reply, from](const boost::system::error_code& ec) {
+          boost::system::error_code ignored;
+          if (!ec && udp_.is_open()) udp_.send_to(asio::buffer(reply), from, 0, ignored);
+        });
+        continue;
+      }
       udp_.send_to(asio::buffer(reply), from, 0, sec);
     }
   }
@@ -380,8 +399,8 @@ class FakeUpstream {
   asio::awaitable<void> tcp_session(std::shared_ptr<asio::ip::tcp::socket> sock) {
     for (;;) {
       std::array<std::uint8_t, 2> lb{};
-      auto [ec, n] = co_await asio::async_read(*sock, asio::buffer(lb),
-                                               asio::as_tuple(asio::use_awaitable));
+      auto [ec, n] =
+          co_await asio::async_read(*sock, asio::buffer(lb), asio::as_tuple(asio::use_awaitable));
       if (ec) co_return;
       Received r;
       r.tcp = true;
@@ -489,25 +508,33 @@ class Harness {
     }
     holder = std::make_unique<pipeline::SnapshotHolder>(built.value());
     pipe = std::make_unique<pipeline::Pipeline>(*holder, cache, clock);
+    util::set_process_clock(&clock);
   }
 
   ~Harness() {
     upstream.close();
     // Let every coroutine still queued (closed sockets, cancelled waits) finish, bounded.
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    const auto manual_until = clock.now() + kManualLimit;
     while (running_ > 0 && std::chrono::steady_clock::now() < until) {
-      if (io.stopped()) io.restart();
-      io.run_one_for(std::chrono::milliseconds(20));
+      if (run_ready() > 0) continue;
+      if (clock.now() < manual_until) {
+        clock.advance(step);
+      } else {
+        if (io.stopped()) io.restart();
+        io.run_one_for(std::chrono::milliseconds(20));
+      }
     }
     if (io.stopped()) io.restart();
     io.poll();
+    util::set_process_clock(nullptr);
   }
 
   settings::Settings default_settings() {
     settings::Settings s;
     s.path = "<scenario>";
-    s.acl.allow = policy::PrefixList({*policy::Prefix::parse("127.0.0.0/8"),
-                                      *policy::Prefix::parse("::1/128")});
+    s.acl.allow = policy::PrefixList(
+        {*policy::Prefix::parse("127.0.0.0/8"), *policy::Prefix::parse("::1/128")});
     settings::ZoneSettings z;
     z.name = N("privatelink.azurecr.io");
     z.file = dir.write("privatelink.azurecr.io.zone", privatelink_zone());
@@ -527,17 +554,59 @@ class Harness {
     return s;
   }
 
-  // Runs the io_context until `done()` holds or the wait limit passes; true if it held.
+  // Runs the handlers that are ready (timers due on the manual clock included), one at a
+  // time, until none is or `stop()` holds; returns how many ran besides the kicks.
+  template <typename Stop>
+  std::size_t run_ready(Stop stop) {
+    std::size_t total = 0;
+    for (;;) {
+      if (io.stopped()) io.restart();
+      util::kick(io.get_executor());  // the loop looks at its timers now
+      std::size_t n = 0;
+      while (!stop() && io.poll_one() > 0) ++n;
+      if (stop()) return total + n;
+      if (n <= 1) return total;  // only the kick's own handler: nothing else was ready
+      total += n - 1;
+    }
+  }
+  std::size_t run_ready() {
+    return run_ready([] { return false; });
+  }
+
+  // Moves the manual clock on by `d` in steps of `step`, running what becomes due after each.
+  void advance(std::chrono::nanoseconds d,
+               std::chrono::nanoseconds step = std::chrono::milliseconds(10)) {
+    while (d.count() > 0) {
+      const auto s = std::min(d, step);
+      clock.advance(s);
+      d -= s;
+      run_ready();
+    }
+  }
+
+  // Runs the io_context until `done()` holds or the wait limit passes; true if it held. With
+  // auto_advance, the manual clock moves on a step whenever nothing else is left to run (at
+  // most kManualLimit of it).
   template <typename Pred>
   bool run_until(Pred done, std::chrono::steady_clock::duration limit = kWaitLimit) {
     const auto until = std::chrono::steady_clock::now() + limit;
+    const auto manual_until = clock.now() + kManualLimit;
     while (!done()) {
       if (std::chrono::steady_clock::now() >= until) return false;
-      if (io.stopped()) io.restart();
-      io.run_one_for(std::chrono::milliseconds(20));
+      if (run_ready(done) > 0 || done()) continue;
+      if (auto_advance && clock.now() < manual_until) {
+        clock.advance(step);
+      } else {
+        if (io.stopped()) io.restart();
+        io.run_one_for(std::chrono::milliseconds(20));
+      }
     }
     return true;
   }
+
+  static constexpr auto kManualLimit = std::chrono::seconds(120);
+  bool auto_advance = true;
+  std::chrono::milliseconds step{10};
 
   // One client query in flight (or done).
   struct Exchange {

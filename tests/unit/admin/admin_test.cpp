@@ -123,9 +123,10 @@ TEST_CASE("readiness follows the upstreams of the default rule", "[unit][admin]"
   auto snap = snapshot_with_upstream(".");
   auto r = admin::check_readiness(*snap);
   CHECK(r.ready);
-  // Mark the only upstream down the way ForwardGroup does.
-  auto& h = const_cast<upstream::UpstreamHealth&>(snap->groups[0]->health(0));
-  h.down.store(true);
+  // Mark the only upstream down the way the forwarding path does: failed questions.
+  auto& h = const_cast<upstream::ServerHealth&>(snap->groups[0]->health(0));
+  for (std::uint32_t i = 0; i < upstream::ServerHealth::kStrikesBeforeDown; ++i) h.on_failure(1000);
+  REQUIRE(h.is_down());
   r = admin::check_readiness(*snap);
   CHECK_FALSE(r.ready);
   CHECK(r.reason.find("127.0.0.1:5300") != std::string::npos);
