@@ -53,7 +53,10 @@ bool memoisable(const wire::QueryView& q) {
 
 Pipeline::Pipeline(const SnapshotHolder& snapshots, cache::PacketCache& cache,
                    const util::Clock& clock)
-    : snapshots_(snapshots), cache_(cache), clock_(clock) {
+    : snapshots_(snapshots),
+      cache_(cache),
+      clock_(clock),
+      unix_offset_(static_cast<std::uint32_t>(std::time(nullptr)) - clock.now_seconds()) {
   refresh_snapshot();
 }
 
@@ -79,8 +82,10 @@ bool Pipeline::answer_cookie(PendingQuery& p, const util::Endpoint& client) {
   p.cookie_len = 0;
   if (!p.view.has_cookie) return false;
   const auto& c = server_cookie();
-  // RFC 9018 section 4.3: the timestamp is Unix time (serial-number arithmetic on 32 bits).
-  const auto now = static_cast<std::uint32_t>(std::time(nullptr));
+  // RFC 9018 section 4.3: the timestamp is Unix time (serial-number arithmetic on 32 bits),
+  // read off the pipeline's clock (Unix time at start + the clock's seconds since), so the
+  // cookie's hour of validity is under a test's manual clock too.
+  const auto now = clock_.now_seconds() + unix_offset_;
   const bool ok = c.valid(p.view.cookie, p.view.cookie_len, client, now);
   // RFC 7873 section 5.2: echo the client cookie with a fresh server cookie.
   std::memcpy(p.cookie.data(), p.view.cookie, 8);

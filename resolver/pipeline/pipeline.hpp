@@ -142,6 +142,8 @@ class Pipeline {
   std::shared_ptr<const Snapshot> snap_;
   cache::PacketCache& cache_;
   const util::Clock& clock_;
+  // Unix time minus clock_.now_seconds() at construction (server cookie timestamps).
+  std::uint32_t unix_offset_ = 0;
   Counters counters_;
   std::unordered_map<cache::CacheKey, std::shared_ptr<Flight>, cache::CacheKeyHash> inflight_;
   std::unique_ptr<policy::RateLimiter> limiter_;  // per worker, from [rate_limit]

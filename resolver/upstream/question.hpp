@@ -41,7 +41,6 @@ namespace vnetdns::upstream {
 class Question {
  public:
   static constexpr std::size_t kMaxTries = 16;
-  static constexpr std::uint32_t kMismatchBurst = 3;  // forged-looking replies before TCP
 
   Question(ForwardGroup& group, const UpstreamQuery& query, util::TimePoint deadline);
   ~Question();

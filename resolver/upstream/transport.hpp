@@ -35,6 +35,10 @@ namespace vnetdns::upstream {
 // record with a COOKIE option (checked in transport.cpp).
 inline constexpr std::size_t kMaxQuerySize = 384;
 
+// Forged-looking replies to one query that move its question to TCP (RFC 5452 section 9.1);
+// the UDP pool wakes the query's waiter when its count reaches this.
+inline constexpr std::uint32_t kMismatchBurst = 3;
+
 // kLocalError: we could not even make the socket (e.g. out of file descriptors): not the
 // server's fault, so it counts against neither its health nor the question.
 enum class ExchangeStatus : std::uint8_t {

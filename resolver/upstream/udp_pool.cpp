@@ -289,7 +289,9 @@ void UdpPool::take_reply(Port& port, std::uint8_t* reply, std::size_t n, bool cu
                                : accept_reply(it->second->sent_, reply, n, it->second->result_);
   if (check == ReplyCheck::kRejected) {
     // A forged-looking datagram: counted against every query waiting on this socket.
-    for (auto& e : port.waiting) ++e.second->result_.mismatches;
+    for (auto& e : port.waiting) {
+      if (++e.second->result_.mismatches == kMismatchBurst) e.second->waker_->cancel();
+    }
     return;
   }
   Waiter& w = *it->second;

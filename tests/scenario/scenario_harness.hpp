@@ -257,6 +257,7 @@ struct Script {
   std::chrono::milliseconds delay{0};  // UDP: the reply leaves this much (manual) time later
   bool swap_case = false;              // the echoed question in swapped letter case (no 0x20 kept)
   bool no_opt = false;                 // no OPT in the reply even to an EDNS query
+  int forge = 0;  // instead of the reply: this many copies with wrong IDs (after `delay`)
 };
 
 inline Bytes build_reply(const Received& q, const Script& s, bool truncate) {
@@ -265,8 +266,15 @@ inline Bytes build_reply(const Received& q, const Script& s, bool truncate) {
   std::uint16_t flags = wire::kFlagQR | wire::kFlagRA | (q.view.flags & wire::kFlagRD) | s.rcode;
   if (truncate) flags |= wire::kFlagTC;
   b.start(q.view.id, flags);
-  b.add_question(q.wire.data() + wire::kHeaderSize, q.view.qname_wire_len, q.view.qtype,
-                 q.view.qclass);
+  Bytes qname(
+      q.wire.begin() + wire::kHeaderSize,
+      q.wire.begin() + static_cast<std::ptrdiff_t>(wire::kHeaderSize + q.view.qname_wire_len));
+  if (s.swap_case) {
+    for (auto& c : qname) {
+      if (std::isalpha(c) != 0) c = static_cast<std::uint8_t>(c ^ 0x20);
+    }
+  }
+  b.add_question(qname.data(), qname.size(), q.view.qtype, q.view.qclass);
   if (!truncate) {
     std::vector<Rr> rrs = s.rrs;
     std::stable_sort(rrs.begin(), rrs.end(), [](const Rr& x, const Rr& y) {
@@ -372,6 +380,25 @@ class FakeUpstream {
         held_.emplace_back(std::move(reply), from);
         continue;
       }
+      if (s.forge > 0) {
+        // A forger who knows the port and the question but not the ID: no real reply.
+        std::vector<Bytes> forged;
+        for (int i = 0; i < s.forge; ++i) {
+          Bytes bad = reply;
+          wire::store16(bad.data(), static_cast<std::uint16_t>(wire::header_id(bad.data()) ^
+                                                               (0x1111 * (i + 1))));
+          forged.push_back(std::move(bad));
+        }
+        auto timer = std::make_shared<util::Timer>(io_);
+        timer->expires_after(s.delay);
+        timer->async_wait([this, timer, forged, from](const boost::system::error_code& ec) {
+          boost::system::error_code ignored;
+          for (const Bytes& b : forged) {
+            if (!ec && udp_.is_open()) udp_.send_to(asio::buffer(b), from, 0, ignored);
+          }
+        });
+        continue;
+      }
       if (s.delay.count() > 0) {
         auto timer = std::make_shared<util::Timer>(io_);
         timer->expires_after(s.delay);
@@ -412,7 +439,7 @@ class FakeUpstream {
       received_.push_back(r);
       if (r.error != wire::QueryError::kNone) co_return;
       const Script s = script_for(r);
-      if (s.mode != Script::Mode::kReply) continue;
+      if (s.mode != Script::Mode::kReply || s.forge > 0) continue;
       const Bytes reply = build_reply(r, s, false);
       Bytes framed(2);
       wire::store16(framed.data(), static_cast<std::uint16_t>(reply.size()));
