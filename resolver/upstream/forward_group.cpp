@@ -134,7 +134,9 @@ void ForwardGroup::plan(std::vector<std::size_t>& order, std::int64_t now_ms,
 boost::asio::awaitable<void> ForwardGroup::probe(std::size_t i) {
   auto self = shared_from_this();  // the probe may outlive the snapshot that holds us
   health_[i]->probes.fetch_add(1, std::memory_order_relaxed);
-  Question q(*this, probe_query_, util::TimerClock::now() + settings_.deadline);
+  // One try, its answer awaited until the deadline (a slow server is not a dead one); a dead
+  // server gets one probe a second, not a retry schedule.
+  Question q(*this, probe_query_, util::TimerClock::now() + settings_.deadline, 1);
   const std::vector<std::size_t> only{i};
   (void)co_await q.run(only);  // its outcome went into the server's health
 }

@@ -47,8 +47,9 @@ bool is_rcode(const std::vector<std::uint8_t>& reply, wire::Rcode rcode) {
 
 }  // namespace
 
-Question::Question(ForwardGroup& group, const UpstreamQuery& query, util::TimePoint deadline)
-    : group_(group), query_(query), deadline_(deadline) {}
+Question::Question(ForwardGroup& group, const UpstreamQuery& query, util::TimePoint deadline,
+                   std::size_t max_tries)
+    : group_(group), query_(query), deadline_(deadline), max_tries_(std::min(max_tries, kMaxTries)) {}
 
 Question::~Question() {
   // Destroyed with tries still open only when the io_context goes away under a suspended
@@ -344,7 +345,7 @@ asio::awaitable<ForwardResult> Question::run(const std::vector<std::size_t>& ord
     for (std::size_t i = 0; i < turns_.size() && k == kNone; ++i) {
       if (turns_[i].retry_now && !turns_[i].said_no) k = i;
     }
-    const bool room = try_count_ < kMaxTries && !local_error_;
+    const bool room = result_.tries < max_tries_ && try_count_ < kMaxTries && !local_error_;
     bool over = false;
     if (k != kNone && room) {
       turns_[k].retry_now = false;

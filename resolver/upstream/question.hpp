@@ -42,7 +42,9 @@ class Question {
  public:
   static constexpr std::size_t kMaxTries = 16;
 
-  Question(ForwardGroup& group, const UpstreamQuery& query, util::TimePoint deadline);
+  // `max_tries`: a health probe makes one try (and waits for its answer until the deadline).
+  Question(ForwardGroup& group, const UpstreamQuery& query, util::TimePoint deadline,
+           std::size_t max_tries = kMaxTries);
   ~Question();
   Question(const Question&) = delete;
   Question& operator=(const Question&) = delete;
@@ -103,6 +105,7 @@ class Question {
   std::vector<Turn> turns_;
   std::array<std::unique_ptr<Try>, kMaxTries> tries_{};
   std::size_t try_count_ = 0;
+  std::size_t max_tries_ = kMaxTries;
   std::size_t rotation_ = 0;
   util::TimePoint next_send_{};
   ForwardResult result_;

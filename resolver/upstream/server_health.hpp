@@ -6,7 +6,9 @@
 // answered try (each try has its own ID, so a reply names the try it answers and every
 // sample is unambiguous, Karn's problem does not arise). The per-try timeout is
 // RTO = SRTT + max(10 ms, 4 * RTTVAR), clamped to [kMinTryTimeout, ceiling]; an unmeasured
-// server gets min(kInitialTryTimeout, ceiling). The ceiling is the rule's `timeout`.
+// server gets min(kInitialTryTimeout, ceiling): 1 s, as RFC 6298 section 2.1 says (a first
+// contact with a recursive upstream may take hundreds of milliseconds; retrying it sooner
+// only doubles the load). The ceiling is the rule's `timeout`.
 //
 // States:
 // - up: answered last (or never tried);
@@ -62,7 +64,7 @@ class RttEstimator {
 class ServerHealth {
  public:
   static constexpr std::chrono::milliseconds kMinTryTimeout{100};
-  static constexpr std::chrono::milliseconds kInitialTryTimeout{400};
+  static constexpr std::chrono::milliseconds kInitialTryTimeout{1000};  // RFC 6298 2.1
   static constexpr std::uint32_t kStrikesBeforeDown = 3;
   static constexpr std::int64_t kProbeIntervalMs = 1000;
   static constexpr std::size_t kEdnsFailNames = 3;

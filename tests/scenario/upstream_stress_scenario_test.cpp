@@ -103,8 +103,9 @@ TEST_CASE("slow upstream: answers after 1 to 3.5 s are taken as late replies, wi
       // Answered by the first try's reply, as soon as it came (the steps are 10 ms).
       CHECK(since(h, t0) >= delay);
       CHECK(since(h, t0) <= delay + 20ms);
-      // Retries went out meanwhile (the first after 0.4 s, before any RTT was known).
-      CHECK(count_for(h.upstream, name + ".") >= 2);
+      // Retries went out meanwhile (the first after 1 s, RFC 6298's initial RTO, or the
+      // measured RTO), and their replies, also late, were not needed.
+      if (delay > 1000ms) CHECK(count_for(h.upstream, name + ".") >= 2);
       CHECK_FALSE(group(h).health(0).is_down());
     }
     const ServerHealth& health = group(h).health(0);
