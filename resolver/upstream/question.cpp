@@ -84,7 +84,9 @@ milliseconds Question::try_timeout(const Turn& t, util::TimePoint now) const {
   // Exponential back-off within the question (RFC 6298 section 5.5).
   for (std::uint32_t i = 0; i < t.tries && timeout < ceiling; ++i) timeout *= 2;
   timeout = std::min(timeout, ceiling);
-  const auto left = std::chrono::duration_cast<milliseconds>(deadline_ - now);
+  // Rounded up: a try given the rest of the time ends at the deadline itself (send() caps
+  // its expiry there), not a fraction of a millisecond before it.
+  const auto left = std::chrono::ceil<milliseconds>(deadline_ - now);
   const milliseconds floor = std::min(ServerHealth::kMinTryTimeout, ceiling);
   // The last try ends with the deadline: no stub of a try after it.
   if (left - timeout < floor) timeout = left;
@@ -143,7 +145,7 @@ asio::awaitable<Question::Sent> Question::send(std::size_t k, util::TimePoint no
   t->turn = k;
   t->pool = UdpPool::for_server(co_await asio::this_coro::executor, server);
   t->sent_at = now;
-  t->expires = now + timeout;
+  t->expires = std::min(now + timeout, deadline_);
   t->edns = opt.edns;
   t->exact_case = q.randomize_case;
   t->at_ceiling = timeout >= fs.timeout || t->expires >= deadline_;
@@ -351,6 +353,11 @@ asio::awaitable<ForwardResult> Question::run(const std::vector<std::size_t>& ord
       turns_[k].retry_now = false;
       if (co_await send(k, now) == Sent::kOver) break;
       continue;
+    }
+    if (now >= next_send_ && room && any_open() &&
+        deadline_ - now < std::min(ServerHealth::kMinTryTimeout, group_.settings().timeout)) {
+      // Too little time left for a try to be worth sending: wait for the open ones.
+      next_send_ = deadline_;
     }
     if (now >= next_send_ && room) {
       // The next try, on the next server of the rotation; a capped server passes its turn.

@@ -417,7 +417,7 @@ class Vnetdns:
     """vnetdns serve -c CONFIG, with a config written here; listens on 127.0.0.1 and ::1."""
 
     def __init__(self, binary, workdir, *, zones=(), forwards=(), allow=("127.0.0.0/8", "::1/128"),
-                 listen_addrs=(LOOPBACK4, LOOPBACK6), port=None, threads=1, log_level="info",
+                 listen_addrs=(LOOPBACK4, LOOPBACK6), port=None, threads=1, log_level=os.environ.get("VNETDNS_TEST_LOG", "info"),
                  cache_entries=100000, extra_toml="", name="vnetdns", log_toml=""):
         for a in listen_addrs:
             _assert_loopback(a)

@@ -159,10 +159,15 @@ def blast(port, queries, deadline_s, resend_after=None):
             s.close()
 
 
+def is_probe(entry):
+    """A health probe: `health_probe` (probe.example in these tests) asked with type SOA."""
+    return entry[1] == "probe.example." and entry[2] == "SOA"
+
+
 def non_probe_after(log, t):
     """Log entries of a fake upstream received at or after monotonic time `t`, other than
-    health probes (type NS)."""
-    return [e for e in log if e[0] >= t and e[2] != "NS"]
+    health probes."""
+    return [e for e in log if e[0] >= t and not is_probe(e)]
 
 
 def wait_until(t_abs, what_s_max=60.0):
@@ -274,8 +279,10 @@ def check_dies_under_load(ctx, t):
 
 
 def check_all_down_stale_and_back(ctx, t):
-    """all upstreams silent: cached names answered stale (TTL 30, EDE 3/19), uncached names
-    SERVFAIL fast; an upstream back: probed (NS) and fresh answers again"""
+    """all upstreams silent: marked down after three failed questions; then one client question
+    a second still goes through and the others fail at once (EDE 22); cached names answered
+    stale (TTL 30, EDE 3/19); probes (SOA probe.example) once a second; an upstream back:
+    fresh answers again within about a second"""
     a = fake(ctx, FAKE_A, ADDR_A)
     b = fake(ctx, FAKE_B, ADDR_B)
     for f in (a, b):
@@ -291,27 +298,30 @@ def check_all_down_stale_and_back(ctx, t):
     got_neg = time.monotonic()
     t.eq(rcode(m), "NXDOMAIN", "gone.example fetched: NXDOMAIN (SOA TTL 2)")
 
-    a.set("*", drop=True)
-    b.set("*", drop=True)
+    for f in (a, b):  # a name's own rule wins over "*": silence those too
+        for name in ("*", "cached.example", "gone.example"):
+            f.set(name, drop=True)
     t_down = time.monotonic()
-    # Uncached names drive the failures that mark both upstreams down (3 in a row each).
-    fast = None
-    for i in range(8):
-        m, took = ask(v, f"down-{i}.example", timeout=5)
-        t.eq(rcode(m), "SERVFAIL", f"down-{i}.example: SERVFAIL ({took:.3f}s)")
-        if took < 0.3:
-            fast = i
-            break
-    t.ok(fast is not None, "after a few timeouts every upstream is marked down (fail fast)")
+    # Three questions in a row that end at the deadline with no answer mark both down.
     for i in range(3):
-        m, took = ask(v, f"uncached-{i}.example")
-        t.ok(rcode(m) == "SERVFAIL" and took < 0.5,
-             f"all down: uncached-{i}.example SERVFAIL at once ({took:.3f}s, deadline 1.5s)",
-             rcode(m))
-        t.eq(ede_codes(m), [22], "  with EDE 22 (No Reachable Authority)")
+        m, took = ask(v, f"down-{i}.example", timeout=5)
+        t.ok(rcode(m) == "SERVFAIL" and took < 1.5 + 0.5,
+             f"down-{i}.example: SERVFAIL by the deadline ({took:.3f}s)", rcode(m))
+    # All down: of questions asked at once, at most one (this second's passthrough) waits for
+    # the upstreams; the rest fail at once.
+    res = blast(v.port, [(f"uncached-{i}.example", "A") for i in range(6)], deadline_s=4.0)
+    fast = [(m, s) for m, s in res if m is not None and s < 0.3]
+    t.ok(len(fast) >= 5 and all(rcode(m) == "SERVFAIL" for m, _ in res if m is not None),
+         f"all down: {len(fast)} of 6 questions asked at once SERVFAIL at once (deadline 1.5s)",
+         repr([(rcode(m), s) for m, s in res]))
+    t.ok(all(ede_codes(m) == [22] for m, _ in fast), "  with EDE 22 (No Reachable Authority)",
+         repr([ede_codes(m) for m, _ in fast]))
+    t.ok(all(m is not None for m, _ in res), "  and the one let through ends by the deadline",
+         repr([(rcode(m), s) for m, s in res]))
 
     wait_until(max(got_pos, got_neg) + 2.1)
     m, took = ask(v, "cached.example")
+    t_stale = time.monotonic()
     t.eq((rcode(m), addrs(m)), ("NOERROR", [ADDR_A]), "expired cached.example answered stale")
     t.eq(ttls(m), [30], "  stale answer TTL 30 (RFC 8767)")
     t.eq(ede_codes(m), [EDE_STALE], "  EDE option 15 with INFO-CODE 3 (Stale Answer)")
@@ -320,52 +330,48 @@ def check_all_down_stale_and_back(ctx, t):
     t.eq(rcode(m), "NXDOMAIN", "expired gone.example answered stale: NXDOMAIN")
     t.eq(ttls(m), [30], "  stale NXDOMAIN: SOA TTL 30")
     t.eq(ede_codes(m), [EDE_STALE_NXDOMAIN], "  EDE INFO-CODE 19 (Stale NXDOMAIN Answer)")
+    # The refresh may have been this second's passthrough: it ends by the deadline (1.5 s).
+    wait_until(t_stale + 1.6)
     m, took = ask(v, "cached.example")
-    t.ok(rcode(m) == "NOERROR" and ede_codes(m) == [EDE_STALE] and took < 0.5,
+    t.ok(rcode(m) == "NOERROR" and ede_codes(m) == [EDE_STALE] and took < 0.3,
          f"again stale, at once (refresh failed recently): {took:.3f}s")
     b_before = b.count("cached.example")
 
-    # Stay down until two probes were seen (queries trigger due probes), to see the back-off.
-    end = time.monotonic() + 12.0
+    # Stay down until two probes were seen (questions start due probes).
+    end = time.monotonic() + 8.0
     i = 0
-    while time.monotonic() < end and len([e for e in a.log() if e[2] == "NS"]) < 2:
+    while time.monotonic() < end and len([e for e in a.log() if is_probe(e)]) < 2:
         i += 1
         m, took = ask(v, f"still-down-{i}.example", timeout=3)
-        if rcode(m) != "SERVFAIL" or took >= 0.5:
-            t.ok(False, f"still down: still-down-{i}.example SERVFAIL at once",
+        if rcode(m) != "SERVFAIL" or took >= 1.5 + 0.5:
+            t.ok(False, f"still down: still-down-{i}.example SERVFAIL by the deadline",
                  f"{rcode(m)} in {took:.3f}s")
             break
-        time.sleep(0.25)  # poll interval
+        time.sleep(0.1)  # poll interval
+    probes = [e for e in a.log() if is_probe(e)]
+    t.ok(len(probes) >= 2, f"the down upstream is probed with SOA probe.example ({len(probes)})")
+    gaps = [round(y[0] - x[0], 2) for x, y in zip(probes, probes[1:])]
+    t.ok(all(g >= 0.9 for g in gaps), f"  at most one probe a second (gaps {gaps} s)")
+    t.ok(all(e[0] >= t_down for e in probes), "  probes only after the upstream fell silent")
 
-    # A comes back; B stays silent. The probe (NS probe.example) marks A up.
+    # A comes back; B stays silent. A probe or this second's passthrough marks A up.
     a.clear()
     t_back = time.monotonic()
     fresh, polls = None, 0
-    end = t_back + 40.0  # probe back-off is at most 30 s
+    end = t_back + 6.0
     while time.monotonic() < end:
         polls += 1
         m, _ = ask(v, f"back-{polls}.example", timeout=3)
         if rcode(m) == "NOERROR":
             fresh = m
             break
-        time.sleep(0.25)  # poll interval
+        time.sleep(0.1)  # poll interval
+    back_s = time.monotonic() - t_back
     t.ok(fresh is not None and addrs(fresh) == [ADDR_A],
-         f"upstream back: fresh answers again ({time.monotonic() - t_back:.1f}s, {polls} polls)",
+         f"upstream back: fresh answers again ({back_s:.1f}s, {polls} polls)",
          fresh.to_text() if fresh else "no NOERROR before the deadline")
-    probes = [e for e in a.log() if e[2] == "NS"]
-    t.ok(any(e[1] == "probe.example." for e in probes) and
-         all(e[1] == "probe.example." for e in probes),
-         f"the down upstream was probed with NS probe.example ({len(probes)} probes)")
-    t.ok(any(e[0] >= t_back for e in probes), "a probe reached it after it came back")
-    gaps = [round(y[0] - x[0], 2) for x, y in zip(probes, probes[1:])]
-    first = round(probes[0][0] - t_down, 2) if probes else None
-    # Down after the 2nd query's timeouts (>= 1.2 s after t_down); first probe 1 s later;
-    # each failed probe doubles the wait (1 s, 2 s, 4 s ... 30 s).
-    want = [min(30.0, 2.0 ** (k + 1)) for k in range(len(gaps))]  # 2 s, 4 s, ... 30 s
-    t.ok(len(gaps) >= 2 and first is not None and first >= 1.0 and
-         all(g >= w - 0.1 for g, w in zip(gaps, want)),
-         f"probes back off: first {first} s after the outage began, then gaps {gaps} s "
-         f"(at least {want})")
+    # At most a second to the next probe or passthrough, plus one poll's question (1.5 s).
+    t.ok(back_s < 1.0 + 1.5 + 0.5, f"  within about a second of its return ({back_s:.1f}s)")
     t.eq(b.count("cached.example"), b_before, "no query for the stale name reached the silent B")
 
 
@@ -397,7 +403,11 @@ def check_stale_on_slow_refresh(ctx, t):
     t.ok(addrs(m) == ["10.8.0.2"] and not ede_codes(m),
          "the refresh replaced the stale entry (fresh answer, no EDE)",
          m.to_text() if m else "no reply")
-    t.eq(a.count("slow.example"), 2, "one refresh query at the upstream")
+    # One refresh question: its tries back off from the RTT-based timeout (the first answer
+    # took about a millisecond: 100 ms floor, then 200, 400, 800 ms) until the 1.2 s reply to
+    # the first try is accepted.
+    n = a.count("slow.example")
+    t.ok(2 <= n <= 1 + 5, f"one refresh question at the upstream ({n - 1} tries)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -415,7 +425,10 @@ def check_coalescing_1000(ctx, t):
     first = sum(1 for _, s in res if s is not None and s < 3.0)
     t.eq(good, 1000, f"all 1,000 clients answered with the upstream's address "
          f"({first} before any retry)")
-    t.eq(a.count("hot.example"), 1, "exactly one query reached the upstream")
+    # One question: its first try (unmeasured server: 1 s) and at most one retry before the
+    # 1.5 s reply to the first try is accepted.
+    n = a.count("hot.example")
+    t.ok(1 <= n <= 2, f"one question reached the upstream ({n} tries)")
 
 
 def check_max_outstanding(ctx, t):
@@ -625,18 +638,29 @@ def check_tcp_reuse(ctx, t):
 
 
 def check_formerr_edns(ctx, t):
-    """FORMERR to EDNS: retried without EDNS, and remembered for that upstream"""
+    """FORMERR to EDNS: that question retried without EDNS; other names keep EDNS until three
+    distinct names needed the fallback, then the upstream is asked without EDNS"""
     a = fake(ctx, FAKE_A, ADDR_A)
-    a.set("*", formerr_edns=True)
+    for i in (1, 2, 3):
+        a.set(f"noedns{i}.example", formerr_edns=True)
     v = start_vnetdns(ctx, [a], timeout="500ms", deadline="2s")
+
+    def counts(name):
+        c = a.stats()["names"].get(name + ".", {})
+        return c.get("edns", 0), c.get("noedns", 0)
+
     m, _ = ask(v, "noedns1.example")
     t.eq((rcode(m), addrs(m)), ("NOERROR", [ADDR_A]), "answered after the EDNS fallback")
-    c = a.stats()["names"].get("noedns1.example.", {})
-    t.eq((c.get("edns"), c.get("noedns")), (1, 1), "one query with EDNS (FORMERR), one without")
-    m, _ = ask(v, "noedns2.example")
-    t.eq(addrs(m), [ADDR_A], "the next name is answered")
-    c = a.stats()["names"].get("noedns2.example.", {})
-    t.eq((c.get("edns"), c.get("noedns")), (0, 1), "the fallback is remembered: no EDNS tried")
+    t.eq(counts("noedns1.example"), (1, 1), "one query with EDNS (FORMERR), one without")
+    m, _ = ask(v, "fine1.example")
+    t.eq(addrs(m), [ADDR_A], "another name is answered")
+    t.eq(counts("fine1.example"), (1, 0), "  with EDNS: one name's FORMERR is not the server's")
+    for name in ("noedns2.example", "noedns3.example"):
+        m, _ = ask(v, name)
+        t.eq(addrs(m), [ADDR_A], f"{name}: answered after the EDNS fallback")
+    m, _ = ask(v, "fine2.example")
+    t.eq(addrs(m), [ADDR_A], "after three names failed with EDNS: answered")
+    t.eq(counts("fine2.example"), (0, 1), "  without EDNS: the upstream is marked EDNS-less")
 
 
 def check_failure_cached(ctx, t):

@@ -245,6 +245,7 @@ struct Received {
   wire::QueryView view;
   wire::QueryError error = wire::QueryError::kNone;
   bool tcp = false;
+  util::TimePoint at{};  // arrival, on the process clock (the harness's manual clock)
 };
 
 struct Script {
@@ -363,6 +364,7 @@ class FakeUpstream {
       if (ec == asio::error::operation_aborted || !udp_.is_open()) co_return;
       if (ec) continue;
       Received r;
+      r.at = util::TimerClock::now();
       r.wire.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
       r.error = wire::parse_query(r.wire.data(), r.wire.size(), r.view);
       received_.push_back(r);
@@ -430,6 +432,7 @@ class FakeUpstream {
           co_await asio::async_read(*sock, asio::buffer(lb), asio::as_tuple(asio::use_awaitable));
       if (ec) co_return;
       Received r;
+      r.at = util::TimerClock::now();
       r.tcp = true;
       r.wire.resize(wire::load16(lb.data()));
       auto [ec2, n2] = co_await asio::async_read(*sock, asio::buffer(r.wire),

@@ -366,5 +366,32 @@ TEST_CASE("forged replies late in a question: counted, moved to TCP, and the dea
   CHECK(over_tcp);
 }
 
+TEST_CASE("a silent server: the tries back off, and no stub of a try goes out at the deadline",
+          "[scenario][upstream]") {
+  Behaviour b;
+  Harness h;
+  h.upstream.respond(responder(b));
+  use_servers(h, {h.upstream.endpoint()}, [](settings::ForwardSettings& f) {
+    f.deadline = 2000ms;
+  });
+  REQUIRE(h.ask("warm.example", t::kA, 1).rcode == 0);  // measured: the RTO is the 100 ms floor
+  b.drop = true;
+  const auto t0 = h.clock.now();
+  const Answer a = h.ask("silent.example", t::kA, 2);
+  CHECK(a.rcode == 2);
+  CHECK(since(h, t0) >= 2000ms);
+  CHECK(since(h, t0) <= 2010ms);
+  std::vector<std::chrono::milliseconds> sent;
+  for (const Received& r : h.upstream.received()) {
+    if (r.view.qname.to_text() == "silent.example.") {
+      sent.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(r.at - t0));
+    }
+  }
+  // 0, 100, 300, 700 ms (RTO doubled each time), then at 1.5 s the last try, given the rest.
+  REQUIRE(sent.size() == 5);
+  for (std::size_t i = 1; i < sent.size(); ++i) CHECK(sent[i] - sent[i - 1] >= 100ms);
+  CHECK(sent.back() <= 2000ms - ServerHealth::kMinTryTimeout);
+}
+
 }  // namespace
 }  // namespace vnetdns::scenario
