@@ -52,9 +52,13 @@ std::size_t write_error(std::uint8_t* out, std::size_t cap, const std::uint8_t* 
                         std::size_t cookie_len) noexcept {
   (void)query_len;
   wire::MessageBuilder b(out, cap);
-  const std::uint16_t flags = static_cast<std::uint16_t>(
-      wire::kFlagQR | (parsed.flags & (wire::kOpcodeMask | wire::kFlagRD | wire::kFlagCD)) |
-      (rcode & 0x0f));
+  // CD is defined for opcode QUERY only (RFC 4035 section 3.2.2, RFC 6840 section 5.9): an
+  // error to another opcode (NOTIMP to opcode 15, say) does not echo it.
+  const bool is_query = (parsed.flags & wire::kOpcodeMask) == 0;
+  const std::uint16_t echoed = static_cast<std::uint16_t>(
+      wire::kOpcodeMask | wire::kFlagRD | (is_query ? wire::kFlagCD : 0));
+  const std::uint16_t flags =
+      static_cast<std::uint16_t>(wire::kFlagQR | (parsed.flags & echoed) | (rcode & 0x0f));
   b.start(parsed.id, flags);
   if (with_question) {
     b.add_question(query + wire::kHeaderSize, parsed.qname_wire_len, parsed.qtype, parsed.qclass);

@@ -183,7 +183,13 @@ Step Pipeline::answer_signed(const std::uint8_t* query, std::size_t len,
   }
   const xfr::RequestSignature sig =
       xfr::RequestSignature::check(snap_->settings, nullptr, request, query, len);
-  if (!sig.ok) return error(out, cap, query, len, pending.view, true, Rcode::kNotAuth);
+  if (!sig.ok) {
+    // RFC 8945 section 5.2: NOTAUTH, with a TSIG record that names the error (BADKEY, BADSIG,
+    // BADTIME) and carries no MAC.
+    Step st = error(out, cap, query, len, pending.view, true, Rcode::kNotAuth);
+    if (st.kind == StepKind::kSend) st.len = sig.append_error_tsig(out, st.len, cap);
+    return st;
+  }
   // The same query without its TSIG record (the last one: ARCOUNT - 1).
   std::vector<std::uint8_t> plain(query, query + pending.view.tsig_offset);
   wire::store16(plain.data() + 10, static_cast<std::uint16_t>(wire::header_arcount(query) - 1));

@@ -52,9 +52,11 @@ std::vector<std::vector<std::uint8_t>> answer_transfer(const settings::Settings&
   }
   const RequestSignature sig = RequestSignature::check(settings, zs, request, r.query, r.len);
   if (!sig.ok) {
-    VLOG_WARN("transfer of {} refused to {}: TSIG missing or wrong", q->name.to_text(),
-              r.client.to_string());
-    return {reply(request, wire::Rcode::kNotAuth, 0, nullptr)};
+    VLOG_WARN("transfer of {} refused to {}: TSIG missing or wrong (TSIG error {})",
+              q->name.to_text(), r.client.to_string(), sig.error);
+    std::vector<std::uint8_t> answer = reply(request, wire::Rcode::kNotAuth, 0, nullptr);
+    sig.append_error_tsig(answer);
+    return {std::move(answer)};
   }
   const bool ixfr = q->type == wire::type::kIXFR;
   if (!ixfr && !r.tcp) return {reply(request, wire::Rcode::kNotImp, 0, nullptr)};
@@ -143,9 +145,10 @@ NotifyOutcome answer_notify(const settings::Settings& settings, const TransferRe
   }
   const RequestSignature sig = RequestSignature::check(settings, zs, request, r.query, r.len);
   if (!sig.ok) {
-    VLOG_WARN("NOTIFY for {} from {} ignored: TSIG missing or wrong", q->name.to_text(),
-              r.client.to_string());
+    VLOG_WARN("NOTIFY for {} from {} ignored: TSIG missing or wrong (TSIG error {})",
+              q->name.to_text(), r.client.to_string(), sig.error);
     o.reply = reply(request, wire::Rcode::kNotAuth, kNotify, nullptr);
+    sig.append_error_tsig(o.reply);
     return o;
   }
   o.accepted = true;

@@ -30,9 +30,12 @@ class TsigKey {
             bool timers_only) const;
 
   // Checks the TSIG of `pkt` (parsed from `wire`): made with this key's name and algorithm,
-  // MAC right, time within the fudge. False when absent or wrong.
+  // MAC right, and (with `check_time`) time within the fudge. False when absent or wrong.
   bool verify(ldns_struct_pkt* pkt, const std::uint8_t* wire, std::size_t len,
-              const std::vector<std::uint8_t>& prior_mac, bool timers_only) const;
+              const std::vector<std::uint8_t>& prior_mac, bool timers_only,
+              bool check_time = true) const;
+  // True when the TSIG of `pkt` was signed within its fudge of our clock (RFC 8945 5.2.3).
+  static bool time_ok(ldns_struct_pkt* pkt);
 
   // The key name of the TSIG record of `pkt` ("" when it has none), lowered, with a dot.
   static std::string key_name_of(ldns_struct_pkt* pkt);

@@ -94,6 +94,19 @@ def check_sanitize(ctx, t):
     expect_rcode(t, v, "opcode 2 (STATUS)", header(flags=(2 << 11) | 0x0100) + question(),
                  "NOTIMP")
     expect_rcode(t, v, "opcode 5 (UPDATE)", header(flags=(5 << 11)) + question(), "NOTIMP")
+    # CD is defined for opcode QUERY only: NOTIMP to opcode 15 with CD set does not echo it
+    # (dig +opcode=15 +cd), while RD is echoed as for every error.
+    reply = expect_rcode(t, v, "opcode 15 with RD and CD", header(flags=(15 << 11) | 0x0110) +
+                         question(), "NOTIMP")
+    if reply is not None:
+        flags = struct.unpack("!H", reply[2:4])[0]
+        t.eq((flags & 0x0100 != 0, flags & 0x0010 != 0), (True, False),
+             "opcode 15: RD echoed, CD not (CD is for opcode QUERY only)")
+    reply = expect_rcode(t, v, "QUERY with CD and QDCOUNT=2", header(flags=0x0110, qd=2) +
+                         question() + question(), "FORMERR")
+    if reply is not None:
+        t.ok(struct.unpack("!H", reply[2:4])[0] & 0x0010 != 0,
+             "an error to opcode QUERY echoes CD")
 
     # EDNS version 1 -> BADVERS (extended RCODE 16: 0 in the header, 1 in the OPT TTL)
     # dnspython 2.3 writes version 0 whatever use_edns says, so set the version byte of the

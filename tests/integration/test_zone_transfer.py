@@ -17,7 +17,10 @@ Run: /usr/bin/python3 tests/integration/test_zone_transfer.py --binary build/vne
 
 import os
 import re
+import struct
+import subprocess
 import time
+import unittest.mock
 
 import dns.edns
 import dns.message
@@ -25,6 +28,7 @@ import dns.opcode
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.tsig
 import dns.tsigkeyring
 
 import harness as h
@@ -214,8 +218,61 @@ def check_primary_rules(ctx, t):
     raw = h.raw_udp(h.LOOPBACK4, p.port, wire)
     t.ok(raw is not None and len(raw) >= 12 and (raw[3] & 0xF) == 9,
          "a query signed with a wrong secret: NOTAUTH")
+    check_tsig_errors(t, p.port, q, raw)
     # Ordinary queries still answer.
     t.eq(addresses(p.port, f"myregistry.{ZONE}"), ["10.0.0.7"], "queries still answer")
+
+
+def tsig_error_of(raw, keyring, request_mac):
+    """The TSIG error a client sees in `raw` (dnspython's exception name), or the rcode."""
+    try:
+        m = dns.message.from_wire(raw, keyring=keyring, request_mac=request_mac)
+    except dns.tsig.PeerError as e:
+        return type(e).__name__
+    except Exception as e:  # noqa: BLE001 - any other failure is reported as such
+        return f"{type(e).__name__}: {e}"
+    return dns.rcode.to_text(m.rcode())
+
+
+def check_tsig_errors(t, port, bad_query, bad_raw):
+    """RFC 8945 sections 5.2 / 5.3.2: NOTAUTH with a TSIG record naming the error (BADSIG,
+    BADKEY, BADTIME) and an empty MAC, so a client can tell them apart."""
+    bad = dns.tsigkeyring.from_text({KEY_NAME: ("hmac-sha256", "d3Jvbmcta2V5LXdyb25nLWtleQ==")})
+    t.eq(tsig_error_of(bad_raw, bad, bad_query.mac), "PeerBadSignature",
+         "wrong secret: TSIG error BADSIG (16)")
+    unknown_ring = dns.tsigkeyring.from_text({"no-such-key.": ("hmac-sha256", KEY_SECRET)})
+    q = dns.message.make_query(ZONE, "SOA")
+    q.use_tsig(unknown_ring, "no-such-key.")
+    raw = h.raw_udp(h.LOOPBACK4, port, q.to_wire())
+    t.ok(raw is not None and (raw[3] & 0xF) == 9, "unknown key: NOTAUTH")
+    t.eq(tsig_error_of(raw, unknown_ring, q.mac), "PeerBadKey",
+         "unknown key: TSIG error BADKEY (17), not a bare NOTAUTH")
+    if raw is not None and len(raw) > 20:
+        # The TSIG RDATA ends in MAC size (0, no MAC), original ID, error, other length (0).
+        mac_size, orig_id, error, other_len = struct.unpack("!HHHH", raw[-8:])
+        t.eq((mac_size, orig_id, error, other_len), (0, q.id, 17, 0),
+             "  its TSIG record: empty MAC, the original ID, error 17, no other data")
+    # Signed with the right key an hour ago (outside the 300 s fudge): BADTIME.
+    q = dns.message.make_query(ZONE, "SOA")
+    q.use_tsig(KEYRING, KEY_NAME)
+    real_time = time.time
+    with unittest.mock.patch("time.time", lambda: real_time() - 3600):
+        wire = q.to_wire()
+    raw = h.raw_udp(h.LOOPBACK4, port, wire)
+    t.eq(tsig_error_of(raw, KEYRING, q.mac), "PeerBadTime",
+         "signed an hour ago: TSIG error BADTIME (18)")
+    # dig -y, as an operator would try it: the TSIG pseudo-section names the error.
+    r = subprocess.run(["dig", f"@{h.LOOPBACK4}", "-p", str(port), "+time=3", "+tries=1",
+                        "-y", f"hmac-sha256:no-such-key:{KEY_SECRET}", ZONE, "SOA"],
+                       capture_output=True, text=True, timeout=20, check=False)
+    t.ok("NOTAUTH" in r.stdout and "BADKEY" in r.stdout,
+         "dig -y with an unknown key: NOTAUTH, TSIG error BADKEY", r.stdout[-600:])
+    r = subprocess.run(["kdig", f"@{h.LOOPBACK4}", "-p", str(port), "+time=3", "+retry=0",
+                        "-y", f"hmac-sha256:no-such-key:{KEY_SECRET}", ZONE, "SOA"],
+                       capture_output=True, text=True, timeout=20, check=False)
+    t.ok(re.search(r"TSIG\s+hmac-sha256\.\s+\d+\s+300\s+0\s+\d+\s+BADKEY", r.stdout) is not None,
+         "kdig -y with an unknown key: a TSIG record with no MAC and error BADKEY",
+         r.stdout[-600:])
 
 
 def check_notify_acl(ctx, t):
