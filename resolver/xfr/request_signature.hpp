@@ -7,7 +7,10 @@
 // a key we do not have (or not the one its zone requires), BADSIG (16) for a wrong MAC,
 // BADTIME (18) for a right MAC signed outside the fudge; the NOTAUTH answer then carries a
 // TSIG record with that error and an empty MAC (append_error_tsig, section 5.3.2), so the
-// client can tell the three apart.
+// client can tell the three apart. RFC 8945 section 5.2.3 wants a BADTIME answer signed
+// (the request's MAC was good); ours is unsigned like the other two, with our time as other
+// data: ldns's signer takes no TSIG error or other data to cover. Clients (dig, kdig,
+// dnspython) still report BADTIME.
 // Thread safety: values; the functions have no shared state.
 #pragma once
 

@@ -6,6 +6,10 @@
 #   --quick: 1 round, 2 s runs, 20k miss names (a smoke test, ~3 minutes; writes quick.md)
 #   default: 3 rounds (median and range), 5 s runs, 200k miss names (~20 minutes)
 #   --scaling: also vnetdns with threads = 1 and 2, server and generator on both CPUs
+#   --upstream-stress: instead of bench.py, tests/bench/upstream_stress.py (issue 16: vnetdns,
+#     Unbound and dnsdist in front of a slow, vanishing or half-dead upstream, in network
+#     namespaces; needs root; ~6 minutes) with the other arguments; writes
+#     results/upstream-stress.md (and .json)
 # Environment: VNETDNS_BIN=path uses that binary instead of building build-bench/vnetdns
 # (it must be a Release build without sanitizers).
 # Writes tests/bench/results/latest.md (and latest.json) and prints the tables.
@@ -13,6 +17,13 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
+
+stress=0
+args=()
+for a in "$@"; do
+  if [ "$a" = "--upstream-stress" ]; then stress=1; else args+=("$a"); fi
+done
+set -- ${args[@]+"${args[@]}"}
 
 deploy/install-deps.sh bench
 
@@ -23,6 +34,9 @@ if [ -z "${VNETDNS_BIN:-}" ]; then
   VNETDNS_REV="$(git describe --always --dirty 2>/dev/null || echo unknown)"
 fi
 export VNETDNS_REV="${VNETDNS_REV:-prebuilt $VNETDNS_BIN}"
+if [ "$stress" = 1 ]; then
+  exec /usr/bin/python3 "$here/upstream_stress.py" --binary "$VNETDNS_BIN" "$@"
+fi
 mkdir -p build-bench/bench
 c++ -O2 -std=c++20 -Wall -Wextra -o build-bench/bench/loadgen "$here/loadgen.cpp"
 c++ -O2 -std=c++20 -Wall -Wextra -o build-bench/bench/echo_responder "$here/echo_responder.cpp"
