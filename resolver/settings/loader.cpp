@@ -175,6 +175,30 @@ class Loader {
     return true;
   }
 
+  // A list of port numbers (1..65535), kept sorted and without repeats.
+  void get_ports(const toml::table& t, std::string_view key, const std::string& name,
+                 std::vector<std::uint16_t>& out) {
+    const auto* n = find(t, key);
+    if (!n) return;
+    const auto* arr = n->as_array();
+    if (arr == nullptr) {
+      error(*n, name + " must be an array of port numbers, not " + type_name(n->type()));
+      return;
+    }
+    std::vector<std::uint16_t> ports;
+    for (const auto& el : *arr) {
+      const auto* i = el.as_integer();
+      if (i == nullptr || i->get() < 1 || i->get() > 65535) {
+        error(el, name + ": each entry must be a port number from 1 to 65535");
+        return;
+      }
+      ports.push_back(static_cast<std::uint16_t>(i->get()));
+    }
+    std::sort(ports.begin(), ports.end());
+    ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
+    out = std::move(ports);
+  }
+
   template <typename E>
   void get_enum(const toml::table& t, std::string_view key, const std::string& name, E& out,
                 std::initializer_list<std::pair<std::string_view, E>> values) {
@@ -509,7 +533,7 @@ class Loader {
     f.source = where(t);
     check_keys(t, "[[forward]]", {"zone", "upstreams", "policy", "timeout", "deadline",
                                   "max_outstanding", "max_qps", "protocol", "health_probe",
-                                  "randomize_case"});
+                                  "randomize_case", "source_ports", "avoid_ports"});
     bool ok = true;
     std::string zone_set;  // "@azure-privatelink": every zone of a built-in table
     if (const auto* z = t.get("zone"); z != nullptr && z->is_string() &&
@@ -558,6 +582,9 @@ class Loader {
              {{"udp", UpstreamProtocol::kUdp}, {"tcp", UpstreamProtocol::kTcp}});
     get_name(t, "health_probe", "forward.health_probe", f.health_probe);
     get_bool(t, "randomize_case", "forward.randomize_case", f.randomize_case);
+    get_enum(t, "source_ports", "forward.source_ports", f.source_ports,
+             {{"per-question", SourcePorts::kPerQuestion}, {"pool", SourcePorts::kPool}});
+    get_ports(t, "avoid_ports", "forward.avoid_ports", f.avoid_ports);
     if (ok && !zone_set.empty()) {
       zone_set_rule_ = std::move(f);  // expanded once every explicit rule is known
       return;

@@ -90,6 +90,10 @@ struct ZoneSettings {
 
 enum class UpstreamPolicy { kSequential, kRoundRobin, kRandom, kFastest };
 enum class UpstreamProtocol { kUdp, kTcp };
+// Where a UDP query to an upstream leaves from: a socket of its own on a fresh random port,
+// closed when the question ends (kPerQuestion), or a port of the worker's pool, shared by a
+// few dozen queries for at most 10 s (kPool; udp_pool.hpp).
+enum class SourcePorts { kPerQuestion, kPool };
 
 struct ForwardSettings {
   wire::Name zone;
@@ -102,6 +106,8 @@ struct ForwardSettings {
   UpstreamProtocol protocol = UpstreamProtocol::kUdp;
   wire::Name health_probe;  // root = probe "." NS
   bool randomize_case = false;
+  SourcePorts source_ports = SourcePorts::kPerQuestion;
+  std::vector<std::uint16_t> avoid_ports;  // sorted; per-question ports never take these
   std::string source;  // "FILE:LINE"
 };
 

@@ -152,7 +152,9 @@ asio::awaitable<Question::Sent> Question::send(std::size_t k, util::TimePoint no
   next_send_ = t->expires;
   Try& placed = *t;
   tries_[try_count_++] = std::move(t);
-  placed.pool->start(placed.ticket, sent, *wake_);  // a failure shows as done at collect()
+  const UdpPool::PortRule rule{fs.source_ports == settings::SourcePorts::kPerQuestion,
+                               &fs.avoid_ports};
+  placed.pool->start(placed.ticket, sent, *wake_, rule);  // a failure shows at collect()
   co_return Sent::kSent;
 }
 

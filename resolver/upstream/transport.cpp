@@ -160,7 +160,7 @@ asio::awaitable<ExchangeResult> exchange(const util::Endpoint& server, const Ups
   util::Timer wake(executor);
   wake.expires_at(until);
   UdpPool::Ticket ticket;
-  if (pool->start(ticket, sent, wake)) {
+  if (pool->start(ticket, sent, wake, {options.fresh_port, options.avoid_ports})) {
     while (!ticket.done() && util::TimerClock::now() < until) {
       co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
       wake.expires_at(until);  // a case mismatch wakes us too: keep waiting for the reply

@@ -67,6 +67,10 @@ struct ExchangeOptions {
   bool edns = true;
   // The server's cookie state; nullptr: no COOKIE option. Only sent along with EDNS.
   ClientCookie* cookie = nullptr;
+  // UDP: a socket of its own on a fresh random port, none of `avoid_ports` (sorted; must
+  // outlive the exchange), instead of a port of the worker's pool (udp_pool.hpp).
+  bool fresh_port = false;
+  const std::vector<std::uint16_t>* avoid_ports = nullptr;
 };
 
 boost::asio::awaitable<ExchangeResult> exchange(const util::Endpoint& server,

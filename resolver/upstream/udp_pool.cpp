@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include <boost/asio/error.hpp>
@@ -24,13 +25,60 @@ std::shared_ptr<UdpPool> UdpPool::for_server(const asio::any_io_executor& execut
 UdpPool::UdpPool(asio::any_io_executor executor, const util::Endpoint& server)
     : executor_(std::move(executor)), server_(server) {}
 
-UdpPool::PortPtr UdpPool::open(util::TimePoint now) {
+namespace {
+
+// The kernel's ephemeral port range (net.ipv4.ip_local_port_range, which IPv6 shares), read
+// once; Linux's default if it cannot be read.
+std::pair<std::uint16_t, std::uint16_t> ephemeral_range() {
+  static const std::pair<std::uint16_t, std::uint16_t> range = [] {
+    std::pair<std::uint16_t, std::uint16_t> r{32768, 60999};
+    if (std::FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+      unsigned lo = 0;
+      unsigned hi = 0;
+      if (std::fscanf(f, "%u %u", &lo, &hi) == 2 && lo >= 1 && lo < hi && hi <= 65535) {
+        r = {static_cast<std::uint16_t>(lo), static_cast<std::uint16_t>(hi)};
+      }
+      std::fclose(f);
+    }
+    return r;
+  }();
+  return range;
+}
+
+bool avoided(const std::vector<std::uint16_t>* avoid, std::uint16_t port) {
+  return avoid != nullptr && std::binary_search(avoid->begin(), avoid->end(), port);
+}
+
+}  // namespace
+
+UdpPool::PortPtr UdpPool::open(util::TimePoint now, bool fresh,
+                                const std::vector<std::uint16_t>* avoid) {
   auto port = std::make_shared<Port>(executor_);
   const auto ep = to_asio<asio::ip::udp::endpoint>(server_);
   boost::system::error_code ec;
   port->socket.open(ep.protocol(), ec);
   if (!ec) port->socket.non_blocking(true, ec);
-  if (!ec) port->socket.connect(ep, ec);  // binds a fresh random ephemeral port
+  if (!ec && fresh) {
+    // We draw the port: uniform over the ephemeral range, none of `avoid`, none of the last
+    // kRecentPorts this pool drew (so 1,000 questions in a row leave from 1,000 ports, where
+    // independent draws would repeat about 18 of them); a port in use is drawn again.
+    const auto [lo, hi] = ephemeral_range();
+    bool bound = false;
+    for (int attempt = 0; attempt < 32 && !bound; ++attempt) {
+      const auto p = static_cast<std::uint16_t>(
+          lo + util::Random::thread_instance().below(static_cast<std::uint32_t>(hi - lo + 1)));
+      if (avoided(avoid, p) || recent_bits_.test(p)) continue;
+      port->socket.bind(asio::ip::udp::endpoint(ep.protocol(), p), ec);
+      if (ec) continue;
+      bound = true;
+      if (recent_[recent_next_] != 0) recent_bits_.reset(recent_[recent_next_]);
+      recent_[recent_next_] = p;
+      recent_bits_.set(p);
+      recent_next_ = (recent_next_ + 1) % recent_.size();
+    }
+    if (!bound && !ec) ec = asio::error::address_in_use;
+  }
+  if (!ec) port->socket.connect(ep, ec);  // unbound: the kernel binds a random ephemeral port
   if (ec) return nullptr;
   port->waiting.reserve(kQueriesPerSocket);
   port->expired.reserve(kQueriesPerSocket);
@@ -50,6 +98,39 @@ UdpPool::PortPtr UdpPool::pick(util::TimePoint now) {
   }
   if (!slot) slot = open(now);
   return slot;
+}
+
+UdpPool::PortPtr UdpPool::take_fresh(util::TimePoint now,
+                                      const std::vector<std::uint16_t>* avoid) {
+  const bool any_port = avoid == nullptr || avoid->empty();
+  if (any_port) {
+    while (!reserve_.empty()) {
+      PortPtr p = std::move(reserve_.back());
+      reserve_.pop_back();
+      if (now - p->opened < kReserveMaxAge) return p;
+      p->retired = true;  // waited too long for a query: a port open that long is not fresh
+      close_if_done(*p);
+    }
+  }
+  return open(now, true, avoid);
+}
+
+void UdpPool::refill() {
+  refill_posted_ = false;
+  const auto now = util::TimerClock::now();
+  // The oldest (front) go first when they are stale.
+  std::size_t stale = 0;
+  while (stale < reserve_.size() && now - reserve_[stale]->opened >= kReserveMaxAge) {
+    reserve_[stale]->retired = true;
+    close_if_done(*reserve_[stale]);
+    ++stale;
+  }
+  reserve_.erase(reserve_.begin(), reserve_.begin() + static_cast<std::ptrdiff_t>(stale));
+  while (reserve_.size() < kReserve) {
+    PortPtr p = open(now, true, nullptr);
+    if (!p) break;  // out of descriptors: the queries open their own, or fail locally
+    reserve_.insert(reserve_.begin(), std::move(p));  // newest at the back is taken first
+  }
 }
 
 void UdpPool::close_if_done(Port& port) {
@@ -91,8 +172,9 @@ void UdpPool::fail_all(Port& port) {
   port.socket.close(ec);
 }
 
-bool UdpPool::start(Ticket& t, const SentQuery& sent, util::Timer& waker) {
+bool UdpPool::start(Ticket& t, const SentQuery& sent, util::Timer& waker, PortRule rule) {
   t.waker_ = &waker;
+  t.rule_ = rule;
   t.result_ = ExchangeResult{};
   t.done_ = false;
   if (sent.qlen > t.q_.size() || sent.qlen < wire::kHeaderSize) {
@@ -142,6 +224,32 @@ void UdpPool::flush() {
   flush_posted_ = false;
   // Nothing below runs a handler (cancel and close only post), so outbox_ holds still.
   const auto now = util::TimerClock::now();
+  // Queries with a port of their own first; the rest stay in outbox_, in order.
+  std::size_t kept = 0;
+  bool drew = false;
+  for (Ticket* t : outbox_) {
+    if (!t->rule_.fresh) {
+      outbox_[kept++] = t;
+      continue;
+    }
+    PortPtr port = take_fresh(now, t->rule_.avoid);
+    drew = true;
+    if (!port) {
+      t->queued_ = false;
+      t->result_.status = ExchangeStatus::kLocalError;
+      t->done_ = true;
+      t->waker_->cancel();
+      continue;
+    }
+    port->retired = true;  // this query only: closed when it is finished
+    Ticket* one = t;
+    send_batch(port, &one, 1);
+  }
+  outbox_.resize(kept);
+  if (drew && reserve_.size() < kReserve / 2 && !refill_posted_) {
+    refill_posted_ = true;
+    asio::post(executor_, [self = shared_from_this()] { self->refill(); });
+  }
   std::size_t i = 0;
   while (i < outbox_.size()) {
     PortPtr port = pick(now);

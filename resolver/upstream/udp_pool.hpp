@@ -28,12 +28,23 @@
 // - A socket error (ICMP port unreachable: ECONNREFUSED, reported to whichever receive or
 //   send comes next) fails every query of that socket with kNetworkError at once and retires
 //   the socket. A send refused for a full buffer fails only its own query, with kLocalError.
+// Fresh ports (`source_ports = "per-question"`, the default): a query started with
+// PortRule::fresh gets a socket of its own instead of a slot's, bound to a port we draw
+// uniformly from the kernel's ephemeral range (net.ipv4.ip_local_port_range), skipping
+// `avoid_ports` and the last 1,024 ports this pool drew, then connected; it closes as soon as
+// the query is finished. A question's tries each have one, all open until the question ends,
+// so a late reply to any try is still matched. A port is open for one question's round trip,
+// too short for the side-channel port scans of SAD DNS (CVE-2020-25705) to find it. To keep
+// socket(), bind() and connect() off the path between a client's query and the upstream
+// query, up to kReserve such sockets are opened ahead in a handler posted after the flush
+// that drew on them; one left unused for kReserveMaxAge is closed instead of used.
 // Thread safety: one thread only (the worker's io_context), like TcpChannel.
 #pragma once
 
 #include <sys/socket.h>
 
 #include <array>
+#include <bitset>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -50,6 +61,13 @@
 
 namespace vnetdns::upstream {
 
+// How a query's source port is chosen: a slot's shared socket, or a socket of its own
+// (`avoid`: sorted ports it must not use; empty or null: any the kernel picks).
+struct UdpPortRule {
+  bool fresh = false;
+  const std::vector<std::uint16_t>* avoid = nullptr;
+};
+
 class UdpPool : public std::enable_shared_from_this<UdpPool> {
  public:
   static constexpr std::size_t kSockets = 32;
@@ -59,6 +77,11 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
   static constexpr std::size_t kReplyBuffer = 4096;
   // Replies taken from one socket per recvmmsg.
   static constexpr std::size_t kReceiveBatch = 16;
+  // Fresh-port sockets opened ahead, and how long one may wait for its query.
+  static constexpr std::size_t kReserve = 16;
+  static constexpr std::chrono::seconds kReserveMaxAge{1};
+
+  using PortRule = UdpPortRule;
 
   // The pool to `server` of the io_context behind `executor` (made on first use).
   static std::shared_ptr<UdpPool> for_server(const boost::asio::any_io_executor& executor,
@@ -97,11 +120,13 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
     ExchangeResult result_;
     bool done_ = false;
     bool queued_ = false;         // in outbox_, not yet given a socket
+    PortRule rule_;               // a socket of its own?
     std::shared_ptr<Port> port_;  // the socket it went out on
   };
-  // Queues the query on a socket of the pool. False when it failed at once (finish() says
-  // why); else wait on `waker` until ticket.done() (or give up), then call finish().
-  bool start(Ticket& ticket, const SentQuery& sent, util::Timer& waker);
+  // Queues the query on a socket of the pool (or, with rule.fresh, a socket of its own).
+  // False when it failed at once (finish() says why); else wait on `waker` until
+  // ticket.done() (or give up), then call finish(). `rule.avoid` must outlive the ticket.
+  bool start(Ticket& ticket, const SentQuery& sent, util::Timer& waker, PortRule rule = {});
   // The outcome: the reply, an error, or kTimeout (a late reply to it is then recognised and
   // dropped quietly). The ticket may be started again afterwards.
   ExchangeResult finish(Ticket& ticket);
@@ -126,7 +151,13 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
 
   // A slot's socket with room for more queries (null: no socket could be made).
   PortPtr pick(util::TimePoint now);
-  PortPtr open(util::TimePoint now);
+  // A socket connected to the server from a random port (null: none could be made): for a
+  // slot, the kernel's pick; `fresh`, one we draw and bind (see open()).
+  PortPtr open(util::TimePoint now, bool fresh = false,
+               const std::vector<std::uint16_t>* avoid = nullptr);
+  // A socket for one query: from the reserve, or opened now.
+  PortPtr take_fresh(util::TimePoint now, const std::vector<std::uint16_t>* avoid);
+  void refill();  // tops the reserve up (posted after a flush that drew from it)
   static void close_if_done(Port& port);       // a retired port with nobody waiting closes
   static void release(Port& port, Waiter* w);  // w leaves (timed out)
   static void fail(Port& port, Waiter& w, ExchangeStatus status);  // w alone, not sent
@@ -143,6 +174,12 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
   std::array<PortPtr, kSockets> slots_{};
   std::vector<Ticket*> outbox_;
   bool flush_posted_ = false;
+  std::vector<PortPtr> reserve_;  // fresh-port sockets opened ahead, oldest first
+  bool refill_posted_ = false;
+  static constexpr std::size_t kRecentPorts = 1024;
+  std::array<std::uint16_t, kRecentPorts> recent_{};  // fresh ports drawn last, a ring
+  std::size_t recent_next_ = 0;
+  std::bitset<65536> recent_bits_;  // the same, for the look-up
   std::array<mmsghdr, kQueriesPerSocket> send_msgs_{};
   std::array<iovec, kQueriesPerSocket> send_iov_{};
 };
