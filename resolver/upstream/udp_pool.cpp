@@ -102,15 +102,13 @@ UdpPool::PortPtr UdpPool::pick(util::TimePoint now) {
 
 UdpPool::PortPtr UdpPool::take_fresh(util::TimePoint now,
                                       const std::vector<std::uint16_t>* avoid) {
-  const bool any_port = avoid == nullptr || avoid->empty();
-  if (any_port) {
-    while (!reserve_.empty()) {
-      PortPtr p = std::move(reserve_.back());
-      reserve_.pop_back();
-      if (now - p->opened < kReserveMaxAge) return p;
-      p->retired = true;  // waited too long for a query: a port open that long is not fresh
-      close_if_done(*p);
-    }
+  // The newest socket of the reserve, unless it waited too long (then all did: refill()
+  // closes them, off this path) or this rule avoids ports (the reserve's draws did not).
+  if ((avoid == nullptr || avoid->empty()) && !reserve_.empty() &&
+      now - reserve_.back()->opened < kReserveMaxAge) {
+    PortPtr p = std::move(reserve_.back());
+    reserve_.pop_back();
+    return p;
   }
   return open(now, true, avoid);
 }
@@ -246,7 +244,8 @@ void UdpPool::flush() {
     send_batch(port, &one, 1);
   }
   outbox_.resize(kept);
-  if (drew && reserve_.size() < kReserve / 2 && !refill_posted_) {
+  const bool stale = !reserve_.empty() && now - reserve_.back()->opened >= kReserveMaxAge;
+  if (drew && (reserve_.size() < kReserve / 2 || stale) && !refill_posted_) {
     refill_posted_ = true;
     asio::post(executor_, [self = shared_from_this()] { self->refill(); });
   }

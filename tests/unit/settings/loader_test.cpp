@@ -137,6 +137,8 @@ max_qps = 500
 protocol = "tcp"
 health_probe = "example.org"
 randomize_case = true
+source_ports = "pool"
+avoid_ports = [8080, 5353, 8080]
 
 [[forward]]
 zone = "corp.example"
@@ -207,6 +209,8 @@ allow = ["127.0.0.1"]
   CHECK(f.protocol == UpstreamProtocol::kTcp);
   CHECK(f.health_probe == Name::from_text("example.org"));
   CHECK(f.randomize_case);
+  CHECK(f.source_ports == vnetdns::settings::SourcePorts::kPool);
+  CHECK(f.avoid_ports == std::vector<std::uint16_t>{5353, 8080});  // sorted, once each
   CHECK(f.source == std::string(kPath) + ":44");
   const auto& g = s.forwards[1];
   CHECK(g.zone == Name::from_text("corp.example"));
@@ -218,6 +222,8 @@ allow = ["127.0.0.1"]
   CHECK(g.protocol == UpstreamProtocol::kUdp);
   CHECK(g.health_probe.is_root());
   CHECK_FALSE(g.randomize_case);
+  CHECK(g.source_ports == vnetdns::settings::SourcePorts::kPerQuestion);
+  CHECK(g.avoid_ports.empty());
 
   CHECK(s.admin.enabled);
   CHECK(s.admin.listen == ep("127.0.0.1", 9153));
@@ -291,6 +297,12 @@ TEST_CASE("settings: each mistake is reported with its line", "[unit][settings]"
       {"[zone]\nname = \"a.example\"\n", 1, "write [[zone]]"},
       {"[acl]\nallow = [1]\n", 2, "acl.allow must be a string"},
       // bad values
+      {"[[forward]]\nzone = \".\"\nupstreams = [\"127.0.0.2\"]\nsource_ports = \"random\"\n", 4,
+       "forward.source_ports = \"random\" is not one of \"per-question\", \"pool\""},
+      {"[[forward]]\nzone = \".\"\nupstreams = [\"127.0.0.2\"]\navoid_ports = [0]\n", 4,
+       "forward.avoid_ports: each entry must be a port number from 1 to 65535"},
+      {"[[forward]]\nzone = \".\"\nupstreams = [\"127.0.0.2\"]\navoid_ports = 53\n", 4,
+       "forward.avoid_ports must be an array of port numbers"},
       {"[server]\nlisten = [\"127.0.0.1:99999\"]\n", 2, "is not an address"},
       {"[server]\nlisten = [\"localhost\"]\n", 2, "is not an address"},
       {"[server]\nlisten = []\n", 2, "server.listen is empty"},
