@@ -1,4 +1,6 @@
-// The transport edge: every answer leaves through these functions, once.
+// Stage 18 (docs/design.md): the transport edge. Every answer the stages build leaves through
+// these functions, once; NOTIFY answers, UDP IXFR answers and signed answers are built whole
+// by xfr/ and leave as they are.
 // finalize_answer() takes a message in the internal format (header with our RCODE and AA,
 // the question, records, no OPT) and makes it the client's: its ID, its RD and CD bits,
 // its question bytes (letter case echoed), our OPT when the client sent one (RFC 6891

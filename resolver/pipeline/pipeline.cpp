@@ -227,6 +227,7 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
   // all see the same second.
   const std::uint32_t second = clock_.now_seconds();
   if (!memo) return run_stages(query, len, client, transport, out, cap, pending, second);
+  // Stage 1 (docs/design.md): the answer memo, behind the ACL's verdict.
   AnswerMemo::Hit hit;
   if (memo_.find(query, len, second, generation_, cache_, out, cap, hit) &&
       snap_->settings.acl.allow.contains(client)) {
@@ -263,12 +264,12 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
     pending.transport = transport;
     pending.received = clock_.now();
   }
-  // NOTIFY (RFC 1996) to a secondary zone: its own access rule, not the query ACL.
+  // Stage 2: NOTIFY (RFC 1996) to a secondary zone: its own access rule, not the query ACL.
   if (len >= wire::kHeaderSize && (wire::header_flags(query) & wire::kFlagQR) == 0 &&
       ((wire::header_flags(query) >> 11) & 0xf) == static_cast<unsigned>(wire::Opcode::kNotify)) {
     return answer_notify(query, len, client, transport, out, cap);
   }
-  // Stage 2: sanitize (RFC 1035 section 4.1.1; RFC 6891 section 6.1.3 for BADVERS).
+  // Stage 3: sanitize (RFC 1035 section 4.1.1; RFC 6891 section 6.1.3 for BADVERS).
   const QueryError e = wire::parse_query(query, len, q);
   if (e != QueryError::kNone) {
     counters_.formerr_reasons[static_cast<std::size_t>(e)].add();
@@ -285,7 +286,8 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
     }
   }
   const Snapshot& s = *snap_;
-  // Zone transfers: allow_transfer and TSIG per zone decide (xfr/transfer_responder.hpp).
+  // Stage 4: zone transfers: allow_transfer and TSIG per zone decide
+  // (xfr/transfer_responder.hpp).
   if ((q.qtype == wire::type::kAXFR || q.qtype == wire::type::kIXFR) &&
       q.qclass == wire::klass::kIN) {
     counters_.count_qtype(q.qtype);
@@ -297,16 +299,18 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
     std::memcpy(out, msgs.front().data(), msgs.front().size());
     return send(out, msgs.front().size(), AnswerSource::kLocal);
   }
+  // Stage 5: TSIG: checked, then stages 6-12 on the query without it, the answer signed.
   if (q.has_tsig) return answer_signed(query, len, client, transport, out, cap, pending);
-  // Stage 3: ACL (RFC 8914 EDE 18 "Prohibited" with REFUSED).
+  // Stage 6: ACL (RFC 8914 EDE 18 "Prohibited" with REFUSED).
   if (!s.settings.acl.allow.contains(client)) {
     counters_.drops[static_cast<std::size_t>(DropReason::kAcl)].add();
     if (s.settings.acl.action == settings::AclAction::kDrop) return Step{StepKind::kDrop, 0};
     return error(out, cap, query, len, q, true, Rcode::kRefused, wire::ede::kProhibited);
   }
-  // DNS cookies (RFC 7873); a valid server cookie proves the source address.
+  // Stage 7: DNS cookies (RFC 7873); a valid server cookie proves the source address.
   const bool cookie_ok = answer_cookie(pending, client);
-  // Rate limit per client prefix, UDP only: TCP and cookie-holding clients cannot be spoofed.
+  // Stage 8: rate limit per client prefix, UDP only: TCP and cookie-holding clients cannot be
+  // spoofed.
   if (limiter_ && transport == Transport::kUdp && !cookie_ok) {
     switch (limiter_->check(client, now_ms(clock_))) {
       case policy::RateDecision::kAllow: break;
@@ -324,6 +328,7 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
     }
   }
   counters_.count_qtype(q.qtype);
+  // Stage 9: our own loop probe coming back, and what is refused here.
   if (q.qtype == wire::type::kHINFO && LoopGuard::instance().matches(q.qname)) {
     LoopGuard::instance().report(q.qname, client.to_string());
     return error(out, cap, query, len, q, true, Rcode::kRefused);
@@ -334,7 +339,7 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
   }
   const ClientInfo ci = client_info(pending, query + wire::kHeaderSize, transport);
 
-  // Stage 4: route by longest suffix.
+  // Stage 10: route by longest suffix.
   const Route r = route(s, q.qname);
   std::size_t unready_labels = 0;
   if (s.unready.find(q.qname, &unready_labels) != nullptr &&
@@ -342,7 +347,7 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
     return error(out, cap, query, len, q, true, Rcode::kServFail, wire::ede::kNotReady);
   }
   if (r.zone != nullptr) {
-    // Stage 5: local zone.
+    // Stage 11: local zone.
     wire::MessageBuilder b(out, cap);
     b.start(0, wire::kFlagQR | wire::kFlagAA);
     b.add_question(query + wire::kHeaderSize, q.qname_wire_len, q.qname, q.qtype, q.qclass);
@@ -373,7 +378,7 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
     return send(out, finalize_answer(out, b.size(), cap, ci), AnswerSource::kSynthesized);
   }
 
-  // Stage 6: cache (the entry is copied with TTLs aged; no allocation).
+  // Stage 12: cache (the entry is copied with TTLs aged; no allocation).
   if (!pending.local_first) {
     const cache::CacheKey key{q.qname, q.qtype, q.qclass, q.dnssec_ok, q.cd()};
     const auto& cs = s.settings.cache;

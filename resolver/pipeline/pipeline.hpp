@@ -1,12 +1,16 @@
-// Pipeline: the ordered stages every query goes through (DESIGN.md "The query pipeline"),
-// and the one place that decides which RCODE a client gets.
-// handle() runs the synchronous stages inline in the receive loop: sanitize, ACL, route,
-// local answer, cache hit; it never allocates and either yields bytes to send, a drop, or
-// kAsync, with the parsed query left in a PendingQuery. In front of those stages, a UDP query
-// whose bytes repeat one answered from the cache or local data in the same second is answered
-// from the worker's AnswerMemo (answer_memo.hpp), after the ACL check. resolve() is the
-// asynchronous rest: coalesce identical questions in flight, forward, scrub and splice, cache, and
-// finalize. One Pipeline per worker thread: its in-flight table and counters belong to that worker.
+// Pipeline: the ordered stages every query goes through, and the one place that decides
+// which RCODE a client gets. The stages and their numbers are docs/design.md's one map
+// ("The query's way"); the code labels each `// Stage N:`:
+//   handle() (pipeline.cpp), synchronous, in the receive loop, never allocating:
+//     1 answer memo (UDP)  2 NOTIFY  3 sanitize  4 zone transfers  5 TSIG  6 ACL  7 cookies
+//     8 rate limit  9 loop guard and refusals  10 route  11 local zone  12 cache
+//   resolve() (resolve.cpp), the asynchronous rest:
+//     13 coalesce  14 forward (15 validate, in upstream/)  16 scrub and splice
+//     17 cache insert
+//   18 finalize (finalize.hpp) at the transport edge, for every answer the stages build.
+// handle() yields bytes to send, a drop, kTransfer, or kAsync with the parsed query left in a
+// PendingQuery for resolve(). One Pipeline per worker thread: its in-flight table, answer
+// memo and counters belong to that worker.
 // Thread safety: not thread safe; call from the owning worker's io_context thread only.
 // The cache and the snapshot it reads are shared and safe.
 #pragma once

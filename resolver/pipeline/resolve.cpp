@@ -199,7 +199,7 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
     len = wire::kHeaderSize + q.qname_wire_len + 4;
     std::memset(out + 6, 0, 6);
   }
-  len = finalize_answer(
+  len = finalize_answer(  // Stage 18: finalize
       out, len, cap, ci,
       rcode == static_cast<std::uint8_t>(Rcode::kServFail) ? wire::ede::kNoReachableAuthority : -1);
   current_ = nullptr;
@@ -246,7 +246,8 @@ std::shared_ptr<Pipeline::Flight> Pipeline::start_flight(const asio::any_io_exec
                                                          std::shared_ptr<const Snapshot> snap,
                                                          std::size_t group,
                                                          const cache::CacheKey& key, bool cd) {
-  // Coalescing (RFC 5452 section 5): one upstream query per identical question in flight.
+  // Stage 13: coalescing (RFC 5452 section 5): one upstream question per identical question
+  // in flight.
   if (auto it = inflight_.find(key); it != inflight_.end()) {
     counters_.coalesced.add();
     return it->second;
@@ -274,6 +275,7 @@ asio::awaitable<void> Pipeline::fly(std::shared_ptr<Flight> flight,
   uq.dnssec_ok = key.dnssec_ok;
   uq.checking_disabled = cd;
   counters_.upstream_queries.add();
+  // Stage 14: forward (stage 15, validating each reply, happens inside: sent_query.hpp).
   upstream::ForwardResult fr = co_await snap->groups[group]->resolve(uq);
   counters_.reply_mismatches.add(fr.mismatches);
   if (fr.mismatches > 0) {
@@ -282,6 +284,7 @@ asio::awaitable<void> Pipeline::fly(std::shared_ptr<Flight> flight,
   if (fr.all_down) counters_.upstream_all_down.add();
   std::shared_ptr<Processed> result;
   if (fr.status == upstream::ForwardStatus::kOk) {
+    // Stage 16: scrub and splice.
     auto scrubbed =
         scrub_reply(fr.reply.data(), fr.reply.size(), key, *snap->zones, ttl_policy(*snap));
     if (scrubbed) {
@@ -317,7 +320,7 @@ asio::awaitable<void> Pipeline::fly(std::shared_ptr<Flight> flight,
     ins.kind = result->kind;
     ins.splice = result->splice;
     ins.splice_target = result->splice_target;
-    cache_.insert(key, ins, clock_.now_seconds());
+    cache_.insert(key, ins, clock_.now_seconds());  // Stage 17: cache insert
   }
   flight->result = result;
   inflight_.erase(key);

@@ -7,7 +7,7 @@
 // Memory is fixed: a direct-mapped table of kSlots buckets; a prefix that collides with
 // another takes its slot over (a flood of random sources cannot grow it).
 // Thread safety: not thread safe; one per worker (SO_REUSEPORT keeps a client on one worker
-// per flow; the limit applies per worker, documented in the README).
+// per flow; the limit applies per worker, documented in docs/security.md).
 #pragma once
 
 #include <array>

@@ -1,6 +1,6 @@
 // Settings: the whole configuration as plain structs, produced by load_settings() from TOML
 // and validated there (every error carries FILE:LINE). Defaults below are the documented
-// defaults (README "Configuration"). Durations are std::chrono values.
+// defaults (docs/configuration.md). Durations are std::chrono values.
 // Thread safety: immutable once loaded; shared read-only through a snapshot.
 #pragma once
 

@@ -24,6 +24,7 @@ struct SentQuery {
 // BADCOOKIE noted in `result`). kCaseOnly: it would, but for the letter case of the name
 // it echoes (sent with 0x20); its COOKIE, if we sent one, is ours. kRejected: anything else.
 enum class ReplyCheck : std::uint8_t { kRejected, kAccepted, kCaseOnly };
+// Stage 15 (docs/design.md): validate a reply against the query it claims to answer.
 ReplyCheck accept_reply(const SentQuery& sent, const std::uint8_t* reply, std::size_t n,
                         ExchangeResult& result);
 

@@ -1,4 +1,4 @@
-// Scenario harness: the whole pipeline in process (DESIGN.md "Tests": query, expected upstream
+// Scenario harness: the whole pipeline in process (docs/testing.md: query, expected upstream
 // query, reply, expected answer, time passes). A FakeUpstream (UDP + TCP on 127.0.0.1, same
 // port, port picked by the kernel) runs on the test's io_context, records every query it gets
 // and answers from a script the test sets; the Harness builds a Snapshot from Settings made
