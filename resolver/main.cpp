@@ -4,8 +4,8 @@
 #include <string>
 #include <string_view>
 
-#include "resolver/app/application.hpp"
 #include "resolver/admin/ctl.hpp"
+#include "resolver/app/application.hpp"
 #include "resolver/app/commands.hpp"
 #include "resolver/util/log.hpp"
 #include "resolver/zonetool/commands.hpp"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # README command 2: installs what is missing (Debian packages), builds vnetdns and its tests
-# with AddressSanitizer + UndefinedBehaviorSanitizer, and runs the whole suite: unit and
-# scenario tests (Catch2), integration tests (the real binary on loopback against Knot, with
-# dig/kdig/dnspython), and every libFuzzer target for a short bounded time.
+# with AddressSanitizer + UndefinedBehaviorSanitizer, and runs the whole suite: the style
+# check (clang-format), unit and scenario tests (Catch2), the layer and docs checks,
+# integration tests (the real binary on loopback against Knot, Unbound, BIND, ldns-testns,
+# with dig/kdig/dnspython), and every libFuzzer target for a short bounded time.
 #
 #   tests/run.sh                 everything
 #   FUZZ_SECONDS=0 tests/run.sh  skip the timed fuzzing (the corpora are still replayed)
@@ -15,6 +16,9 @@ jobs=$(nproc)
 fuzz_seconds=${FUZZ_SECONDS:-20}
 
 deploy/install-deps.sh test
+
+echo "== style: clang-format --dry-run --Werror on every C++ file"
+git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
 
 echo "== build (ASan + UBSan) in build-asan"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVNETDNS_SANITIZE=ON >/dev/null

@@ -6,11 +6,12 @@
 #pragma once
 
 #include <atomic>
-#include <boost/asio/any_io_executor.hpp>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
 
 #include "resolver/cache/packet_cache.hpp"
 #include "resolver/pipeline/counters.hpp"
@@ -33,7 +34,7 @@ struct AdminContext {
   std::vector<const pipeline::Counters*> workers;  // one per worker
   const std::atomic<std::uint64_t>* reloads = nullptr;
   const std::atomic<std::uint64_t>* reload_failures = nullptr;
-  const QueryLog* query_log = nullptr;  // null when [log] queries is off
+  const QueryLog* query_log = nullptr;            // null when [log] queries is off
   const xfr::TransferStats* transfers = nullptr;  // null without zone transfers
   // Runs the reload (same as SIGHUP); called on `control`'s thread.
   std::function<ReloadOutcome()> reload;

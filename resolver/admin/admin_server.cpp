@@ -1,5 +1,9 @@
 #include "resolver/admin/admin_server.hpp"
 
+#include <chrono>
+#include <map>
+#include <stdexcept>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -8,9 +12,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <chrono>
-#include <map>
-#include <stdexcept>
 
 #include "resolver/admin/cache_admin.hpp"
 #include "resolver/admin/metrics.hpp"
@@ -298,8 +299,8 @@ asio::awaitable<HttpReply> AdminServer::route(const std::string& method,
     std::string error;
     const auto& [key, value] = *params.begin();
     if (!parse_name(value, name, error)) co_return text(400, error);
-    const std::size_t n = key == "name" ? flush_name(*cx_.cache, name, now)
-                                        : flush_zone(*cx_.cache, name);
+    const std::size_t n =
+        key == "name" ? flush_name(*cx_.cache, name, now) : flush_zone(*cx_.cache, name);
     VLOG_INFO("admin: cache flushed for {} {} ({} entries)", key, name.to_text(), n);
     co_return text(200, "flushed " + std::to_string(n) + " entries");
   }
@@ -315,8 +316,9 @@ asio::awaitable<HttpReply> AdminServer::route(const std::string& method,
     r.body = dump_json(*cx_.cache, name, now);
     co_return r;
   }
-  co_return text(404, "not found; endpoints: GET /metrics /healthz /readyz /cache/dump?name=X, "
-                      "POST /reload /cache/flush[?name=X|?zone=X]");
+  co_return text(404,
+                 "not found; endpoints: GET /metrics /healthz /readyz /cache/dump?name=X, "
+                 "POST /reload /cache/flush[?name=X|?zone=X]");
 }
 
 }  // namespace vnetdns::admin

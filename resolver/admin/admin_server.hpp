@@ -18,12 +18,13 @@
 // Thread safety: start/stop from the controlling thread; the rest runs on its own thread.
 #pragma once
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <cstddef>
 #include <string>
 #include <thread>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include "resolver/admin/admin_context.hpp"
 #include "resolver/util/endpoint.hpp"

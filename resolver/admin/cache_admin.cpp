@@ -16,7 +16,6 @@ const char* kind_name(cache::EntryKind k) {
   return "unknown";
 }
 
-
 }  // namespace
 
 std::size_t flush_name(cache::PacketCache& cache, const wire::Name& name, std::uint32_t now) {

@@ -1,14 +1,7 @@
 #include "resolver/admin/ctl.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <chrono>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +9,14 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 
 #include "resolver/settings/loader.hpp"
 #include "resolver/util/endpoint.hpp"
@@ -224,7 +225,8 @@ int run_ctl_command(int argc, char** argv) {
     while (!body.empty()) {
       const auto nl = body.find('\n');
       const std::string_view line = body.substr(0, nl);
-      if (!line.empty() && line[0] != '#') std::printf("%.*s\n", static_cast<int>(line.size()), line.data());
+      if (!line.empty() && line[0] != '#')
+        std::printf("%.*s\n", static_cast<int>(line.size()), line.data());
       if (nl == std::string_view::npos) break;
       body.remove_prefix(nl + 1);
     }

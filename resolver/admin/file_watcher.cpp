@@ -86,8 +86,8 @@ void FileWatcher::watch(const std::vector<std::string>& files) {
     if (dirs_.count(d) != 0) continue;
     const int wd = ::inotify_add_watch(inotify_.native_handle(), d.c_str(), kDirEvents);
     if (wd < 0) {
-      VLOG_WARN("cannot watch {} for changes ({}); polling it every {} ms", d,
-                std::strerror(errno), options_.poll.count());
+      VLOG_WARN("cannot watch {} for changes ({}); polling it every {} ms", d, std::strerror(errno),
+                options_.poll.count());
       continue;
     }
     dirs_[d] = wd;
@@ -95,17 +95,17 @@ void FileWatcher::watch(const std::vector<std::string>& files) {
 }
 
 void FileWatcher::read_events() {
-  inotify_.async_read_some(asio::buffer(events_), [this](const boost::system::error_code& ec,
-                                                         std::size_t) {
-    if (ec || stopped_) return;
-    // Which file changed does not matter: the check compares every watched file.
-    debounce_.expires_after(options_.debounce);  // restarts the quiet period
-    debounce_.async_wait([this](const boost::system::error_code& e) {
-      if (e || stopped_) return;
-      check();
-    });
-    read_events();
-  });
+  inotify_.async_read_some(
+      asio::buffer(events_), [this](const boost::system::error_code& ec, std::size_t) {
+        if (ec || stopped_) return;
+        // Which file changed does not matter: the check compares every watched file.
+        debounce_.expires_after(options_.debounce);  // restarts the quiet period
+        debounce_.async_wait([this](const boost::system::error_code& e) {
+          if (e || stopped_) return;
+          check();
+        });
+        read_events();
+      });
 }
 
 void FileWatcher::arm_poll() {

@@ -1,11 +1,11 @@
 #include "resolver/admin/metrics.hpp"
 
 #include <array>
-#include <iterator>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 
 #include "resolver/admin/query_log.hpp"
 #include "resolver/pipeline/loop_guard.hpp"
@@ -133,12 +133,16 @@ static_assert(std::size(kDropReasons) == static_cast<std::size_t>(pipeline::Drop
 // Types always shown (so that dashboards see zeros); others appear once seen.
 bool always_shown_type(std::size_t t) {
   switch (t) {
-    case wire::type::kA: case wire::type::kAAAA: case wire::type::kCNAME: case wire::type::kNS:
-    case wire::type::kSOA: case wire::type::kPTR: case wire::type::kMX: case wire::type::kTXT:
-    case wire::type::kSRV:
-      return true;
-    default:
-      return false;
+    case wire::type::kA:
+    case wire::type::kAAAA:
+    case wire::type::kCNAME:
+    case wire::type::kNS:
+    case wire::type::kSOA:
+    case wire::type::kPTR:
+    case wire::type::kMX:
+    case wire::type::kTXT:
+    case wire::type::kSRV: return true;
+    default: return false;
   }
 }
 
@@ -262,7 +266,9 @@ std::string render_metrics(const AdminContext& cx) {
   w.sample(sum(workers, &Counters::notifies));
   if (cx.transfers != nullptr) {
     const xfr::TransferStats& t = *cx.transfers;
-    auto load = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+    auto load = [](const std::atomic<std::uint64_t>& a) {
+      return a.load(std::memory_order_relaxed);
+    };
     w.family("vnetdns_zone_transfers_total", "counter",
              "New copies of secondary zones taken from a primary (AXFR or IXFR).");
     w.sample(load(t.transfers));
@@ -353,8 +359,7 @@ std::string render_metrics(const AdminContext& cx) {
          [&](const Row& r, std::initializer_list<std::string_view> l) {
            w.sample(r.h->case_fallbacks.load(std::memory_order_relaxed), l);
          });
-    each("vnetdns_upstream_downs_total", "counter",
-         "Times the upstream server was marked down.",
+    each("vnetdns_upstream_downs_total", "counter", "Times the upstream server was marked down.",
          [&](const Row& r, std::initializer_list<std::string_view> l) {
            w.sample(r.h->downs.load(std::memory_order_relaxed), l);
          });
@@ -412,8 +417,9 @@ std::string render_metrics(const AdminContext& cx) {
         }
       }
     }
-    w.family("vnetdns_upstream_latency_seconds", "histogram",
-             "Round-trip time of answered tries, per upstream server (since the rule last changed).");
+    w.family(
+        "vnetdns_upstream_latency_seconds", "histogram",
+        "Round-trip time of answered tries, per upstream server (since the rule last changed).");
     for (const Row& r : rows) {
       using H = upstream::ServerHealth;
       std::uint64_t cumulative = 0;
@@ -489,8 +495,8 @@ Readiness check_readiness(const pipeline::Snapshot& s) {
   for (const auto& g : s.groups) {
     if (g->any_up()) {
       r.ready = true;
-      r.reason = zones + ", an upstream of forward rule \"" + g->settings().zone.to_text() +
-                 "\" is up";
+      r.reason =
+          zones + ", an upstream of forward rule \"" + g->settings().zone.to_text() + "\" is up";
       return r;
     }
   }

@@ -2,9 +2,9 @@
 // see, computed at scrape time: each worker's pipeline::Counters summed (no shared atomic
 // on the hot path), the cache's per-shard tallies, the upstream groups' health figures in
 // the running snapshot (these restart from zero when a reload rebuilds the groups), reload
-// counts, and the query log's written/dropped lines. The metrics table of docs/operations.md lists every
-// family. Also readiness (GET /readyz).
-// Thread safety: pure functions over thread-safe sources; call from any thread.
+// counts, and the query log's written/dropped lines. The metrics table of docs/operations.md lists
+// every family. Also readiness (GET /readyz). Thread safety: pure functions over thread-safe
+// sources; call from any thread.
 #pragma once
 
 #include <string>

@@ -21,7 +21,6 @@ std::size_t round_up_pow2(std::size_t n) {
   return p;
 }
 
-
 const char* source_name(pipeline::AnswerSource s) {
   switch (s) {
     case pipeline::AnswerSource::kLocal: return "local";
@@ -169,8 +168,7 @@ void QueryLog::run() {
   std::unique_lock lock(mu_);
   for (;;) {
     sleeping_.store(true, std::memory_order_relaxed);
-    cv_.wait_for(lock, kWriterPeriod,
-                 [&] { return stop_ || flush_requests_ > flushes_done_; });
+    cv_.wait_for(lock, kWriterPeriod, [&] { return stop_ || flush_requests_ > flushes_done_; });
     sleeping_.store(false, std::memory_order_relaxed);
     const std::uint64_t requested = flush_requests_;
     std::uint64_t n = 0;

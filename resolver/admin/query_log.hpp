@@ -52,8 +52,12 @@ class QueryLog final : public QueryLogSink {
   // Waits until everything enqueued so far is written (tests, shutdown).
   void flush();
 
-  [[nodiscard]] std::uint64_t written() const noexcept { return written_.load(std::memory_order_relaxed); }
-  [[nodiscard]] std::uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t written() const noexcept {
+    return written_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::uint64_t dropped() const noexcept {
+    return dropped_.load(std::memory_order_relaxed);
+  }
   [[nodiscard]] unsigned sample() const noexcept { return options_.sample; }
 
  private:

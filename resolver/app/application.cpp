@@ -4,19 +4,20 @@
 #include <pwd.h>
 #include <unistd.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <thread>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+
 #include "resolver/pipeline/loop_guard.hpp"
 #include "resolver/server/socket_util.hpp"
-#include "resolver/upstream/transport.hpp"
 #include "resolver/settings/loader.hpp"
+#include "resolver/upstream/transport.hpp"
 #include "resolver/util/log.hpp"
 
 namespace vnetdns::app {
@@ -78,12 +79,14 @@ std::vector<std::string> restart_notes(const settings::Settings& now,
   if (now.server.max_tcp_clients != next.server.max_tcp_clients ||
       now.server.max_tcp_per_client != next.server.max_tcp_per_client ||
       now.server.tcp_idle_timeout != next.server.tcp_idle_timeout) {
-    notes.emplace_back("[server] max_tcp_clients/max_tcp_per_client/tcp_idle_timeout changes "
-                       "take effect at the next restart");
+    notes.emplace_back(
+        "[server] max_tcp_clients/max_tcp_per_client/tcp_idle_timeout changes "
+        "take effect at the next restart");
   }
   if (now.admin.enabled != next.admin.enabled || !(now.admin.listen == next.admin.listen)) {
-    notes.emplace_back("[admin] enabled/listen changes take effect at the next restart "
-                       "(admin.allow applies now)");
+    notes.emplace_back(
+        "[admin] enabled/listen changes take effect at the next restart "
+        "(admin.allow applies now)");
   }
   if (now.cache.max_entries != next.cache.max_entries ||
       now.cache.serve_stale != next.cache.serve_stale) {
@@ -167,8 +170,8 @@ admin::ReloadOutcome Application::load_and_publish() {
       if (!udp || !tcp) {
         if (udp) ::close(udp.value());
         close_all();
-        out.errors.push_back(config_path_ + ": cannot listen on " + address.to_string() +
-                             ": " + (!udp ? udp.error() : tcp.error()));
+        out.errors.push_back(config_path_ + ": cannot listen on " + address.to_string() + ": " +
+                             (!udp ? udp.error() : tcp.error()));
         return out;
       }
       per_worker.push_back({address, udp.value(), tcp.value()});
@@ -337,9 +340,9 @@ int Application::run() {
   snapshots_ = std::make_unique<pipeline::SnapshotHolder>(snap.value());
   const auto server_settings = s.server;
   const auto admin_settings = s.admin;
-  const unsigned threads =
-      server_settings.threads == 0 ? std::max(1U, std::thread::hardware_concurrency())
-                                   : server_settings.threads;
+  const unsigned threads = server_settings.threads == 0
+                               ? std::max(1U, std::thread::hardware_concurrency())
+                               : server_settings.threads;
   if (s.log.queries) {
     try {
       admin::QueryLogOptions qo;

@@ -36,24 +36,26 @@ struct Counters {
   std::array<Counter, static_cast<std::size_t>(AnswerSource::kCount)> answers;
   std::array<Counter, static_cast<std::size_t>(DropReason::kCount)> drops;
   std::array<Counter, 16> formerr_reasons;  // by wire::QueryError
-  Counter truncated;          // answers sent with TC=1
-  Counter upstream_queries;   // exchanges started (one per coalesced question)
-  Counter upstream_failures;  // questions that ended in SERVFAIL from the forwarder
-  Counter coalesced;          // queries that joined an identical one in flight
-  Counter reply_mismatches;   // upstream replies dropped by the acceptance check
-  std::array<Counter, 4> scrub_errors;  // accepted replies not used, by ScrubError
+  Counter truncated;                        // answers sent with TC=1
+  Counter upstream_queries;                 // exchanges started (one per coalesced question)
+  Counter upstream_failures;                // questions that ended in SERVFAIL from the forwarder
+  Counter coalesced;                        // queries that joined an identical one in flight
+  Counter reply_mismatches;                 // upstream replies dropped by the acceptance check
+  std::array<Counter, 4> scrub_errors;      // accepted replies not used, by ScrubError
   Counter upstream_all_down;  // questions failed at once: every server of the rule down
   Counter tcp_connections;    // accepted
   Counter tcp_open;           // gauge kept by the worker (add on open, sub via closed)
   Counter tcp_closed;
-  Counter tcp_refused;        // connections closed at accept: over max_tcp_clients or per client
-  Counter notifies;           // NOTIFY requests received (RFC 1996)
-  Counter memo_hits;          // UDP answers repeated from the worker's AnswerMemo
-  Counter memo_cache_hits;    // of those, answers that came from the cache
+  Counter tcp_refused;      // connections closed at accept: over max_tcp_clients or per client
+  Counter notifies;         // NOTIFY requests received (RFC 1996)
+  Counter memo_hits;        // UDP answers repeated from the worker's AnswerMemo
+  Counter memo_cache_hits;  // of those, answers that came from the cache
   std::array<Counter, 64> qtypes;  // qtype < 64; others in the last slot
 
   void count_qtype(std::uint16_t qtype) noexcept { qtypes[qtype < 63 ? qtype : 63].add(); }
-  void count_rcode(std::uint16_t rcode) noexcept { rcodes[rcode < kRcodes ? rcode : kRcodes - 1].add(); }
+  void count_rcode(std::uint16_t rcode) noexcept {
+    rcodes[rcode < kRcodes ? rcode : kRcodes - 1].add();
+  }
 };
 
 }  // namespace vnetdns::pipeline

@@ -13,9 +13,9 @@ constexpr std::uint16_t kKeptFlags = wire::kFlagAA | wire::kFlagTC | wire::kRcod
 std::size_t finalize_answer(std::uint8_t* out, std::size_t len, std::size_t cap,
                             const ClientInfo& c, int ede_code, bool* truncated) noexcept {
   const wire::QueryView& q = *c.query;
-  const std::uint16_t flags = static_cast<std::uint16_t>(
-      (wire::header_flags(out) & kKeptFlags) | wire::kFlagQR | wire::kFlagRA |
-      (q.flags & (wire::kFlagRD | wire::kFlagCD)));
+  const std::uint16_t flags =
+      static_cast<std::uint16_t>((wire::header_flags(out) & kKeptFlags) | wire::kFlagQR |
+                                 wire::kFlagRA | (q.flags & (wire::kFlagRD | wire::kFlagCD)));
   wire::store16(out, q.id);
   wire::store16(out + 2, flags);
   std::memcpy(out + wire::kHeaderSize, c.qname_raw, q.qname_wire_len);
@@ -55,8 +55,8 @@ std::size_t write_error(std::uint8_t* out, std::size_t cap, const std::uint8_t* 
   // CD is defined for opcode QUERY only (RFC 4035 section 3.2.2, RFC 6840 section 5.9): an
   // error to another opcode (NOTIMP to opcode 15, say) does not echo it.
   const bool is_query = (parsed.flags & wire::kOpcodeMask) == 0;
-  const std::uint16_t echoed = static_cast<std::uint16_t>(
-      wire::kOpcodeMask | wire::kFlagRD | (is_query ? wire::kFlagCD : 0));
+  const std::uint16_t echoed = static_cast<std::uint16_t>(wire::kOpcodeMask | wire::kFlagRD |
+                                                          (is_query ? wire::kFlagCD : 0));
   const std::uint16_t flags =
       static_cast<std::uint16_t>(wire::kFlagQR | (parsed.flags & echoed) | (rcode & 0x0f));
   b.start(parsed.id, flags);

@@ -15,15 +15,15 @@
 namespace vnetdns::pipeline {
 
 struct QueryLogRecord {
-  std::int64_t time_us = 0;        // wall clock (CLOCK_REALTIME), microseconds since the epoch
+  std::int64_t time_us = 0;  // wall clock (CLOCK_REALTIME), microseconds since the epoch
   util::Endpoint client;
   Transport transport = Transport::kUdp;
-  wire::Name qname;                // canonical (lowered)
+  wire::Name qname;  // canonical (lowered)
   std::uint16_t qtype = 0;
   std::uint16_t rcode = 0;
   AnswerSource source = AnswerSource::kSynthesized;
-  util::Endpoint upstream;         // family() == 0 when no upstream answered
-  std::uint32_t latency_us = 0;    // receive to send
+  util::Endpoint upstream;       // family() == 0 when no upstream answered
+  std::uint32_t latency_us = 0;  // receive to send
 };
 
 class QueryLogSink {

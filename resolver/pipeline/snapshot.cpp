@@ -28,20 +28,21 @@ util::Result<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_sn
   for (std::size_t i = 0; i < settings.zones.size(); ++i) {
     const auto& zs = settings.zones[i];
     zone::ZoneOptions zo;
-    zo.on_miss = zs.on_miss == settings::OnMiss::kForward ? zone::OnMiss::kForward
-                                                          : zone::OnMiss::kNxDomain;
+    zo.on_miss =
+        zs.on_miss == settings::OnMiss::kForward ? zone::OnMiss::kForward : zone::OnMiss::kNxDomain;
     if (zs.secondary() && ::access(zs.file.c_str(), F_OK) != 0) {
       snap->unready.insert(zs.name, i);
       snap->notes.push_back(zs.source + ": secondary zone " + zs.name.to_text() +
-                            " has no copy yet (" + zs.file + "); SERVFAIL until the first transfer");
+                            " has no copy yet (" + zs.file +
+                            "); SERVFAIL until the first transfer");
       continue;
     }
     auto loaded = zone::load_zone(zs.name, zs.file, zo);
     if (!loaded && zs.secondary()) {
       // Our own copy is damaged: not the operator's config at fault; transfer it again.
       snap->unready.insert(zs.name, i);
-      snap->notes.push_back(loaded.error() + " (the copy of secondary zone " +
-                            zs.name.to_text() + "; SERVFAIL until the next transfer)");
+      snap->notes.push_back(loaded.error() + " (the copy of secondary zone " + zs.name.to_text() +
+                            "; SERVFAIL until the next transfer)");
       continue;
     }
     if (!loaded) {

@@ -46,8 +46,7 @@ util::Result<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_sn
 
 class SnapshotHolder {
  public:
-  explicit SnapshotHolder(std::shared_ptr<const Snapshot> initial)
-      : current_(std::move(initial)) {}
+  explicit SnapshotHolder(std::shared_ptr<const Snapshot> initial) : current_(std::move(initial)) {}
   void publish(std::shared_ptr<const Snapshot> next) {
     std::lock_guard lock(mu_);
     current_ = std::move(next);

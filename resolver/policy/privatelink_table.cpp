@@ -114,11 +114,14 @@ util::Result<PrivateLinkTable, std::string> PrivateLinkTable::parse(std::string_
     std::string service;
     std::getline(fields, service);
     service.erase(0, service.find_first_not_of(" \t"));
-    while (!service.empty() && (service.back() == ' ' || service.back() == '\r')) service.pop_back();
+    while (!service.empty() && (service.back() == ' ' || service.back() == '\r'))
+      service.pop_back();
     wire::NameError e1 = wire::NameError::kNone, e2 = wire::NameError::kNone;
     PrivateLinkZone z{wire::Name::from_text(pub, &e1), wire::Name::from_text(priv, &e2), service};
-    if (e1 != wire::NameError::kNone || z.public_zone.is_root()) return fail("bad zone name " + pub);
-    if (e2 != wire::NameError::kNone || z.private_zone.is_root()) return fail("bad zone name " + priv);
+    if (e1 != wire::NameError::kNone || z.public_zone.is_root())
+      return fail("bad zone name " + pub);
+    if (e2 != wire::NameError::kNone || z.private_zone.is_root())
+      return fail("bad zone name " + priv);
     if (!has_privatelink_label(z.private_zone)) {
       return fail(priv + " has no 'privatelink' label");
     }

@@ -5,8 +5,7 @@
 
 namespace vnetdns::policy {
 
-RateLimiter::RateLimiter(const RateLimitOptions& options)
-    : options_(options), buckets_(kSlots) {}
+RateLimiter::RateLimiter(const RateLimitOptions& options) : options_(options), buckets_(kSlots) {}
 
 RateDecision RateLimiter::check(const util::Endpoint& client, std::int64_t now_ms) noexcept {
   // The key: the client's address masked to its prefix (IPv4-mapped clients count as IPv4).

@@ -40,7 +40,7 @@ class RateLimiter {
  private:
   struct Bucket {
     std::array<std::uint8_t, 16> key{};
-    std::uint8_t family = 0;   // 0 = empty slot
+    std::uint8_t family = 0;  // 0 = empty slot
     std::int64_t last_ms = 0;
     std::int64_t tokens_milli = 0;  // tokens * 1000
     std::uint32_t limited = 0;      // queries limited so far (for slip)

@@ -8,7 +8,6 @@
 
 namespace vnetdns::policy {
 
-
 ServerCookie::ServerCookie() {
   std::size_t got = 0;
   while (got < secret_.size()) {

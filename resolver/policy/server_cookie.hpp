@@ -33,5 +33,4 @@ class ServerCookie {
   std::array<std::uint8_t, 16> secret_{};
 };
 
-
 }  // namespace vnetdns::policy

@@ -7,14 +7,15 @@
 // Thread safety: belongs to one worker's io_context thread.
 #pragma once
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstddef>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include "resolver/pipeline/pipeline.hpp"
 
@@ -37,8 +38,8 @@ class TcpListener {
  public:
   // Takes ownership of `fd` (a bound, listening, non-blocking TCP socket).
   // `budget` counts this worker's open connections, shared by all its TCP listeners.
-  TcpListener(boost::asio::io_context& io, int fd, pipeline::Pipeline& pipeline,
-              TcpOptions options, TcpBudget& budget);
+  TcpListener(boost::asio::io_context& io, int fd, pipeline::Pipeline& pipeline, TcpOptions options,
+              TcpBudget& budget);
   void start();
   void stop();
   [[nodiscard]] std::size_t open_connections() const noexcept { return budget_.open; }

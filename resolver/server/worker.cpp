@@ -3,8 +3,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <boost/asio/post.hpp>
 #include <stdexcept>
+
+#include <boost/asio/post.hpp>
 
 #include "resolver/server/socket_util.hpp"
 #include "resolver/util/log.hpp"
@@ -26,9 +27,10 @@ Worker::Worker(std::size_t index, const pipeline::SnapshotHolder& snapshots,
     const std::size_t usable = limit > reserve ? (limit - reserve) / threads : 1;
     if (usable < tcp.max_connections) {
       if (index == 0) {
-        VLOG_WARN("max_tcp_clients {} is more than the file descriptor limit allows ({}): "
-                  "at most {} TCP clients per worker (raise LimitNOFILE / ulimit -n)",
-                  server.max_tcp_clients, limit, std::max<std::size_t>(1, usable));
+        VLOG_WARN(
+            "max_tcp_clients {} is more than the file descriptor limit allows ({}): "
+            "at most {} TCP clients per worker (raise LimitNOFILE / ulimit -n)",
+            server.max_tcp_clients, limit, std::max<std::size_t>(1, usable));
       }
       tcp.max_connections = std::max<std::size_t>(1, usable);
     }
@@ -89,7 +91,8 @@ void Worker::change_listen(std::vector<ListenSockets> add, std::vector<util::End
     }
     for (const auto& a : add) {
       udp_.push_back(std::make_unique<UdpListener>(io_, a.udp_fd, pipeline_));
-      tcp_.push_back(std::make_unique<TcpListener>(io_, a.tcp_fd, pipeline_, tcp_options_, tcp_budget_));
+      tcp_.push_back(
+          std::make_unique<TcpListener>(io_, a.tcp_fd, pipeline_, tcp_options_, tcp_budget_));
       addresses_.push_back(a.address);
       udp_.back()->start();
       tcp_.back()->start();

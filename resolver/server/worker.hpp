@@ -10,11 +10,12 @@
 #pragma once
 
 #include <atomic>
-#include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <memory>
 #include <thread>
 #include <vector>
+
+#include <boost/asio/io_context.hpp>
 
 #include "resolver/cache/packet_cache.hpp"
 #include "resolver/pipeline/pipeline.hpp"

@@ -44,9 +44,6 @@ const char* type_name(toml::node_type t) {
   }
 }
 
-
-
-
 class Loader {
  public:
   explicit Loader(std::string path) : path_(std::move(path)) {
@@ -158,12 +155,14 @@ class Loader {
       v = Millis(i->get() * 1000);
     } else if (const auto* s = n->as_string()) {
       if (!parse_duration_text(s->get(), v)) {
-        error(*n, name + " = \"" + s->get() +
-                      "\" is not a duration (write e.g. \"1800ms\", \"2s\", \"10m\", \"1h\", \"1d\")");
+        error(*n,
+              name + " = \"" + s->get() +
+                  "\" is not a duration (write e.g. \"1800ms\", \"2s\", \"10m\", \"1h\", \"1d\")");
         return false;
       }
     } else {
-      error(*n, name + " must be a duration string like \"2s\" or an integer number of seconds, not " +
+      error(*n, name +
+                    " must be a duration string like \"2s\" or an integer number of seconds, not " +
                     type_name(n->type()));
       return false;
     }
@@ -222,7 +221,8 @@ class Loader {
     const std::string& v = n.as_string()->get();
     auto ep = util::Endpoint::parse(v, default_port);
     if (!ep) {
-      error(n, name + ": \"" + v + "\" is not an address (write \"ip\", \"ip:port\" or \"[ipv6]:port\")");
+      error(n, name + ": \"" + v +
+                   "\" is not an address (write \"ip\", \"ip:port\" or \"[ipv6]:port\")");
     }
     return ep;
   }
@@ -257,7 +257,8 @@ class Loader {
       const std::string& v = el.as_string()->get();
       auto p = policy::Prefix::parse(v);
       if (!p) {
-        error(el, name + ": \"" + v + "\" is not a prefix (write e.g. \"10.0.0.0/8\", \"fd00::/8\" or an address)");
+        error(el, name + ": \"" + v +
+                      "\" is not a prefix (write e.g. \"10.0.0.0/8\", \"fd00::/8\" or an address)");
         continue;
       }
       list.push_back(*p);
@@ -291,7 +292,8 @@ class Loader {
   }
 
   static policy::PrefixList loopback() {
-    return policy::PrefixList({*policy::Prefix::parse("127.0.0.0/8"), *policy::Prefix::parse("::1/128")});
+    return policy::PrefixList(
+        {*policy::Prefix::parse("127.0.0.0/8"), *policy::Prefix::parse("::1/128")});
   }
 
   // ---- sections ----------------------------------------------------------------------------
@@ -300,7 +302,9 @@ class Loader {
     if (!n) return nullptr;
     if (!n->is_table()) {
       error(*n, "[" + std::string(key) + "] must be a table, not " + type_name(n->type()) +
-                    (n->is_array() ? " (write [" + std::string(key) + "], not [[" + std::string(key) + "]])" : ""));
+                    (n->is_array()
+                         ? " (write [" + std::string(key) + "], not [[" + std::string(key) + "]])"
+                         : ""));
       return nullptr;
     }
     return n->as_table();
@@ -310,7 +314,8 @@ class Loader {
     const auto* n = root.get(key);
     if (!n) return nullptr;
     if (!n->is_array_of_tables() || !n->is_array()) {
-      error(*n, std::string(key) + " must be an array of tables: write [[" + std::string(key) + "]]");
+      error(*n,
+            std::string(key) + " must be an array of tables: write [[" + std::string(key) + "]]");
       return nullptr;
     }
     return n->as_array();
@@ -332,18 +337,20 @@ class Loader {
     }
     if (const auto* fwds = table_array(root, "forward")) {
       for (const auto& f : *fwds) load_forward(*f.as_table());
-    expand_zone_sets();
+      expand_zone_sets();
     }
     load_admin(section(root, "admin"));
   }
 
   void load_server(const toml::table* t) {
     auto& srv = s_.server;
-    srv.listen = {*util::Endpoint::parse("127.0.0.1", kDnsPort), *util::Endpoint::parse("::1", kDnsPort)};
+    srv.listen = {*util::Endpoint::parse("127.0.0.1", kDnsPort),
+                  *util::Endpoint::parse("::1", kDnsPort)};
     unsigned threads = 0;
     if (t) {
-      check_keys(*t, "[server]", {"listen", "threads", "max_tcp_clients", "max_tcp_per_client",
-                                   "tcp_idle_timeout", "user"});
+      check_keys(*t, "[server]",
+                 {"listen", "threads", "max_tcp_clients", "max_tcp_per_client", "tcp_idle_timeout",
+                  "user"});
       if (get_endpoints(*t, "listen", "server.listen", srv.listen, kDnsPort)) {
         const auto& n = *t->get("listen");
         if (n.is_array() && n.as_array()->empty()) {
@@ -367,11 +374,12 @@ class Loader {
     check_keys(*t, "[log]", {"level", "queries", "query_file", "sample"});
     std::string level;
     if (get_string(*t, "level", "log.level", level)) {
-      static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn",
+      static constexpr std::string_view kLevels[] = {"trace", "debug",    "info", "warn",
                                                      "error", "critical", "off"};
       if (std::find(std::begin(kLevels), std::end(kLevels), level) == std::end(kLevels)) {
-        error(*t->get("level"), "log.level = \"" + level +
-                                    "\" is not one of trace, debug, info, warn, error, critical, off");
+        error(*t->get("level"),
+              "log.level = \"" + level +
+                  "\" is not one of trace, debug, info, warn, error, critical, off");
       } else {
         log.level = level;
       }
@@ -398,7 +406,8 @@ class Loader {
     if (!t) return;
     auto& rl = s_.rate_limit;
     rl.enabled = true;
-    check_keys(*t, "[rate_limit]", {"enabled", "qps", "burst", "slip", "ipv4_prefix", "ipv6_prefix"});
+    check_keys(*t, "[rate_limit]",
+               {"enabled", "qps", "burst", "slip", "ipv4_prefix", "ipv6_prefix"});
     get_bool(*t, "enabled", "rate_limit.enabled", rl.enabled);
     get_uint(*t, "qps", "rate_limit.qps", rl.qps, 1, 10000000);
     get_uint(*t, "burst", "rate_limit.burst", rl.burst, 1, 10000000);
@@ -410,8 +419,9 @@ class Loader {
   void load_cache(const toml::table* t) {
     if (!t) return;
     auto& c = s_.cache;
-    check_keys(*t, "[cache]", {"max_entries", "serve_stale", "stale_answer_timeout", "prefetch",
-                               "max_negative_ttl", "min_ttl", "max_ttl"});
+    check_keys(*t, "[cache]",
+               {"max_entries", "serve_stale", "stale_answer_timeout", "prefetch",
+                "max_negative_ttl", "min_ttl", "max_ttl"});
     get_uint(*t, "max_entries", "cache.max_entries", c.max_entries, 0, 1000000000);
     get_duration(*t, "serve_stale", "cache.serve_stale", c.serve_stale);
     get_duration(*t, "stale_answer_timeout", "cache.stale_answer_timeout", c.stale_answer_timeout);
@@ -420,15 +430,17 @@ class Loader {
     get_duration(*t, "min_ttl", "cache.min_ttl", c.min_ttl);
     const bool have_max = get_duration(*t, "max_ttl", "cache.max_ttl", c.max_ttl);
     if (c.min_ttl > c.max_ttl) {
-      error(have_max ? *t->get("max_ttl") : *t->get("min_ttl"), "cache.min_ttl is greater than cache.max_ttl");
+      error(have_max ? *t->get("max_ttl") : *t->get("min_ttl"),
+            "cache.min_ttl is greater than cache.max_ttl");
     }
   }
 
   void load_zone(const toml::table& t) {
     ZoneSettings z;
     z.source = where(t);
-    check_keys(t, "[[zone]]", {"name", "file", "on_miss", "primaries", "key", "allow_transfer",
-                               "allow_notify", "notify"});
+    check_keys(t, "[[zone]]",
+               {"name", "file", "on_miss", "primaries", "key", "allow_transfer", "allow_notify",
+                "notify"});
     bool ok = true;
     if (!t.get("name")) {
       error(t, "[[zone]] needs a name");
@@ -452,7 +464,8 @@ class Loader {
     if (ok) {
       for (const auto& other : s_.zones) {
         if (other.name == z.name) {
-          error(*t.get("name"), "zone " + z.name.to_text() + " is already defined at " + other.source);
+          error(*t.get("name"),
+                "zone " + z.name.to_text() + " is already defined at " + other.source);
           ok = false;
         }
       }
@@ -494,8 +507,8 @@ class Loader {
       ok = false;
     }
     if (ok && find_key(s_, k.name) != nullptr) {
-      error(*t.get("name"), "key " + k.name.to_text() + " is already defined at " +
-                                find_key(s_, k.name)->source);
+      error(*t.get("name"),
+            "key " + k.name.to_text() + " is already defined at " + find_key(s_, k.name)->source);
       ok = false;
     }
     if (ok) s_.keys.push_back(std::move(k));
@@ -505,14 +518,14 @@ class Loader {
   // allow_transfer), TSIG (key, which [[key]] must define above this table).
   void load_zone_transfer(const toml::table& t, ZoneSettings& z) {
     get_endpoints(t, "primaries", "zone.primaries", z.primaries, kDnsPort);
-    if (const auto* n = t.get("primaries"); n != nullptr && n->is_array() && n->as_array()->empty()) {
+    if (const auto* n = t.get("primaries");
+        n != nullptr && n->is_array() && n->as_array()->empty()) {
       error(*n, "zone.primaries is empty (leave it out for a zone served from its file)");
     }
     if (get_name(t, "key", "zone.key", z.key)) {
       z.has_key = true;
       if (find_key(s_, z.key) == nullptr) {
-        error(*t.get("key"), "zone.key: no [[key]] named " + z.key.to_text() +
-                                 " is defined");
+        error(*t.get("key"), "zone.key: no [[key]] named " + z.key.to_text() + " is defined");
       }
     }
     get_prefixes(t, "allow_transfer", "zone.allow_transfer", z.allow_transfer);
@@ -520,24 +533,26 @@ class Loader {
     if (!get_prefixes(t, "allow_notify", "zone.allow_notify", z.allow_notify)) {
       std::vector<policy::Prefix> from_primaries;
       for (const auto& p : z.primaries) {
-        if (auto prefix = policy::Prefix::parse(p.address_string())) from_primaries.push_back(*prefix);
+        if (auto prefix = policy::Prefix::parse(p.address_string()))
+          from_primaries.push_back(*prefix);
       }
       z.allow_notify = policy::PrefixList(std::move(from_primaries));
     } else if (!z.secondary()) {
-      error(*t.get("allow_notify"), "zone.allow_notify needs zone.primaries (NOTIFY only asks a secondary to refresh)");
+      error(*t.get("allow_notify"),
+            "zone.allow_notify needs zone.primaries (NOTIFY only asks a secondary to refresh)");
     }
   }
 
   void load_forward(const toml::table& t) {
     ForwardSettings f;
     f.source = where(t);
-    check_keys(t, "[[forward]]", {"zone", "upstreams", "policy", "timeout", "deadline",
-                                  "max_outstanding", "max_qps", "protocol", "health_probe",
-                                  "randomize_case", "source_ports", "avoid_ports"});
+    check_keys(t, "[[forward]]",
+               {"zone", "upstreams", "policy", "timeout", "deadline", "max_outstanding", "max_qps",
+                "protocol", "health_probe", "randomize_case", "source_ports", "avoid_ports"});
     bool ok = true;
     std::string zone_set;  // "@azure-privatelink": every zone of a built-in table
-    if (const auto* z = t.get("zone"); z != nullptr && z->is_string() &&
-                                       z->value<std::string>()->rfind('@', 0) == 0) {
+    if (const auto* z = t.get("zone");
+        z != nullptr && z->is_string() && z->value<std::string>()->rfind('@', 0) == 0) {
       zone_set = *z->value<std::string>();
       if (zone_set != kAzurePrivateLink) {
         error(*z, "unknown zone set '" + zone_set + "' (known: " + kAzurePrivateLink + ")");
@@ -572,9 +587,12 @@ class Loader {
     const bool have_timeout = get_duration(t, "timeout", "forward.timeout", f.timeout, false);
     const bool have_deadline = get_duration(t, "deadline", "forward.deadline", f.deadline, false);
     if (f.timeout > f.deadline) {
-      error(have_deadline ? *t.get("deadline") : have_timeout ? *t.get("timeout") : static_cast<const toml::node&>(t),
-            "forward.timeout (" + std::to_string(f.timeout.count()) + "ms) is longer than forward.deadline (" +
-                std::to_string(f.deadline.count()) + "ms)");
+      error(have_deadline  ? *t.get("deadline")
+            : have_timeout ? *t.get("timeout")
+                           : static_cast<const toml::node&>(t),
+            "forward.timeout (" + std::to_string(f.timeout.count()) +
+                "ms) is longer than forward.deadline (" + std::to_string(f.deadline.count()) +
+                "ms)");
     }
     get_uint(t, "max_outstanding", "forward.max_outstanding", f.max_outstanding, 1, 1000000);
     get_uint(t, "max_qps", "forward.max_qps", f.max_qps, 1, 100000000);
@@ -592,7 +610,8 @@ class Loader {
     if (ok) {
       for (const auto& other : s_.forwards) {
         if (other.zone == f.zone) {
-          error(*t.get("zone"), "forward zone " + f.zone.to_text() + " is already defined at " + other.source);
+          error(*t.get("zone"),
+                "forward zone " + f.zone.to_text() + " is already defined at " + other.source);
           ok = false;
         }
       }

@@ -23,13 +23,13 @@ struct ServerSettings {
   std::size_t max_tcp_clients = 10000;
   std::size_t max_tcp_per_client = 0;  // per client address and worker; 0 = no limit
   Millis tcp_idle_timeout{10000};
-  std::string user;                    // drop to this user after binding (when root)
+  std::string user;  // drop to this user after binding (when root)
 };
 
 struct LogSettings {
   std::string level = "info";
-  bool queries = false;       // JSON query log
-  std::string query_file;     // empty = stderr
+  bool queries = false;    // JSON query log
+  std::string query_file;  // empty = stderr
   unsigned sample = 1;
 };
 
@@ -81,10 +81,10 @@ struct ZoneSettings {
   // on transfer requests we answer for it. Empty: no TSIG.
   wire::Name key;
   bool has_key = false;
-  policy::PrefixList allow_transfer;  // who may AXFR/IXFR it from us (default: nobody)
-  policy::PrefixList allow_notify;    // whose NOTIFY we act on (default: the primaries)
+  policy::PrefixList allow_transfer;   // who may AXFR/IXFR it from us (default: nobody)
+  policy::PrefixList allow_notify;     // whose NOTIFY we act on (default: the primaries)
   std::vector<util::Endpoint> notify;  // secondaries to NOTIFY when the serial changes
-  std::string source;  // "FILE:LINE" of the [[zone]] table, for messages
+  std::string source;                  // "FILE:LINE" of the [[zone]] table, for messages
   [[nodiscard]] bool secondary() const noexcept { return !primaries.empty(); }
 };
 
@@ -108,7 +108,7 @@ struct ForwardSettings {
   bool randomize_case = false;
   SourcePorts source_ports = SourcePorts::kPerQuestion;
   std::vector<std::uint16_t> avoid_ports;  // sorted; per-question ports never take these
-  std::string source;  // "FILE:LINE"
+  std::string source;                      // "FILE:LINE"
 };
 
 struct AdminSettings {

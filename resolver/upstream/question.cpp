@@ -49,7 +49,10 @@ bool is_rcode(const std::vector<std::uint8_t>& reply, wire::Rcode rcode) {
 
 Question::Question(ForwardGroup& group, const UpstreamQuery& query, util::TimePoint deadline,
                    std::size_t max_tries)
-    : group_(group), query_(query), deadline_(deadline), max_tries_(std::min(max_tries, kMaxTries)) {}
+    : group_(group),
+      query_(query),
+      deadline_(deadline),
+      max_tries_(std::min(max_tries, kMaxTries)) {}
 
 Question::~Question() {
   // Destroyed with tries still open only when the io_context goes away under a suspended

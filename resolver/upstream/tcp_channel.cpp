@@ -73,8 +73,8 @@ asio::awaitable<bool> TcpChannel::ensure_open(util::TimePoint until) {
   co_return ok;
 }
 
-asio::awaitable<ExchangeResult> TcpChannel::exchange(const SentQuery& sent,
-                                                     util::TimePoint until, bool& reused) {
+asio::awaitable<ExchangeResult> TcpChannel::exchange(const SentQuery& sent, util::TimePoint until,
+                                                     bool& reused) {
   auto self = shared_from_this();
   ExchangeResult failed;
   if (waiters_.size() >= kMaxInFlight) {
@@ -84,8 +84,8 @@ asio::awaitable<ExchangeResult> TcpChannel::exchange(const SentQuery& sent,
   reused = state_ == State::kOpen;
   const bool open = co_await ensure_open(until);
   if (!open) {
-    failed.status = util::TimerClock::now() >= until ? ExchangeStatus::kTimeout
-                                                              : ExchangeStatus::kNetworkError;
+    failed.status =
+        util::TimerClock::now() >= until ? ExchangeStatus::kTimeout : ExchangeStatus::kNetworkError;
     co_return failed;
   }
   if (waiters_.size() >= kMaxInFlight) {  // filled up while we were connecting

@@ -49,8 +49,8 @@ class TcpChannel : public std::enable_shared_from_this<TcpChannel> {
   // Sends `sent` and waits for its reply until `until`. `reused` tells the caller whether
   // the connection was already open (a failure then may be a connection the server dropped
   // while idle: worth one retry on a fresh connection).
-  boost::asio::awaitable<ExchangeResult> exchange(const SentQuery& sent,
-                                                  util::TimePoint until, bool& reused);
+  boost::asio::awaitable<ExchangeResult> exchange(const SentQuery& sent, util::TimePoint until,
+                                                  bool& reused);
 
   [[nodiscard]] std::uint64_t connections_made() const noexcept { return connects_; }
 
@@ -75,7 +75,7 @@ class TcpChannel : public std::enable_shared_from_this<TcpChannel> {
 
   boost::asio::any_io_executor executor_;
   util::Endpoint server_;
-  Socket socket_;  // the current connection's (null before the first)
+  Socket socket_;                              // the current connection's (null before the first)
   std::vector<util::Timer*> connect_waiters_;  // woken when a connect ends
   State state_ = State::kClosed;
   std::uint64_t generation_ = 0;  // bumps on every close: old loops exit

@@ -52,7 +52,7 @@ bool avoided(const std::vector<std::uint16_t>* avoid, std::uint16_t port) {
 }  // namespace
 
 UdpPool::PortPtr UdpPool::open(util::TimePoint now, bool fresh,
-                                const std::vector<std::uint16_t>* avoid) {
+                               const std::vector<std::uint16_t>* avoid) {
   auto port = std::make_shared<Port>(executor_);
   const auto ep = to_asio<asio::ip::udp::endpoint>(server_);
   boost::system::error_code ec;
@@ -100,8 +100,7 @@ UdpPool::PortPtr UdpPool::pick(util::TimePoint now) {
   return slot;
 }
 
-UdpPool::PortPtr UdpPool::take_fresh(util::TimePoint now,
-                                      const std::vector<std::uint16_t>* avoid) {
+UdpPool::PortPtr UdpPool::take_fresh(util::TimePoint now, const std::vector<std::uint16_t>* avoid) {
   // The newest socket of the reserve, unless it waited too long (then all did: refill()
   // closes them, off this path) or this rule avoids ports (the reserve's draws did not).
   if ((avoid == nullptr || avoid->empty()) && !reserve_.empty() &&

@@ -50,9 +50,8 @@ ReplyMatch match_reply(const std::uint8_t* sent, std::size_t sent_len, const std
                        std::size_t reply_len, bool exact_case) noexcept;
 
 // match_reply() == kMatch.
-inline bool reply_matches(const std::uint8_t* sent, std::size_t sent_len,
-                          const std::uint8_t* reply, std::size_t reply_len,
-                          bool exact_case) noexcept {
+inline bool reply_matches(const std::uint8_t* sent, std::size_t sent_len, const std::uint8_t* reply,
+                          std::size_t reply_len, bool exact_case) noexcept {
   return match_reply(sent, sent_len, reply, reply_len, exact_case) == ReplyMatch::kMatch;
 }
 

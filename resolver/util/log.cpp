@@ -1,8 +1,8 @@
 #include "resolver/util/log.hpp"
 
-#include <spdlog/sinks/stdout_sinks.h>
-
 #include <cstdlib>
+
+#include <spdlog/sinks/stdout_sinks.h>
 
 namespace vnetdns::util {
 

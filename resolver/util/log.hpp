@@ -3,9 +3,9 @@
 // Thread safety: spdlog's default logger is thread safe; setup happens once at startup.
 #pragma once
 
-#include <spdlog/spdlog.h>
-
 #include <string_view>
+
+#include <spdlog/spdlog.h>
 
 namespace vnetdns::util {
 

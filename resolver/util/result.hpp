@@ -12,7 +12,9 @@ namespace vnetdns::util {
 
 template <typename E>
 struct Err {
-  Err(E e) : error(std::move(e)) {}  // NOLINT: a constructor, since clang 14 lacks paren-init of aggregates
+  Err(E e)
+      : error(std::move(e)) {
+  }  // NOLINT: a constructor, since clang 14 lacks paren-init of aggregates
   E error;
 };
 template <typename E>
@@ -21,7 +23,8 @@ Err(E) -> Err<E>;
 template <typename T, typename E = std::string>
 class Result {
  public:
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value)
+      : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
   template <typename F>
   Result(Err<F> e) : v_(std::in_place_index<1>, E(std::move(e.error))) {}  // NOLINT
 

@@ -20,10 +20,20 @@ std::uint64_t siphash24(const std::uint8_t* key, const std::uint8_t* data,
   std::uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
   std::uint64_t v3 = 0x7465646279746573ULL ^ k1;
   auto round = [&] {
-    v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);
-    v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;
-    v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;
-    v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);
+    v0 += v1;
+    v1 = rotl(v1, 13);
+    v1 ^= v0;
+    v0 = rotl(v0, 32);
+    v2 += v3;
+    v3 = rotl(v3, 16);
+    v3 ^= v2;
+    v0 += v3;
+    v3 = rotl(v3, 21);
+    v3 ^= v0;
+    v2 += v1;
+    v1 = rotl(v1, 17);
+    v1 ^= v2;
+    v2 = rotl(v2, 32);
   };
   const std::size_t whole = len & ~std::size_t{7};
   for (std::size_t i = 0; i < whole; i += 8) {
@@ -34,7 +44,8 @@ std::uint64_t siphash24(const std::uint8_t* key, const std::uint8_t* data,
     v0 ^= m;
   }
   std::uint64_t b = static_cast<std::uint64_t>(len) << 56;
-  for (std::size_t i = 0; i < (len & 7); ++i) b |= static_cast<std::uint64_t>(data[whole + i]) << (8 * i);
+  for (std::size_t i = 0; i < (len & 7); ++i)
+    b |= static_cast<std::uint64_t>(data[whole + i]) << (8 * i);
   v3 ^= b;
   round();
   round();

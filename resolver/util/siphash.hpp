@@ -9,6 +9,7 @@
 namespace vnetdns::util {
 
 // `key` is 16 bytes.
-std::uint64_t siphash24(const std::uint8_t* key, const std::uint8_t* data, std::size_t len) noexcept;
+std::uint64_t siphash24(const std::uint8_t* key, const std::uint8_t* data,
+                        std::size_t len) noexcept;
 
 }  // namespace vnetdns::util

@@ -91,24 +91,24 @@ constexpr Step kSrv[] = {Step::kFixed2, Step::kFixed2, Step::kFixed2, Step::kNam
 
 bool layout_for(std::uint16_t t, Layout& l) {
   switch (t) {
-    case type::kNS: case type::kMD: case type::kMF: case type::kCNAME: case type::kMB:
-    case type::kMG: case type::kMR: case type::kPTR: case type::kDNAME:
-      l = {kOneName, 1};
-      return true;
-    case type::kMINFO: case type::kRP:
-      l = {kTwoNames, 2};
-      return true;
-    case type::kMX: case type::kAFSDB: case type::kRT: case type::kKX:
-      l = {kPrefName, 2};
-      return true;
-    case type::kSOA:
-      l = {kSoa, 3};
-      return true;
-    case type::kSRV:
-      l = {kSrv, 4};
-      return true;
-    default:
-      return false;
+    case type::kNS:
+    case type::kMD:
+    case type::kMF:
+    case type::kCNAME:
+    case type::kMB:
+    case type::kMG:
+    case type::kMR:
+    case type::kPTR:
+    case type::kDNAME: l = {kOneName, 1}; return true;
+    case type::kMINFO:
+    case type::kRP: l = {kTwoNames, 2}; return true;
+    case type::kMX:
+    case type::kAFSDB:
+    case type::kRT:
+    case type::kKX: l = {kPrefName, 2}; return true;
+    case type::kSOA: l = {kSoa, 3}; return true;
+    case type::kSRV: l = {kSrv, 4}; return true;
+    default: return false;
   }
 }
 
@@ -149,8 +149,7 @@ bool copy_rdata(const MessageView& v, const RrView& rr, std::uint8_t* out, std::
         p += n;
         break;
       }
-      case Step::kRest:
-        break;
+      case Step::kRest: break;
     }
   }
   if (p != end) return false;

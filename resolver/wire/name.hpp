@@ -22,11 +22,11 @@ namespace vnetdns::wire {
 
 enum class NameError : std::uint8_t {
   kNone = 0,
-  kTruncated,      // ran past the end of the message
-  kBadPointer,     // forward or self pointer, or pointer past the end (loop protection)
-  kBadLabelType,   // 0x40/0x80 label types (RFC 6891 section 5 obsoleted them)
-  kTooLong,        // more than 255 bytes
-  kBadText,        // presentation form could not be parsed
+  kTruncated,     // ran past the end of the message
+  kBadPointer,    // forward or self pointer, or pointer past the end (loop protection)
+  kBadLabelType,  // 0x40/0x80 label types (RFC 6891 section 5 obsoleted them)
+  kTooLong,       // more than 255 bytes
+  kBadText,       // presentation form could not be parsed
 };
 const char* to_string(NameError e) noexcept;
 

@@ -17,16 +17,16 @@ namespace vnetdns::wire {
 
 enum class QueryError : std::uint8_t {
   kNone = 0,
-  kShort,          // fewer than 12 bytes: nothing to answer (dropped)
-  kResponse,       // QR=1: never answered (dropped)
-  kNotQuery,       // opcode other than QUERY -> NOTIMP
-  kQdCount,        // QDCOUNT != 1 -> FORMERR
-  kBadName,        // malformed or compressed question name -> FORMERR
-  kTruncated,      // question or an RR runs past the end -> FORMERR
-  kBadOpt,         // two OPT records, OPT not at root, malformed options -> FORMERR
-  kBadVersion,     // EDNS version > 0 -> BADVERS (RFC 6891 section 6.1.3)
-  kTrailing,       // bytes after the last record -> FORMERR
-  kBadTsig,        // a TSIG record that is not the last additional record -> FORMERR
+  kShort,       // fewer than 12 bytes: nothing to answer (dropped)
+  kResponse,    // QR=1: never answered (dropped)
+  kNotQuery,    // opcode other than QUERY -> NOTIMP
+  kQdCount,     // QDCOUNT != 1 -> FORMERR
+  kBadName,     // malformed or compressed question name -> FORMERR
+  kTruncated,   // question or an RR runs past the end -> FORMERR
+  kBadOpt,      // two OPT records, OPT not at root, malformed options -> FORMERR
+  kBadVersion,  // EDNS version > 0 -> BADVERS (RFC 6891 section 6.1.3)
+  kTrailing,    // bytes after the last record -> FORMERR
+  kBadTsig,     // a TSIG record that is not the last additional record -> FORMERR
   kCount,
 };
 const char* to_string(QueryError e) noexcept;

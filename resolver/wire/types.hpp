@@ -9,7 +9,7 @@
 namespace vnetdns::wire {
 
 inline constexpr std::size_t kHeaderSize = 12;
-inline constexpr std::size_t kMaxNameLength = 255;   // RFC 1035 section 2.3.4
+inline constexpr std::size_t kMaxNameLength = 255;  // RFC 1035 section 2.3.4
 inline constexpr std::size_t kMaxLabelLength = 63;
 inline constexpr std::size_t kMaxMessageSize = 65535;
 inline constexpr std::uint16_t kClassicUdpSize = 512;  // RFC 1035 section 4.2.1

@@ -19,8 +19,7 @@ namespace {
 // connect() on Linux too).
 class Connection {
  public:
-  Connection(const util::Endpoint& to, std::chrono::milliseconds timeout,
-             std::atomic<int>* active)
+  Connection(const util::Endpoint& to, std::chrono::milliseconds timeout, std::atomic<int>* active)
       : active_(active) {
     fd_ = ::socket(to.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) {

@@ -88,7 +88,7 @@ std::vector<std::vector<std::uint8_t>> answer_transfer(const settings::Settings&
     }
   }
   std::vector<zone::ZoneRecord> records = z->to_records();  // SOA first
-  records.push_back(records.front());  // the closing SOA
+  records.push_back(records.front());                       // the closing SOA
   Packet p = message(true);
   std::size_t used = 0;
   for (const auto& rec : records) {

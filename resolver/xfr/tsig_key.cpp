@@ -103,8 +103,8 @@ bool TsigKey::verify(ldns_pkt* pkt, const std::uint8_t* wire, std::size_t len,
   // packet (leaked) and the ID changed to the TSIG's original ID: put both back.
   ldns_rr* const record = ldns_pkt_tsig(pkt);
   const std::uint16_t id = ldns_pkt_id(pkt);
-  const bool ok = ldns_pkt_tsig_verify_next(pkt, wire, len, name_.c_str(), secret_.c_str(),
-                                            mac.rdf, timers_only ? 1 : 0);
+  const bool ok = ldns_pkt_tsig_verify_next(pkt, wire, len, name_.c_str(), secret_.c_str(), mac.rdf,
+                                            timers_only ? 1 : 0);
   if (ldns_pkt_tsig(pkt) != record) ldns_pkt_set_tsig(pkt, record);
   ldns_pkt_set_id(pkt, id);
   return ok;

@@ -1,9 +1,9 @@
 #include "resolver/zone/ldns_record.hpp"
 
-#include <ldns/ldns.h>
-
 #include <cstdlib>
 #include <vector>
+
+#include <ldns/ldns.h>
 
 #include "resolver/wire/types.hpp"
 

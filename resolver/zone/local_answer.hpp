@@ -28,10 +28,10 @@ inline constexpr std::size_t kMaxChain = 12;
 
 struct LocalResult {
   LocalStatus status = LocalStatus::kAnswered;
-  std::uint8_t rcode = 0;       // NOERROR or NXDOMAIN when kAnswered
-  bool authoritative = true;    // AA: the final data came from a local zone
-  wire::Name next;              // the name to resolve upstream when kLeavesLocal
-  std::size_t chain_length = 0; // CNAMEs followed so far (including chain_start)
+  std::uint8_t rcode = 0;        // NOERROR or NXDOMAIN when kAnswered
+  bool authoritative = true;     // AA: the final data came from a local zone
+  wire::Name next;               // the name to resolve upstream when kLeavesLocal
+  std::size_t chain_length = 0;  // CNAMEs followed so far (including chain_start)
 };
 
 // `zone` is the local zone that contains `qname` (ZoneSet::find). `chain_start` counts

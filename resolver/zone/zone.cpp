@@ -142,8 +142,8 @@ util::Result<std::shared_ptr<const Zone>, ZoneError> Zone::build(const wire::Nam
     while (owner_end < order.size() && records[order[owner_end]].owner == owner) ++owner_end;
 
     // RFC 1034 section 3.6.2: a CNAME owner holds no other data.
-    std::size_t cname_at = ZoneError::kNoRecord;   // file index of the first CNAME
-    std::size_t other_at = ZoneError::kNoRecord;   // file index of the first other record
+    std::size_t cname_at = ZoneError::kNoRecord;  // file index of the first CNAME
+    std::size_t other_at = ZoneError::kNoRecord;  // file index of the first other record
     for (std::size_t k = i; k < owner_end; ++k) {
       const std::size_t idx = order[k];
       if (records[idx].type == wire::type::kCNAME) {

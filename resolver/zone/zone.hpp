@@ -34,8 +34,8 @@ enum class OnMiss : std::uint8_t { kNxDomain, kForward };
 
 struct ZoneOptions {
   OnMiss on_miss = OnMiss::kNxDomain;
-  std::uint32_t default_ttl = 3600;        // for records without a TTL and no $TTL
-  std::size_t max_records = 1'000'000;     // refuse absurd files rather than exhaust memory
+  std::uint32_t default_ttl = 3600;     // for records without a TTL and no $TTL
+  std::size_t max_records = 1'000'000;  // refuse absurd files rather than exhaust memory
 };
 
 // One record as read from a zone file, before build(). rdata: uncompressed wire form.
@@ -69,8 +69,8 @@ struct RRset {
 };
 
 struct Node {
-  std::uint32_t first_rrset = 0;  // index into the zone's RRset table, sorted by type
-  std::uint32_t rrset_count = 0;  // 0: an empty non-terminal
+  std::uint32_t first_rrset = 0;         // index into the zone's RRset table, sorted by type
+  std::uint32_t rrset_count = 0;         // 0: an empty non-terminal
   std::uint16_t cname_index = kNoCname;  // position of the CNAME RRset within the node
   static constexpr std::uint16_t kNoCname = 0xffff;
   [[nodiscard]] bool empty_non_terminal() const noexcept { return rrset_count == 0; }
@@ -80,8 +80,9 @@ struct Node {
 class Zone {
  public:
   // Validates and indexes `records` (all of them: SOA included).
-  static util::Result<std::shared_ptr<const Zone>, ZoneError> build(
-      const wire::Name& origin, std::vector<ZoneRecord> records, const ZoneOptions& options);
+  static util::Result<std::shared_ptr<const Zone>, ZoneError> build(const wire::Name& origin,
+                                                                    std::vector<ZoneRecord> records,
+                                                                    const ZoneOptions& options);
 
   [[nodiscard]] const wire::Name& origin() const noexcept { return origin_; }
   [[nodiscard]] OnMiss on_miss() const noexcept { return on_miss_; }

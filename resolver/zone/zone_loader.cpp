@@ -1,13 +1,13 @@
 #include "resolver/zone/zone_loader.hpp"
 
-#include "resolver/zone/ldns_record.hpp"
-
-#include <ldns/ldns.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <vector>
+
+#include <ldns/ldns.h>
+
+#include "resolver/zone/ldns_record.hpp"
 
 namespace vnetdns::zone {
 namespace {
@@ -38,8 +38,8 @@ class LineIndex {
   // First line in (before, after] holding something other than blanks and a comment.
   [[nodiscard]] std::size_t entry_line(int before, int after) const {
     const std::size_t first = static_cast<std::size_t>(before < 0 ? 0 : before) + 1;
-    const std::size_t last = std::min(static_cast<std::size_t>(after < 0 ? 0 : after),
-                                      starts_.size());
+    const std::size_t last =
+        std::min(static_cast<std::size_t>(after < 0 ? 0 : after), starts_.size());
     for (std::size_t line = first; line <= last; ++line) {
       if (!blank(line)) return line;
     }
@@ -110,9 +110,9 @@ LoadResult load_zone_from_text(const wire::Name& origin, std::string_view text,
         ldns_rr_free(rr);
         if (!ok) return fail(located(display_name, at, why));
         if (records.size() == options.max_records) {
-          return fail(located(display_name, at,
-                                   "more than " + std::to_string(options.max_records) +
-                                       " records in the zone"));
+          return fail(
+              located(display_name, at,
+                      "more than " + std::to_string(options.max_records) + " records in the zone"));
         }
         records.push_back(std::move(record));
         record_lines.push_back(at);
@@ -120,8 +120,7 @@ LoadResult load_zone_from_text(const wire::Name& origin, std::string_view text,
       }
       case LDNS_STATUS_SYNTAX_EMPTY:
       case LDNS_STATUS_SYNTAX_TTL:
-      case LDNS_STATUS_SYNTAX_ORIGIN:
-        break;
+      case LDNS_STATUS_SYNTAX_ORIGIN: break;
       case LDNS_STATUS_SYNTAX_INCLUDE:
         return fail(located(display_name, at, "$INCLUDE is not supported"));
       default:
@@ -143,8 +142,7 @@ LoadResult load_zone(const wire::Name& origin, const std::string& path,
                      const ZoneOptions& options) {
   FILE* fp = std::fopen(path.c_str(), "rb");
   if (fp == nullptr) {
-    return fail(located(path, 1, std::string("cannot open zone file: ") +
-                                          std::strerror(errno)));
+    return fail(located(path, 1, std::string("cannot open zone file: ") + std::strerror(errno)));
   }
   std::string text;
   char chunk[65536];
@@ -156,8 +154,8 @@ LoadResult load_zone(const wire::Name& origin, const std::string& path,
   const int read_errno = std::ferror(fp) != 0 ? errno : 0;
   std::fclose(fp);
   if (read_errno != 0) {
-    return fail(located(path, 1, std::string("cannot read zone file: ") +
-                                          std::strerror(read_errno)));
+    return fail(
+        located(path, 1, std::string("cannot read zone file: ") + std::strerror(read_errno)));
   }
   if (text.size() > kMaxFileSize) return fail(located(path, 1, "zone file too large"));
   return load_zone_from_text(origin, text, options, path);

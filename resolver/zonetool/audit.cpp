@@ -94,8 +94,8 @@ std::vector<Finding> audit_zone(const wire::Name& origin, const std::string& tex
     for (const auto& r : inventory->registries) {
       inventoried.insert(r.name);
       if (!registries.count(r.name)) {
-        out.push_back({true, "MISSING " + fq(r.name) + ": registry " + r.name +
-                                 " (login server " + r.name + ".azurecr.io) has no record"});
+        out.push_back({true, "MISSING " + fq(r.name) + ": registry " + r.name + " (login server " +
+                                 r.name + ".azurecr.io) has no record"});
       }
       for (const auto& g : r.regions) {
         if (!regions[r.name].count(g)) {

@@ -1,10 +1,10 @@
 #include "resolver/zonetool/azure_import.hpp"
 
-#include <boost/json/src.hpp>  // header-only Boost.JSON: this is the one file that includes it
-
 #include <algorithm>
 #include <cctype>
 #include <map>
+
+#include <boost/json/src.hpp>  // header-only Boost.JSON: this is the one file that includes it
 
 namespace vnetdns::zonetool {
 namespace {
@@ -51,7 +51,8 @@ class Collector {
     if (fqdn.empty()) return;
     auto ip = IpAddress::parse(address);
     if (!ip) {
-      out_.warnings.push_back(fqdn + ": '" + std::string(address) + "' is not an IP address; skipped");
+      out_.warnings.push_back(fqdn + ": '" + std::string(address) +
+                              "' is not an IP address; skipped");
       return;
     }
     auto [it, fresh] = index_.emplace(fqdn, entries_.size());
@@ -203,9 +204,10 @@ void record_set(const json::object& rs, Collector& c) {
     }
   }
   std::string ttl;
-  if (const json::value* t = get(rs, "ttl"); t && t->is_int64()) ttl = std::to_string(t->as_int64());
-  for (const auto& [key, field] : {std::pair{"aRecords", "ipv4Address"},
-                                   std::pair{"aaaaRecords", "ipv6Address"}}) {
+  if (const json::value* t = get(rs, "ttl"); t && t->is_int64())
+    ttl = std::to_string(t->as_int64());
+  for (const auto& [key, field] :
+       {std::pair{"aRecords", "ipv4Address"}, std::pair{"aaaaRecords", "ipv6Address"}}) {
     const json::array* recs = get_array(rs, key);
     if (!recs) continue;
     for (const auto& r : *recs) {
@@ -263,9 +265,9 @@ util::Result<bool, std::string> one(const json::value& v, Collector& c, ImportRe
     shape = "nic";
     nic(o, c);
   } else {
-    return util::Err(std::string(
-        "unrecognised JSON: expected the output of `az network private-endpoint show`, "
-        "`az network nic show` or `az network private-dns record-set a list`"));
+    return util::Err(
+        std::string("unrecognised JSON: expected the output of `az network private-endpoint show`, "
+                    "`az network nic show` or `az network private-dns record-set a list`"));
   }
   if (out.shape.empty()) {
     out.shape = shape;
@@ -298,7 +300,8 @@ util::Result<Inventory, std::string> parse_inventory(std::string_view text,
   json::value v = json::parse(json::string_view(text.data(), text.size()), ec);
   if (ec) return util::Err(where + ": not valid JSON: " + ec.message());
   const json::array* regs = v.is_object() ? get_array(v.as_object(), "registries") : nullptr;
-  if (!regs) return util::Err(where + ": expected {\"registries\": [{\"name\": ..., \"regions\": [...]}]}");
+  if (!regs)
+    return util::Err(where + ": expected {\"registries\": [{\"name\": ..., \"regions\": [...]}]}");
   Inventory inv;
   for (const auto& r : *regs) {
     if (!r.is_object()) return util::Err(where + ": each registry must be an object");

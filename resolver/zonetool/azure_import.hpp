@@ -40,7 +40,7 @@ struct ImportedRecord {
 };
 
 struct ImportResult {
-  std::string shape;                  // "private-endpoint", "nic", "record-sets", ...
+  std::string shape;  // "private-endpoint", "nic", "record-sets", ...
   std::vector<ImportedRecord> records;
   std::vector<std::string> warnings;  // names skipped and why
 };

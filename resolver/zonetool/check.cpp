@@ -1,9 +1,10 @@
 #include "resolver/zonetool/check.hpp"
 
-#include <ares.h>
 #include <sys/select.h>
 
 #include <algorithm>
+
+#include <ares.h>
 
 #include "resolver/wire/message_view.hpp"
 #include "resolver/wire/types.hpp"
@@ -25,7 +26,8 @@ struct Pending {
 void read_answer(Pending& p, const unsigned char* abuf, int alen) {
   wire::MessageView view;
   if (abuf == nullptr || alen <= 0 ||
-      wire::parse_message(abuf, static_cast<std::size_t>(alen), view) != wire::MessageError::kNone) {
+      wire::parse_message(abuf, static_cast<std::size_t>(alen), view) !=
+          wire::MessageError::kNone) {
     return;
   }
   wire::Name current = view.qname;
@@ -34,7 +36,8 @@ void read_answer(Pending& p, const unsigned char* abuf, int alen) {
     for (const auto& rr : view.rrs) {
       wire::Name owner, target;
       if (rr.section != wire::Section::kAnswer || rr.type != wire::type::kCNAME) continue;
-      if (!view.owner(rr, owner) || owner != current || !wire::rdata_name(view, rr, target)) continue;
+      if (!view.owner(rr, owner) || owner != current || !wire::rdata_name(view, rr, target))
+        continue;
       p.chain.push_back(owner.to_text() + " CNAME " + target.to_text());
       current = target;
       moved = true;
@@ -106,8 +109,7 @@ std::vector<CheckResult> check_names(const std::vector<CheckTarget>& targets,
   opts.timeout = options.timeout_ms;
   opts.tries = options.tries;
   opts.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
-  int rc = ares_init_options(&channel, &opts,
-                             ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS);
+  int rc = ares_init_options(&channel, &opts, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS);
   if (rc != ARES_SUCCESS) return fail_all(std::string("c-ares: ") + ares_strerror(rc));
   const std::string server = options.server.to_string();  // "ip:port" or "[v6]:port"
   rc = ares_set_servers_ports_csv(channel, server.c_str());
@@ -146,8 +148,8 @@ std::vector<CheckResult> check_names(const std::vector<CheckTarget>& targets,
     r.final_name = a.final_name.empty() ? aaaa.final_name : a.final_name;
     r.addresses = a.addresses;
     r.addresses.insert(r.addresses.end(), aaaa.addresses.begin(), aaaa.addresses.end());
-    const bool a_answered = a.status == ARES_SUCCESS || a.status == ARES_ENODATA ||
-                            a.status == ARES_ENOTFOUND;
+    const bool a_answered =
+        a.status == ARES_SUCCESS || a.status == ARES_ENODATA || a.status == ARES_ENOTFOUND;
     if (!a_answered) {
       r.verdict = Verdict::kFailed;
       r.detail = std::string("no answer from ") + server + ": " + ares_strerror(a.status);

@@ -28,10 +28,10 @@ const char* to_string(Verdict v) noexcept;
 struct CheckResult {
   CheckTarget target;
   Verdict verdict = Verdict::kFailed;
-  std::vector<std::string> chain;     // "owner. CNAME target." lines, in order
-  std::string final_name;             // where the chain ends
+  std::vector<std::string> chain;  // "owner. CNAME target." lines, in order
+  std::string final_name;          // where the chain ends
   std::vector<IpAddress> addresses;
-  std::string detail;                 // e.g. "NXDOMAIN", "timeout", "20.45.122.144 is public"
+  std::string detail;  // e.g. "NXDOMAIN", "timeout", "20.45.122.144 is public"
 };
 
 struct CheckOptions {

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
-#include <iterator>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -53,7 +53,8 @@ NAME is relative to the zone ("myregistry", "myregistry.westeurope.data") or abs
 trailing dot. Exit status: 0 done, 1 refused or failed, 2 usage error.
 )";
 
-constexpr const char* kCheckHelp = R"(usage: vnetdns check NAME... --server ADDR[:PORT] [--expect PREFIX,...]
+constexpr const char* kCheckHelp =
+    R"(usage: vnetdns check NAME... --server ADDR[:PORT] [--expect PREFIX,...]
        vnetdns check --registry REGISTRY --regions REGION,... --server ADDR[:PORT] [...]
 
 The guide's validation step: asks ADDR (A and AAAA, recursion desired, c-ares stub client),
@@ -268,24 +269,27 @@ int zone_edit_command(const std::string& sub, const Args& a, const wire::Name& z
   AddressChange change{*owner, {}, a.get("--ttl")};
   EditOptions opt;
   opt.dry_run = a.has("--dry-run");
-  auto result = edit_zone_file_with(target->file, zone, [&](const ZoneText& zt) {
-    std::vector<IpAddress> now = zt.addresses(*owner);
-    std::vector<IpAddress> want;
-    if (adding) {
-      if (!a.has("--replace")) want = now;
-      for (const auto& ip : *addresses) {
-        if (std::find(want.begin(), want.end(), ip) == want.end()) want.push_back(ip);
-      }
-    } else if (!addresses->empty()) {
-      for (const auto& ip : now) {
-        if (std::find(addresses->begin(), addresses->end(), ip) == addresses->end()) {
-          want.push_back(ip);
+  auto result = edit_zone_file_with(
+      target->file, zone,
+      [&](const ZoneText& zt) {
+        std::vector<IpAddress> now = zt.addresses(*owner);
+        std::vector<IpAddress> want;
+        if (adding) {
+          if (!a.has("--replace")) want = now;
+          for (const auto& ip : *addresses) {
+            if (std::find(want.begin(), want.end(), ip) == want.end()) want.push_back(ip);
+          }
+        } else if (!addresses->empty()) {
+          for (const auto& ip : now) {
+            if (std::find(addresses->begin(), addresses->end(), ip) == addresses->end()) {
+              want.push_back(ip);
+            }
+          }
         }
-      }
-    }
-    change.addresses = want;
-    return std::vector<AddressChange>{change};
-  }, opt);
+        change.addresses = want;
+        return std::vector<AddressChange>{change};
+      },
+      opt);
   if (!result.ok()) {
     std::fprintf(stderr, "vnetdns zone: %s\n", result.error().c_str());
     return 1;
@@ -330,8 +334,8 @@ int zone_list(const Args& a, const wire::Name& zone) {
 int zone_import(const Args& a, const std::optional<wire::Name>& zone_filter) {
   if (!a.has("--from")) return usage("import needs --from FILE.json", "zone");
   const std::string from = a.get("--from");
-  auto json = from == "-" ? util::Result<std::string, std::string>(std::string(
-                                std::istreambuf_iterator<char>(std::cin), {}))
+  auto json = from == "-" ? util::Result<std::string, std::string>(
+                                std::string(std::istreambuf_iterator<char>(std::cin), {}))
                           : read_text_file(from);
   if (!json.ok()) {
     std::fprintf(stderr, "vnetdns zone import: %s\n", json.error().c_str());
@@ -432,8 +436,8 @@ int zone_audit(const Args& a) {
     if (!text.ok()) {
       findings.push_back({true, "INVALID " + text.error()});
     } else {
-      findings = audit_zone(z.name, text.value(), z.file,
-                            inventory ? &*inventory : nullptr, expect);
+      findings =
+          audit_zone(z.name, text.value(), z.file, inventory ? &*inventory : nullptr, expect);
     }
     std::printf("zone %s (%s): %s\n", z.name.to_text().c_str(), z.file.c_str(),
                 findings.empty() ? "ok" : "");
@@ -455,12 +459,17 @@ int run_zone_command(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string sub = argv[1];
-  const Args a = parse_args(
-      argc, argv, 2,
-      {{"--zone", "-z"}, {"--name", "-n"}, {"--address", "-a"}, {"--ttl", "-t"},
-       {"--file", "-f"}, {"--config", "-c"}, {"--from", ""}, {"--inventory", ""},
-       {"--expect", ""}},
-      {"--dry-run", "--replace", "--no-reload", "--help", "-h"});
+  const Args a = parse_args(argc, argv, 2,
+                            {{"--zone", "-z"},
+                             {"--name", "-n"},
+                             {"--address", "-a"},
+                             {"--ttl", "-t"},
+                             {"--file", "-f"},
+                             {"--config", "-c"},
+                             {"--from", ""},
+                             {"--inventory", ""},
+                             {"--expect", ""}},
+                            {"--dry-run", "--replace", "--no-reload", "--help", "-h"});
   if (!a.error.empty()) return usage(a.error, "zone");
   if (a.has("--help") || a.has("-h")) {
     std::fputs(kZoneHelp, stdout);
@@ -482,8 +491,11 @@ int run_zone_command(int argc, char** argv) {
 
 int run_check_command(int argc, char** argv) {
   const Args a = parse_args(argc, argv, 1,
-                            {{"--server", "-s"}, {"--expect", ""}, {"--registry", ""},
-                             {"--regions", ""}, {"--timeout", ""}},
+                            {{"--server", "-s"},
+                             {"--expect", ""},
+                             {"--registry", ""},
+                             {"--regions", ""},
+                             {"--timeout", ""}},
                             {"--help", "-h"});
   if (!a.error.empty()) return usage(a.error, "check");
   if (a.has("--help") || a.has("-h")) {
@@ -542,11 +554,12 @@ int run_check_command(int argc, char** argv) {
     std::printf("  %s: %s\n", to_string(r.verdict), r.detail.c_str());
     if (r.verdict == Verdict::kMissing || r.verdict == Verdict::kPublic) {
       if (auto p = PrivateLinkTable::builtin().to_private(*parse_name(r.target.name))) {
-        std::printf("  hint: the server needs %s in its zone %s: vnetdns zone add-record -z %s "
-                    "-n %s -a ADDRESS\n",
-                    p->name.to_text().c_str(), p->private_zone.to_text().c_str(),
-                    p->private_zone.to_text().c_str(),
-                    ZoneText::owner_text(p->name, p->private_zone).c_str());
+        std::printf(
+            "  hint: the server needs %s in its zone %s: vnetdns zone add-record -z %s "
+            "-n %s -a ADDRESS\n",
+            p->name.to_text().c_str(), p->private_zone.to_text().c_str(),
+            p->private_zone.to_text().c_str(),
+            ZoneText::owner_text(p->name, p->private_zone).c_str());
       }
     }
     if (r.verdict != Verdict::kOk) {

@@ -64,8 +64,7 @@ util::Result<bool, std::string> verify(const zone::Zone& before, const zone::Zon
       if (s.type == wire::type::kSOA) {
         auto x = before.rdata(s, 0);
         auto y = after.rdata(*t, 0);
-        if (x.size != y.size || x.size < 20 ||
-            std::memcmp(x.data, y.data, x.size - 20) != 0 ||
+        if (x.size != y.size || x.size < 20 || std::memcmp(x.data, y.data, x.size - 20) != 0 ||
             std::memcmp(x.data + x.size - 16, y.data + y.size - 16, 16) != 0 ||
             after.serial() != new_serial) {
           return fail("the SOA changed beyond its serial");
@@ -125,7 +124,8 @@ util::Result<bool, std::string> write_atomically(const std::string& path, const 
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return util::Err(sys_error(path));
   const auto slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const std::string dir =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   std::string tmp = dir + "/." + base + ".tmp.XXXXXX";
   const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
@@ -220,8 +220,7 @@ util::Result<EditResult, std::string> edit_zone_text_with(const wire::Name& orig
       return util::Err(c.owner.to_text() + " is not in the zone " + origin.to_text());
     }
     const auto others = zt.other_types(c.owner);
-    if (!c.addresses.empty() &&
-        std::find(others.begin(), others.end(), "CNAME") != others.end()) {
+    if (!c.addresses.empty() && std::find(others.begin(), others.end(), "CNAME") != others.end()) {
       return util::Err(c.owner.to_text() +
                        " has a CNAME: no other record may sit beside it (RFC 1034 section "
                        "3.6.2); remove the CNAME first");

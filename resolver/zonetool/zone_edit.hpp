@@ -27,16 +27,16 @@
 namespace vnetdns::zonetool {
 
 struct EditOptions {
-  bool dry_run = false;      // do everything but write
-  std::uint32_t today = 0;   // YYYYMMDD for date serials; 0 = today in UTC
+  bool dry_run = false;     // do everything but write
+  std::uint32_t today = 0;  // YYYYMMDD for date serials; 0 = today in UTC
 };
 
 struct EditResult {
-  bool changed = false;                 // false: the zone already had what was asked
+  bool changed = false;  // false: the zone already had what was asked
   std::uint32_t old_serial = 0;
   std::uint32_t new_serial = 0;
-  std::vector<std::string> diff;        // "-name. A 10.0.0.6" / "+name. A 10.0.0.8"
-  std::string text;                     // the new file content (the old one when unchanged)
+  std::vector<std::string> diff;  // "-name. A 10.0.0.6" / "+name. A 10.0.0.8"
+  std::string text;               // the new file content (the old one when unchanged)
 };
 
 // Computes the changes from the zone as read under the lock (so that "add this address to

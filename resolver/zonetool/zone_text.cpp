@@ -302,7 +302,7 @@ util::Result<bool, std::string> ZoneText::apply(const AddressChange& change) {
   // 1. Delete the address lines that are not wanted.
   std::set<std::size_t> drop_lines;
   std::map<std::size_t, std::string> prefix;  // line -> owner text to write in front of it
-  std::optional<std::string> pending;          // owner text a deleted line carried
+  std::optional<std::string> pending;         // owner text a deleted line carried
   for (std::size_t i = 0; i < records_.size(); ++i) {
     const RecordEntry& e = records_[i];
     const bool address = e.owner == change.owner && (e.type == "A" || e.type == "AAAA");
@@ -362,10 +362,10 @@ void ZoneText::insert_line(const AddressChange& change, const IpAddress& address
     if (e.owner != origin_ && first_label(e.owner, origin_) == fam) same_family = i;
     if (e.type == "A" || e.type == "AAAA") last_address = i;
   }
-  const std::size_t anchor_index =
-      same_owner ? *same_owner
-                 : same_family ? *same_family
-                               : last_address ? *last_address : records_.size() - 1;
+  const std::size_t anchor_index = same_owner     ? *same_owner
+                                   : same_family  ? *same_family
+                                   : last_address ? *last_address
+                                                  : records_.size() - 1;
   const RecordEntry& anchor = records_[anchor_index];
   const std::size_t at = group_end(anchor_index);
 
@@ -388,8 +388,8 @@ void ZoneText::insert_line(const AddressChange& change, const IpAddress& address
     int depth = 0;
     std::string why;
     tokenize(lines_[anchor.first_line], anchor.first_line, depth, toks, why);
-    anchor_has_class = std::any_of(toks.begin() + 1, toks.end(),
-                                   [](const Token& t) { return is_class(t.text); });
+    anchor_has_class =
+        std::any_of(toks.begin() + 1, toks.end(), [](const Token& t) { return is_class(t.text); });
     for (std::size_t k = 1; k < toks.size(); ++k) cols.push_back(toks[k].col);
   }
   std::vector<std::string> fields;

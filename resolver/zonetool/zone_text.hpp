@@ -38,8 +38,8 @@ struct RecordEntry {
   wire::Name origin;            // $ORIGIN in effect at this entry
   std::string ttl;              // the TTL token as written, "" when absent
   std::string klass = "IN";
-  std::string type;             // upper case ("A", "SOA", "TYPE65534", ...)
-  std::vector<Token> rdata;     // rdata tokens, parentheses removed
+  std::string type;          // upper case ("A", "SOA", "TYPE65534", ...)
+  std::vector<Token> rdata;  // rdata tokens, parentheses removed
   [[nodiscard]] std::string rdata_text() const;
 };
 

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -18,8 +19,11 @@ static volatile sig_atomic_t g_stop = 0;
 static void on_signal(int) { g_stop = 1; }
 
 int main(int argc, char** argv) {
-  if (argc != 3) { std::fprintf(stderr, "usage: %s ADDR PORT\n", argv[0]); return 2; }
-  struct sigaction sa{};
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: %s ADDR PORT\n", argv[0]);
+    return 2;
+  }
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
@@ -27,11 +31,17 @@ int main(int argc, char** argv) {
   sockaddr_in sin{};
   sin.sin_family = AF_INET;
   sin.sin_port = htons(static_cast<uint16_t>(std::atoi(argv[2])));
-  if (inet_pton(AF_INET, argv[1], &sin.sin_addr) != 1) { std::fprintf(stderr, "bad address\n"); return 2; }
+  if (inet_pton(AF_INET, argv[1], &sin.sin_addr) != 1) {
+    std::fprintf(stderr, "bad address\n");
+    return 2;
+  }
   int big = 4 << 20;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0) { std::perror("bind"); return 1; }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0) {
+    std::perror("bind");
+    return 1;
+  }
   std::fprintf(stderr, "echo_responder listening on %s:%s\n", argv[1], argv[2]);
 
   constexpr int kBatch = 64;
@@ -40,7 +50,8 @@ int main(int argc, char** argv) {
   static sockaddr_storage peers[kBatch];
   static iovec iov[kBatch];
   static mmsghdr in[kBatch], out[kBatch];
-  static const unsigned char kAnswer[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 192, 0, 2, 1};
+  static const unsigned char kAnswer[] = {0xc0, 0x0c, 0, 1, 0,   1, 0, 0,
+                                          0x0e, 0x10, 0, 4, 192, 0, 2, 1};
   unsigned long long answered = 0;
   while (!g_stop) {
     for (int i = 0; i < kBatch; ++i) {
@@ -52,7 +63,11 @@ int main(int argc, char** argv) {
       in[i].msg_hdr.msg_iovlen = 1;
     }
     int n = recvmmsg(fd, in, kBatch, MSG_WAITFORONE, nullptr);
-    if (n < 0) { if (errno == EINTR) continue; std::perror("recvmmsg"); return 1; }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::perror("recvmmsg");
+      return 1;
+    }
     int m = 0;
     for (int i = 0; i < n; ++i) {
       unsigned char* p = bufs[i];
@@ -64,8 +79,11 @@ int main(int argc, char** argv) {
       if (off > len || off + sizeof kAnswer > kBuf) continue;
       p[2] = static_cast<unsigned char>((p[2] & 0x79) | 0x80);  // QR=1, keep opcode and RD
       p[3] = 0x80;                                              // RA=1, RCODE 0
-      p[4] = 0; p[5] = 1; p[6] = 0; p[7] = 1;                   // QD=1 AN=1
-      p[8] = p[9] = p[10] = p[11] = 0;                          // NS=0 AR=0
+      p[4] = 0;
+      p[5] = 1;
+      p[6] = 0;
+      p[7] = 1;                         // QD=1 AN=1
+      p[8] = p[9] = p[10] = p[11] = 0;  // NS=0 AR=0
       std::memcpy(p + off, kAnswer, sizeof kAnswer);
       iov[i].iov_len = off + sizeof kAnswer;
       out[m].msg_hdr = {};
@@ -78,7 +96,10 @@ int main(int argc, char** argv) {
     int sent = 0;
     while (sent < m) {
       int r = sendmmsg(fd, out + sent, m - sent, 0);
-      if (r < 0) { if (errno == EINTR) continue; break; }
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
       sent += r;
     }
     answered += sent;

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -64,7 +65,8 @@ std::vector<std::vector<unsigned char>> load_queries(const char* path) {
       size_t len = dot - start;
       if (len == 0 || len > 63) break;
       q.push_back(static_cast<unsigned char>(len));
-      q.insert(q.end(), name.begin() + static_cast<long>(start), name.begin() + static_cast<long>(dot));
+      q.insert(q.end(), name.begin() + static_cast<long>(start),
+               name.begin() + static_cast<long>(dot));
       start = dot + 1;
     }
     q.push_back(0);
@@ -115,22 +117,34 @@ int main(int argc, char** argv) {
       default: std::fprintf(stderr, "bad option\n"); return 2;
     }
   }
-  if (!file) { std::fprintf(stderr, "usage: loadgen -s ADDR -p PORT -f FILE ...\n"); return 2; }
+  if (!file) {
+    std::fprintf(stderr, "usage: loadgen -s ADDR -p PORT -f FILE ...\n");
+    return 2;
+  }
   if (batch > kMaxBatch) batch = kMaxBatch;
   if (window > static_cast<int>(kRing) / 2) window = kRing / 2;
   auto queries = load_queries(file);
-  if (queries.empty()) { std::fprintf(stderr, "no queries in %s\n", file); return 2; }
+  if (queries.empty()) {
+    std::fprintf(stderr, "no queries in %s\n", file);
+    return 2;
+  }
 
   sockaddr_in sin{};
   sin.sin_family = AF_INET;
   sin.sin_port = htons(static_cast<uint16_t>(port));
-  if (inet_pton(AF_INET, addr, &sin.sin_addr) != 1) { std::fprintf(stderr, "bad address\n"); return 2; }
+  if (inet_pton(AF_INET, addr, &sin.sin_addr) != 1) {
+    std::fprintf(stderr, "bad address\n");
+    return 2;
+  }
   std::vector<Flow> flows(static_cast<size_t>(flows_n));
   for (auto& f : flows) {
     f.fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     int big = 1 << 20;
     setsockopt(f.fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-    if (connect(f.fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0) { std::perror("connect"); return 1; }
+    if (connect(f.fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0) {
+      std::perror("connect");
+      return 1;
+    }
   }
 
   const uint64_t timeout_ns = static_cast<uint64_t>(timeout_ms) * 1000000ull;
@@ -139,7 +153,8 @@ int main(int argc, char** argv) {
   uint64_t rcode[16] = {};
   uint64_t lat_sum_ns = 0, lat_max_ns = 0;
   size_t next_query = 0;
-  const uint64_t total_to_send = passes > 0 ? static_cast<uint64_t>(passes) * queries.size() : UINT64_MAX;
+  const uint64_t total_to_send =
+      passes > 0 ? static_cast<uint64_t>(passes) * queries.size() : UINT64_MAX;
 
   static unsigned char sbuf[kMaxBatch][512];
   static unsigned char rbuf[kMaxBatch][4096];
@@ -158,10 +173,16 @@ int main(int argc, char** argv) {
       if (n <= 0) return;
       for (int i = 0; i < n; ++i) {
         const unsigned char* p = rbuf[i];
-        if (rmsg[i].msg_len < 12 || !(p[2] & 0x80)) { ++bad; continue; }
+        if (rmsg[i].msg_len < 12 || !(p[2] & 0x80)) {
+          ++bad;
+          continue;
+        }
         uint16_t id = static_cast<uint16_t>(p[0] << 8 | p[1]);
         uint32_t slot = id % kRing;
-        if (f.sent_at[slot] == 0) { ++late; continue; }  // already lost (or a duplicate)
+        if (f.sent_at[slot] == 0) {
+          ++late;
+          continue;
+        }  // already lost (or a duplicate)
         uint64_t lat = t - f.sent_at[slot];
         f.sent_at[slot] = 0;
         --f.pending;
@@ -253,7 +274,11 @@ int main(int argc, char** argv) {
   for (;;) {
     uint64_t p = 0;
     t = now_ns();
-    for (auto& f : flows) { receive(f, t, false); expire(f, t); p += f.pending; }
+    for (auto& f : flows) {
+      receive(f, t, false);
+      expire(f, t);
+      p += f.pending;
+    }
     if (p == 0 || t - stop > timeout_ns + 1000000ull) break;
   }
   double elapsed = static_cast<double>(stop - start) / 1e9;
@@ -261,21 +286,24 @@ int main(int argc, char** argv) {
     if (answered == 0) return 0;
     uint64_t target = static_cast<uint64_t>(q * static_cast<double>(answered));
     uint64_t acc = 0;
-    for (size_t i = 0; i < hist.size(); ++i) { acc += hist[i]; if (acc > target) return static_cast<double>(i); }
+    for (size_t i = 0; i < hist.size(); ++i) {
+      acc += hist[i];
+      if (acc > target) return static_cast<double>(i);
+    }
     return 1e6;
   };
-  std::printf("{\"mode\":\"%s\",\"flows\":%d,\"window\":%d,\"rate\":%.0f,\"seconds\":%.3f,"
-              "\"sent\":%llu,\"answered\":%llu,\"lost\":%llu,\"late\":%llu,\"bad\":%llu,"
-              "\"qps\":%.0f,\"noerror\":%llu,\"servfail\":%llu,\"nxdomain\":%llu,\"refused\":%llu,"
-              "\"avg_us\":%.1f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"max_us\":%.0f}\n",
-              rate > 0 ? "open" : "closed", flows_n, window, rate, elapsed,
-              (unsigned long long)sent, (unsigned long long)answered, (unsigned long long)lost,
-              (unsigned long long)late, (unsigned long long)bad,
-              static_cast<double>(answered_in_window) / elapsed,
-              (unsigned long long)rcode[0], (unsigned long long)rcode[2], (unsigned long long)rcode[3],
-              (unsigned long long)rcode[5],
-              answered ? static_cast<double>(lat_sum_ns) / 1e3 / static_cast<double>(answered) : 0.0,
-              pct(0.50), pct(0.99), static_cast<double>(lat_max_ns) / 1e3);
+  std::printf(
+      "{\"mode\":\"%s\",\"flows\":%d,\"window\":%d,\"rate\":%.0f,\"seconds\":%.3f,"
+      "\"sent\":%llu,\"answered\":%llu,\"lost\":%llu,\"late\":%llu,\"bad\":%llu,"
+      "\"qps\":%.0f,\"noerror\":%llu,\"servfail\":%llu,\"nxdomain\":%llu,\"refused\":%llu,"
+      "\"avg_us\":%.1f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"max_us\":%.0f}\n",
+      rate > 0 ? "open" : "closed", flows_n, window, rate, elapsed, (unsigned long long)sent,
+      (unsigned long long)answered, (unsigned long long)lost, (unsigned long long)late,
+      (unsigned long long)bad, static_cast<double>(answered_in_window) / elapsed,
+      (unsigned long long)rcode[0], (unsigned long long)rcode[2], (unsigned long long)rcode[3],
+      (unsigned long long)rcode[5],
+      answered ? static_cast<double>(lat_sum_ns) / 1e3 / static_cast<double>(answered) : 0.0,
+      pct(0.50), pct(0.99), static_cast<double>(lat_max_ns) / 1e3);
   for (auto& f : flows) close(f.fd);
   return 0;
 }

@@ -11,13 +11,13 @@
 #include <cstring>
 #include <vector>
 
-#include "fuzz_check.hpp"
 #include "resolver/wire/builder.hpp"
 #include "resolver/wire/message_view.hpp"
 #include "resolver/wire/name.hpp"
 
-namespace wire = vnetdns::wire;
+#include "fuzz_check.hpp"
 
+namespace wire = vnetdns::wire;
 
 namespace {
 

@@ -10,14 +10,14 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "fuzz_check.hpp"
 #include "resolver/wire/builder.hpp"
 #include "resolver/wire/message_view.hpp"
 #include "resolver/wire/name.hpp"
 #include "resolver/wire/query_view.hpp"
 
-namespace wire = vnetdns::wire;
+#include "fuzz_check.hpp"
 
+namespace wire = vnetdns::wire;
 
 namespace {
 

@@ -9,16 +9,16 @@
 #include <cstdlib>
 #include <memory>
 
-#include "fuzz_check.hpp"
 #include "resolver/pipeline/response_scrubber.hpp"
 #include "resolver/upstream/upstream_query.hpp"
 #include "resolver/wire/message_view.hpp"
 #include "resolver/zone/zone_loader.hpp"
 
+#include "fuzz_check.hpp"
+
 namespace wire = vnetdns::wire;
 namespace zone = vnetdns::zone;
 namespace pipeline = vnetdns::pipeline;
-
 
 namespace {
 const zone::ZoneSet& zones() {
@@ -50,7 +50,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     vnetdns::upstream::UpstreamQuery uq;
     uq.qname = key.qname;
     uq.qtype = key.qtype;
-    const std::size_t qlen = vnetdns::upstream::encode_query(uq, wire::header_id(data), q.data(), q.size(), true);
+    const std::size_t qlen =
+        vnetdns::upstream::encode_query(uq, wire::header_id(data), q.data(), q.size(), true);
     (void)vnetdns::upstream::reply_matches(q.data(), qlen, data, size, false);
   }
   auto r = pipeline::scrub_reply(data, size, key, zones(), pipeline::TtlPolicy{});

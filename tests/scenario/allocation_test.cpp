@@ -1,11 +1,11 @@
 // Zero heap allocations on the hot path (issue: "heap allocations per cache hit and per local
 // answer: zero"): global operator new is replaced in this test binary by a counting version;
 // handle() is then called for cache hits and local answers with counting switched on.
-#include <catch2/catch.hpp>
-
 #include <atomic>
 #include <cstdlib>
 #include <new>
+
+#include <catch2/catch.hpp>
 
 #include "scenario_harness.hpp"
 
@@ -64,7 +64,8 @@ TEST_CASE("no heap allocation per cache hit and per local answer", "[scenario][a
   };
   // One call of each outside the count: first-use costs (thread-local RNG buffers, lazily
   // built statics) are not per query.
-  for (const Bytes* q : {&hit, &hit_case, &local, &nx}) REQUIRE(run(*q).kind == pipeline::StepKind::kSend);
+  for (const Bytes* q : {&hit, &hit_case, &local, &nx})
+    REQUIRE(run(*q).kind == pipeline::StepKind::kSend);
 
   g_allocations = 0;
   g_counting = true;

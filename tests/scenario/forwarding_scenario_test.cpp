@@ -2,9 +2,9 @@
 // causes, the upstream's reply, the client's answer, then time passes on the ManualClock.
 // The guide's answer and its caching, negative and failure caching, coalescing, scrubbing,
 // reply validation (wrong ID), TC -> TCP, DO-bit cache separation, case echo, splice refresh.
-#include <catch2/catch.hpp>
-
 #include <map>
+
+#include <catch2/catch.hpp>
 
 #include "scenario_harness.hpp"
 
@@ -29,15 +29,16 @@ struct ScriptBook {
   }
 };
 
-// The public view of the guide's registry (what Azure's platform resolver answers from the internet).
+// The public view of the guide's registry (what Azure's platform resolver answers from the
+// internet).
 Script guide_public_view() {
   Script s;
-  s.rrs = {CNAME("myregistry.azurecr.io", 1783, "myregistry.privatelink.azurecr.io"),
-           CNAME("myregistry.privatelink.azurecr.io", 300,
-                 "westeurope.azurecr-prod.trafficmanager.example"),
-           CNAME("westeurope.azurecr-prod.trafficmanager.example", 300,
-                 "weu-acr-reg.cloudapp.example"),
-           A("weu-acr-reg.cloudapp.example", 300, "20.45.122.144")};
+  s.rrs = {
+      CNAME("myregistry.azurecr.io", 1783, "myregistry.privatelink.azurecr.io"),
+      CNAME("myregistry.privatelink.azurecr.io", 300,
+            "westeurope.azurecr-prod.trafficmanager.example"),
+      CNAME("westeurope.azurecr-prod.trafficmanager.example", 300, "weu-acr-reg.cloudapp.example"),
+      A("weu-acr-reg.cloudapp.example", 300, "20.45.122.144")};
   return s;
 }
 
@@ -107,23 +108,44 @@ TEST_CASE("guide answer: public CNAME spliced with the private A, cached, aged, 
   const std::vector<std::string> fresh = {
       "myregistry.azurecr.io. 1783 CNAME myregistry.privatelink.azurecr.io.",
       "myregistry.privatelink.azurecr.io. 10 A 10.0.0.7"};
-  run_rows(h, {
-                  {"first query goes upstream; chain cut at the local zone", 0s,
-                   "myregistry.azurecr.io", t::kA, 1, 0, fresh, {}},
-                  {"second query from the cache, upstream count unchanged", 0s,
-                   "myregistry.azurecr.io", t::kA, 1, 0, fresh, {}},
-                  {"100 s later: CNAME TTL aged, local A keeps its own TTL", 100s,
-                   "myregistry.azurecr.io", t::kA, 1, 0,
-                   {"myregistry.azurecr.io. 1683 CNAME myregistry.privatelink.azurecr.io.",
-                    "myregistry.privatelink.azurecr.io. 10 A 10.0.0.7"},
-                   {}},
-                  {"1 s before expiry: still cached", 1682s, "myregistry.azurecr.io", t::kA, 1, 0,
-                   {"myregistry.azurecr.io. 1 CNAME myregistry.privatelink.azurecr.io.",
-                    "myregistry.privatelink.azurecr.io. 10 A 10.0.0.7"},
-                   {}},
-                  {"expired: asked upstream again", 1s, "myregistry.azurecr.io", t::kA, 2, 0,
-                   fresh, {}},
-              });
+  run_rows(
+      h, {
+             {"first query goes upstream; chain cut at the local zone",
+              0s,
+              "myregistry.azurecr.io",
+              t::kA,
+              1,
+              0,
+              fresh,
+              {}},
+             {"second query from the cache, upstream count unchanged",
+              0s,
+              "myregistry.azurecr.io",
+              t::kA,
+              1,
+              0,
+              fresh,
+              {}},
+             {"100 s later: CNAME TTL aged, local A keeps its own TTL",
+              100s,
+              "myregistry.azurecr.io",
+              t::kA,
+              1,
+              0,
+              {"myregistry.azurecr.io. 1683 CNAME myregistry.privatelink.azurecr.io.",
+               "myregistry.privatelink.azurecr.io. 10 A 10.0.0.7"},
+              {}},
+             {"1 s before expiry: still cached",
+              1682s,
+              "myregistry.azurecr.io",
+              t::kA,
+              1,
+              0,
+              {"myregistry.azurecr.io. 1 CNAME myregistry.privatelink.azurecr.io.",
+               "myregistry.privatelink.azurecr.io. 10 A 10.0.0.7"},
+              {}},
+             {"expired: asked upstream again", 1s, "myregistry.azurecr.io", t::kA, 2, 0, fresh, {}},
+         });
   CHECK(h.pipe->counters().upstream_queries.get() == 2);
 }
 
@@ -138,7 +160,12 @@ TEST_CASE("positive answer: cached for its TTL, then asked again", "[scenario]")
                                          "www.example.com. 300 A 192.0.2.11"};
   run_rows(h, {
                   {"miss", 0s, "www.example.com", t::kA, 1, 0, both, {}},
-                  {"hit after 299 s", 299s, "www.example.com", t::kA, 1, 0,
+                  {"hit after 299 s",
+                   299s,
+                   "www.example.com",
+                   t::kA,
+                   1,
+                   0,
                    {"www.example.com. 1 A 192.0.2.10", "www.example.com. 1 A 192.0.2.11"},
                    {}},
                   {"expired at 300 s", 1s, "www.example.com", t::kA, 2, 0, both, {}},
@@ -166,33 +193,90 @@ TEST_CASE("negative answers: cached for min(SOA TTL, MINIMUM); without SOA not c
   h.upstream.respond(book.responder());
 
   run_rows(h, {
-                  {"NXDOMAIN, TTL = MINIMUM", 0s, "nx.example.com", t::kA, 1, 3, {},
+                  {"NXDOMAIN, TTL = MINIMUM",
+                   0s,
+                   "nx.example.com",
+                   t::kA,
+                   1,
+                   3,
+                   {},
                    {"example.com. 60 SOA serial=1 minimum=60"}},
-                  {"cached NXDOMAIN aged", 30s, "nx.example.com", t::kA, 1, 3, {},
+                  {"cached NXDOMAIN aged",
+                   30s,
+                   "nx.example.com",
+                   t::kA,
+                   1,
+                   3,
+                   {},
                    {"example.com. 30 SOA serial=1 minimum=60"}},
-                  {"NXDOMAIN, TTL = SOA TTL", 0s, "nx.example.net", t::kA, 2, 3, {},
+                  {"NXDOMAIN, TTL = SOA TTL",
+                   0s,
+                   "nx.example.net",
+                   t::kA,
+                   2,
+                   3,
+                   {},
                    {"example.net. 20 SOA serial=1 minimum=300"}},
-                  {"NODATA", 0s, "www.example.com", t::kAAAA, 3, 0, {},
+                  {"NODATA",
+                   0s,
+                   "www.example.com",
+                   t::kAAAA,
+                   3,
+                   0,
+                   {},
                    {"example.com. 45 SOA serial=1 minimum=45"}},
                   {"no SOA: NXDOMAIN passed on", 0s, "nosoa.example.com", t::kA, 4, 3, {}, {}},
                   {"no SOA: not cached", 0s, "nosoa.example.com", t::kA, 5, 3, {}, {}},
-                  {"nx.example.net expired after 20 s", 20s, "nx.example.net", t::kA, 6, 3, {},
+                  {"nx.example.net expired after 20 s",
+                   20s,
+                   "nx.example.net",
+                   t::kA,
+                   6,
+                   3,
+                   {},
                    {"example.net. 20 SOA serial=1 minimum=300"}},
-                  {"nx.example.com still cached at 50 s", 0s, "nx.example.com", t::kA, 6, 3, {},
+                  {"nx.example.com still cached at 50 s",
+                   0s,
+                   "nx.example.com",
+                   t::kA,
+                   6,
+                   3,
+                   {},
                    {"example.com. 10 SOA serial=1 minimum=60"}},
-                  {"nx.example.com expired at 60 s", 10s, "nx.example.com", t::kA, 7, 3, {},
+                  {"nx.example.com expired at 60 s",
+                   10s,
+                   "nx.example.com",
+                   t::kA,
+                   7,
+                   3,
+                   {},
                    {"example.com. 60 SOA serial=1 minimum=60"}},
               });
 }
 
 // The bytes of an OPT RR carrying one EDE option, as the last 17 bytes of an answer.
 Bytes opt_with_ede(std::uint16_t code, bool dnssec_ok = false) {
-  return {0x00, 0x00, 0x29, 0x04, 0xd0, 0x00, 0x00, static_cast<std::uint8_t>(dnssec_ok ? 0x80 : 0),
-          0x00, 0x00, 0x06, 0x00, 0x0f, 0x00, 0x02, static_cast<std::uint8_t>(code >> 8),
+  return {0x00,
+          0x00,
+          0x29,
+          0x04,
+          0xd0,
+          0x00,
+          0x00,
+          static_cast<std::uint8_t>(dnssec_ok ? 0x80 : 0),
+          0x00,
+          0x00,
+          0x06,
+          0x00,
+          0x0f,
+          0x00,
+          0x02,
+          static_cast<std::uint8_t>(code >> 8),
           static_cast<std::uint8_t>(code & 0xff)};
 }
 Bytes tail(const Answer& a, std::size_t n) {
-  return a.wire.size() < n ? Bytes{} : Bytes(a.wire.end() - static_cast<std::ptrdiff_t>(n), a.wire.end());
+  return a.wire.size() < n ? Bytes{}
+                           : Bytes(a.wire.end() - static_cast<std::ptrdiff_t>(n), a.wire.end());
 }
 
 TEST_CASE("SERVFAIL upstream: SERVFAIL to the client, failure cached about 5 s", "[scenario]") {
@@ -269,9 +353,8 @@ TEST_CASE("coalescing: identical questions in flight share one upstream query", 
   REQUIRE(x1->step.kind == pipeline::StepKind::kAsync);
   REQUIRE(x2->step.kind == pipeline::StepKind::kAsync);
   // Both handled before the upstream answers: the second must join the first.
-  REQUIRE(h.run_until([&] {
-    return h.upstream.held() == 1 && h.pipe->counters().coalesced.get() == 1;
-  }));
+  REQUIRE(h.run_until(
+      [&] { return h.upstream.held() == 1 && h.pipe->counters().coalesced.get() == 1; }));
   CHECK_FALSE(x1->done);
   CHECK_FALSE(x2->done);
   h.upstream.release_held();
@@ -294,7 +377,7 @@ TEST_CASE("scrubbing: off-chain records and the additional section are dropped, 
   ScriptBook book;
   Script www;
   www.rrs = {A("www.example.com", 300, "192.0.2.10"),
-             A("evil.bank.example", 86400, "6.6.6.6"),  // unrelated name in the answer
+             A("evil.bank.example", 86400, "6.6.6.6"),            // unrelated name in the answer
              CNAME("other.example.com", 300, "www.example.com"),  // off the question's chain
              A("ns1.example.com", 86400, "6.6.6.7", wire::Section::kAdditional)};
   book["www.example.com./A"] = www;
@@ -310,19 +393,42 @@ TEST_CASE("scrubbing: off-chain records and the additional section are dropped, 
   h.upstream.respond(book.responder());
 
   run_rows(h, {
-                  {"only the question's RRset survives", 0s, "www.example.com", t::kA, 1, 0,
-                   {"www.example.com. 300 A 192.0.2.10"}, {}},
-                  {"the unrelated name was not cached", 0s, "evil.bank.example", t::kA, 2, 0,
-                   {"evil.bank.example. 60 A 198.51.100.1"}, {}},
-                  {"the additional record was not cached", 0s, "ns1.example.com", t::kA, 3, 0,
-                   {"ns1.example.com. 60 A 192.0.2.53"}, {}},
-                  {"the off-chain CNAME owner was not cached", 0s, "other.example.com", t::kA, 4,
-                   0, {"other.example.com. 60 A 192.0.2.20"}, {}},
+                  {"only the question's RRset survives",
+                   0s,
+                   "www.example.com",
+                   t::kA,
+                   1,
+                   0,
+                   {"www.example.com. 300 A 192.0.2.10"},
+                   {}},
+                  {"the unrelated name was not cached",
+                   0s,
+                   "evil.bank.example",
+                   t::kA,
+                   2,
+                   0,
+                   {"evil.bank.example. 60 A 198.51.100.1"},
+                   {}},
+                  {"the additional record was not cached",
+                   0s,
+                   "ns1.example.com",
+                   t::kA,
+                   3,
+                   0,
+                   {"ns1.example.com. 60 A 192.0.2.53"},
+                   {}},
+                  {"the off-chain CNAME owner was not cached",
+                   0s,
+                   "other.example.com",
+                   t::kA,
+                   4,
+                   0,
+                   {"other.example.com. 60 A 192.0.2.20"},
+                   {}},
               });
 }
 
-TEST_CASE("reply validation: a wrong-ID reply is ignored, the right one accepted",
-          "[scenario]") {
+TEST_CASE("reply validation: a wrong-ID reply is ignored, the right one accepted", "[scenario]") {
   Harness h;
   ScriptBook book;
   Script s;
@@ -378,8 +484,7 @@ TEST_CASE("cache: client qname case echoed on a hit; DO=1 and DO=0 are distinct 
   const std::vector<std::string> ans = {"www.example.com. 300 A 192.0.2.10"};
   run_rows(h, {
                   {"DO=0 miss", 0s, "www.example.com", t::kA, 1, 0, ans, {}},
-                  {"DO=1 is another entry: miss", 0s, "www.example.com", t::kA, 2, 0, ans, {},
-                   do1},
+                  {"DO=1 is another entry: miss", 0s, "www.example.com", t::kA, 2, 0, ans, {}, do1},
                   {"DO=0 hit", 0s, "www.example.com", t::kA, 2, 0, ans, {}},
                   {"DO=1 hit", 0s, "www.example.com", t::kA, 2, 0, ans, {}, do1},
               });

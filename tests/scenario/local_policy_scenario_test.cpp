@@ -20,21 +20,39 @@ struct LocalRow {
   std::vector<std::string> authority;
 };
 
-TEST_CASE("local zone answers: AA=1, NXDOMAIN and NODATA with the SOA, no upstream",
-          "[scenario]") {
+TEST_CASE("local zone answers: AA=1, NXDOMAIN and NODATA with the SOA, no upstream", "[scenario]") {
   Harness h;
   const std::vector<LocalRow> rows = {
-      {"registry", "myregistry.privatelink.azurecr.io", t::kA, 0,
-       {"myregistry.privatelink.azurecr.io. 10 A 10.0.0.7"}, {}},
-      {"data endpoint", "myregistry.westeurope.data.privatelink.azurecr.io", t::kA, 0,
-       {"myregistry.westeurope.data.privatelink.azurecr.io. 10 A 10.0.0.6"}, {}},
+      {"registry",
+       "myregistry.privatelink.azurecr.io",
+       t::kA,
+       0,
+       {"myregistry.privatelink.azurecr.io. 10 A 10.0.0.7"},
+       {}},
+      {"data endpoint",
+       "myregistry.westeurope.data.privatelink.azurecr.io",
+       t::kA,
+       0,
+       {"myregistry.westeurope.data.privatelink.azurecr.io. 10 A 10.0.0.6"},
+       {}},
       {"another tenant's registry: NXDOMAIN, SOA TTL min(3600, 10)",
-       "otherregistry.privatelink.azurecr.io", t::kA, 3, {},
+       "otherregistry.privatelink.azurecr.io",
+       t::kA,
+       3,
+       {},
        {"privatelink.azurecr.io. 10 SOA serial=1 minimum=10"}},
-      {"NODATA", "myregistry.privatelink.azurecr.io", t::kAAAA, 0, {},
+      {"NODATA",
+       "myregistry.privatelink.azurecr.io",
+       t::kAAAA,
+       0,
+       {},
        {"privatelink.azurecr.io. 10 SOA serial=1 minimum=10"}},
-      {"on_miss=forward zone, name present: local", "host.corp.example", t::kA, 0,
-       {"host.corp.example. 120 A 10.1.0.1"}, {}},
+      {"on_miss=forward zone, name present: local",
+       "host.corp.example",
+       t::kA,
+       0,
+       {"host.corp.example. 120 A 10.1.0.1"},
+       {}},
   };
   std::uint16_t id = 0x7000;
   for (const auto& row : rows) {

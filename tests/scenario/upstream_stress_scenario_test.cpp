@@ -371,9 +371,8 @@ TEST_CASE("a silent server: the tries back off, and no stub of a try goes out at
   Behaviour b;
   Harness h;
   h.upstream.respond(responder(b));
-  use_servers(h, {h.upstream.endpoint()}, [](settings::ForwardSettings& f) {
-    f.deadline = 2000ms;
-  });
+  use_servers(h, {h.upstream.endpoint()},
+              [](settings::ForwardSettings& f) { f.deadline = 2000ms; });
   REQUIRE(h.ask("warm.example", t::kA, 1).rcode == 0);  // measured: the RTO is the 100 ms floor
   b.drop = true;
   const auto t0 = h.clock.now();

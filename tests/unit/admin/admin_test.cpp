@@ -1,12 +1,9 @@
 // Admin helpers: metrics text (summed over workers, well formed), readiness, cache flush
 // by exact name and dump, the systemd notify datagrams, and the file watcher.
-#include <catch2/catch.hpp>
-
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -14,6 +11,9 @@
 #include <map>
 #include <regex>
 #include <sstream>
+
+#include <boost/asio/io_context.hpp>
+#include <catch2/catch.hpp>
 
 #include "resolver/admin/cache_admin.hpp"
 #include "resolver/admin/file_watcher.hpp"
@@ -157,8 +157,8 @@ TEST_CASE("flush by exact name keeps the names below it; dump lists every entry"
 
 TEST_CASE("sd_notify sends datagrams to a path or abstract socket", "[unit][admin]") {
   for (const bool abstract : {false, true}) {
-    const std::string name = "/tmp/vnetdns-notify-" + std::to_string(::getpid()) +
-                             (abstract ? "-abs" : "-path");
+    const std::string name =
+        "/tmp/vnetdns-notify-" + std::to_string(::getpid()) + (abstract ? "-abs" : "-path");
     const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     REQUIRE(fd >= 0);
     sockaddr_un sa{};
@@ -203,7 +203,8 @@ TEST_CASE("sd_notify sends datagrams to a path or abstract socket", "[unit][admi
   CHECK_FALSE(off.ready());
 }
 
-TEST_CASE("file watcher reports a change of a watched file, not of its neighbours", "[unit][admin]") {
+TEST_CASE("file watcher reports a change of a watched file, not of its neighbours",
+          "[unit][admin]") {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("vnetdns-watch-" + std::to_string(::getpid()));
   fs::create_directories(dir);
@@ -214,7 +215,13 @@ TEST_CASE("file watcher reports a change of a watched file, not of its neighbour
   admin::FileWatcherOptions o;
   o.debounce = std::chrono::milliseconds(20);
   o.poll = std::chrono::milliseconds(5000);
-  admin::FileWatcher w(io, [&] { ++changes; io.stop(); }, o);
+  admin::FileWatcher w(
+      io,
+      [&] {
+        ++changes;
+        io.stop();
+      },
+      o);
   w.watch({zone.string()});
   std::ofstream(dir / "other.txt") << "noise\n";
   io.run_for(std::chrono::milliseconds(300));

@@ -1,14 +1,15 @@
 // QueryLog: the JSON line format, sampling, drop-and-count when the ring is full, and that
 // everything enqueued is written by flush().
-#include <catch2/catch.hpp>
+#include "resolver/admin/query_log.hpp"
+
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
-#include "resolver/admin/query_log.hpp"
+#include <catch2/catch.hpp>
 
 using namespace vnetdns;
 

@@ -2,7 +2,7 @@
 // serve-stale window, LRU eviction per shard and the overall bound, erase_below (zone flush,
 // spliced entries included), max_entries = 0, the stats counters, and the versions a lookup
 // reports (unchanged() turns false on a change to the key or to the whole cache).
-#include <catch2/catch.hpp>
+#include "resolver/cache/packet_cache.hpp"
 
 #include <arpa/inet.h>
 
@@ -10,7 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "resolver/cache/packet_cache.hpp"
+#include <catch2/catch.hpp>
+
 #include "resolver/wire/builder.hpp"
 #include "resolver/wire/message_view.hpp"
 
@@ -97,12 +98,12 @@ TEST_CASE("PacketCache: insert then lookup copies the wire and reports a fresh h
   // The key is name (case-insensitive), type, class and DO.
   CHECK(c.lookup(key("WWW.Example.COM"), kNow, out.data(), out.size()).freshness ==
         Freshness::kFresh);
-  CHECK(c.lookup(key("www.example.com", wire::type::kAAAA), kNow, out.data(), out.size())
-            .freshness == Freshness::kMiss);
+  CHECK(
+      c.lookup(key("www.example.com", wire::type::kAAAA), kNow, out.data(), out.size()).freshness ==
+      Freshness::kMiss);
   CHECK(c.lookup(key("www.example.com", wire::type::kA, true), kNow, out.data(), out.size())
             .freshness == Freshness::kMiss);
-  CHECK(c.lookup(key("example.com"), kNow, out.data(), out.size()).freshness ==
-        Freshness::kMiss);
+  CHECK(c.lookup(key("example.com"), kNow, out.data(), out.size()).freshness == Freshness::kMiss);
 }
 
 TEST_CASE("PacketCache: TTLs are aged in place and capped by the entry's lifetime",
@@ -153,8 +154,8 @@ TEST_CASE("PacketCache: stale entries are served only when allowed, within the w
   CHECK(stale.remaining_ttl == 0);
   CHECK(ttls_of(out.data(), stale.len) == std::vector<std::uint32_t>{30});  // RFC 8767
   // Past the window: dropped, even when stale answers are allowed.
-  CHECK(c.lookup(key("www.example.com"), kNow + 160, out.data(), out.size(), true, 30)
-            .freshness == Freshness::kMiss);
+  CHECK(c.lookup(key("www.example.com"), kNow + 160, out.data(), out.size(), true, 30).freshness ==
+        Freshness::kMiss);
   CHECK(c.stats().entries == 0);
 }
 
@@ -205,9 +206,13 @@ TEST_CASE("PacketCache: never more entries than max_entries in all", "[unit][cac
 TEST_CASE("PacketCache: erase_below flushes a zone, spliced entries that point into it too",
           "[unit][cache]") {
   PacketCache c(CacheOptions{});
-  const char* names[] = {"privatelink.azurecr.io", "myregistry.privatelink.azurecr.io",
-                         "a.b.privatelink.azurecr.io", "xprivatelink.azurecr.io",
-                         "www.example.com", "myregistry.azurecr.io", "other.azurecr.io"};
+  const char* names[] = {"privatelink.azurecr.io",
+                         "myregistry.privatelink.azurecr.io",
+                         "a.b.privatelink.azurecr.io",
+                         "xprivatelink.azurecr.io",
+                         "www.example.com",
+                         "myregistry.azurecr.io",
+                         "other.azurecr.io"};
   for (const char* n : names) {
     InsertRequest r;
     const Msg m = make_answer(N(n), {300});

@@ -2,13 +2,13 @@
 // it reaches local data; negative TTLs per RFC 2308; clamps; errors. finalize_answer(): the
 // client's ID/RD/CD/case, OPT only when the client sent one (with EDE bytes), TC=1 with
 // emptied sections when the answer exceeds the client's UDP size (512 without EDNS).
-#include <catch2/catch.hpp>
-
 #include <arpa/inet.h>
 
 #include <array>
 #include <string>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "resolver/pipeline/finalize.hpp"
 #include "resolver/pipeline/response_scrubber.hpp"
@@ -66,7 +66,8 @@ Bytes reply(const char* qname, std::uint16_t qtype, std::uint8_t rcode,
             const std::vector<Rr>& rrs) {
   Bytes buf(8192);
   wire::MessageBuilder b(buf.data(), buf.size());
-  b.start(0x5555, static_cast<std::uint16_t>(wire::kFlagQR | wire::kFlagRD | wire::kFlagRA | rcode));
+  b.start(0x5555,
+          static_cast<std::uint16_t>(wire::kFlagQR | wire::kFlagRD | wire::kFlagRA | rcode));
   b.add_question(N(qname), qtype, wire::klass::kIN);
   for (const Rr& rr : rrs) {
     REQUIRE(b.add_rr(rr.section, N(rr.owner), rr.type, wire::klass::kIN, rr.ttl, rr.rdata.data(),
@@ -127,20 +128,17 @@ cache::CacheKey key(const char* name, std::uint16_t qtype = t::kA, bool dnssec_o
 TEST_CASE("scrub_reply: only the question's chain is kept; additional and extras dropped",
           "[unit][pipeline]") {
   const auto zones = private_zones();
-  const Bytes r = reply("www.example.com", t::kA, 0,
-                        {CNAME("www.example.com", 600, "web.example.net"),
-                         A("evil.bank.example", 86400, "6.6.6.6"),
-                         A("web.example.net", 120, "192.0.2.10"),
-                         A("web.example.net", 300, "192.0.2.11"),
-                         CNAME("unrelated.example.com", 60, "www.example.com"),
-                         SOA("example.com", 3600, 60),
-                         A("ns1.example.com", 86400, "6.6.6.7", wire::Section::kAdditional)});
+  const Bytes r = reply(
+      "www.example.com", t::kA, 0,
+      {CNAME("www.example.com", 600, "web.example.net"), A("evil.bank.example", 86400, "6.6.6.6"),
+       A("web.example.net", 120, "192.0.2.10"), A("web.example.net", 300, "192.0.2.11"),
+       CNAME("unrelated.example.com", 60, "www.example.com"), SOA("example.com", 3600, 60),
+       A("ns1.example.com", 86400, "6.6.6.7", wire::Section::kAdditional)});
   auto p = scrub_reply(r.data(), r.size(), key("www.example.com"), *zones, TtlPolicy{});
   REQUIRE(p.ok());
-  CHECK(records(p->wire) == std::vector<std::string>{
-                                "an www.example.com. 600 web.example.net.",
-                                "an web.example.net. 120 192.0.2.10",
-                                "an web.example.net. 300 192.0.2.11"});
+  CHECK(records(p->wire) == std::vector<std::string>{"an www.example.com. 600 web.example.net.",
+                                                     "an web.example.net. 120 192.0.2.10",
+                                                     "an web.example.net. 300 192.0.2.11"});
   CHECK(p->ttl == 120);  // the smallest TTL of the chain
   CHECK(p->kind == cache::EntryKind::kPositive);
   CHECK_FALSE(p->splice);
@@ -166,8 +164,9 @@ TEST_CASE("scrub_reply: a chain reaching a local zone is cut there and marked fo
              A("weu.trafficmanager.example", 300, "20.45.122.144")});
   auto p = scrub_reply(r.data(), r.size(), key("myregistry.azurecr.io"), *zones, TtlPolicy{});
   REQUIRE(p.ok());
-  CHECK(records(p->wire) == std::vector<std::string>{
-                                "an myregistry.azurecr.io. 1783 myregistry.privatelink.azurecr.io."});
+  CHECK(records(p->wire) ==
+        std::vector<std::string>{
+            "an myregistry.azurecr.io. 1783 myregistry.privatelink.azurecr.io."});
   CHECK(p->splice);
   CHECK(p->splice_target == N("myregistry.privatelink.azurecr.io"));
   CHECK(p->ttl == 1783);
@@ -182,7 +181,8 @@ TEST_CASE("scrub_reply: negative TTL is min(SOA TTL, MINIMUM, max_negative_ttl)"
   };
   for (const Row row : {Row{3600, 60, 3600, 60}, Row{20, 300, 3600, 20}, Row{3600, 900, 30, 30}}) {
     INFO(row.soa_ttl << " " << row.minimum << " " << row.max_negative);
-    const Bytes r = reply("nx.example.com", t::kA, 3, {SOA("example.com", row.soa_ttl, row.minimum)});
+    const Bytes r =
+        reply("nx.example.com", t::kA, 3, {SOA("example.com", row.soa_ttl, row.minimum)});
     TtlPolicy policy;
     policy.max_negative_ttl = row.max_negative;
     auto p = scrub_reply(r.data(), r.size(), key("nx.example.com"), *zones, policy);
@@ -237,9 +237,9 @@ TEST_CASE("scrub_reply: TTL clamps, failures and malformed replies", "[unit][pip
   REQUIRE_FALSE(e.ok());
   CHECK(e.error() == ScrubError::kMalformed);
 
-  const Bytes loop = reply("a.example.com", t::kA, 0,
-                           {CNAME("a.example.com", 60, "b.example.com"),
-                            CNAME("b.example.com", 60, "a.example.com")});
+  const Bytes loop = reply(
+      "a.example.com", t::kA, 0,
+      {CNAME("a.example.com", 60, "b.example.com"), CNAME("b.example.com", 60, "a.example.com")});
   e = scrub_reply(loop.data(), loop.size(), key("a.example.com"), *zones, policy);
   REQUIRE_FALSE(e.ok());
   CHECK(e.error() == ScrubError::kChainTooLong);
@@ -281,8 +281,8 @@ Client client(const std::vector<std::uint8_t>& qname_wire, std::uint16_t id, boo
   return c;
 }
 // "WwW.ExAmPlE.cOm" in wire form.
-const std::vector<std::uint8_t> kMixed = {3, 'W', 'w', 'W', 7, 'E', 'x', 'A', 'm',
-                                          'P', 'l', 'E', 3, 'c', 'O', 'm', 0};
+const std::vector<std::uint8_t> kMixed = {3,   'W', 'w', 'W', 7,   'E', 'x', 'A', 'm',
+                                          'P', 'l', 'E', 3,   'c', 'O', 'm', 0};
 
 // An internal-format answer for www.example.com with `n` A records.
 std::size_t internal_answer(std::uint8_t* out, std::size_t cap, int n, std::uint8_t rcode = 0) {
@@ -305,9 +305,9 @@ TEST_CASE("finalize_answer: client's ID, RD, CD and letter case; AA and RCODE ke
     std::array<std::uint8_t, 4096> out{};
     const std::size_t len = internal_answer(out.data(), out.size(), 2, 3);
     bool tc = true;
-    const std::size_t n = finalize_answer(out.data(), len, out.size(),
-                                          ClientInfo{&c.view, c.query.data() + 12, Transport::kUdp},
-                                          -1, &tc);
+    const std::size_t n =
+        finalize_answer(out.data(), len, out.size(),
+                        ClientInfo{&c.view, c.query.data() + 12, Transport::kUdp}, -1, &tc);
     CHECK_FALSE(tc);
     CHECK(wire::header_id(out.data()) == 0xabcd);
     const std::uint16_t f = wire::header_flags(out.data());
@@ -377,8 +377,7 @@ TEST_CASE("finalize_answer: TC=1 and the question only when over the client's UD
       {"EDNS 4096 (capped at 1232, still fits)", true, 4096, Transport::kUdp, false},
       {"EDNS 600", true, 600, Transport::kUdp, true},
       {"EDNS below 512 counts as 512", true, 100, Transport::kUdp, true},
-      {"exactly fits with OPT", true, static_cast<std::uint16_t>(big + 11), Transport::kUdp,
-       false},
+      {"exactly fits with OPT", true, static_cast<std::uint16_t>(big + 11), Transport::kUdp, false},
       {"one byte short", true, static_cast<std::uint16_t>(big + 10), Transport::kUdp, true},
   };
   for (const Row& row : rows) {
@@ -386,9 +385,9 @@ TEST_CASE("finalize_answer: TC=1 and the question only when over the client's UD
     const Client c = client(kMixed, 0x0102, row.edns, row.udp_size);
     const std::size_t len = internal_answer(out.data(), out.size(), 40);
     bool tc = !row.truncated;
-    const std::size_t n = finalize_answer(out.data(), len, out.size(),
-                                          ClientInfo{&c.view, c.query.data() + 12, row.transport},
-                                          -1, &tc);
+    const std::size_t n =
+        finalize_answer(out.data(), len, out.size(),
+                        ClientInfo{&c.view, c.query.data() + 12, row.transport}, -1, &tc);
     CHECK(tc == row.truncated);
     CHECK(((wire::header_flags(out.data()) & wire::kFlagTC) != 0) == row.truncated);
     CHECK(wire::header_id(out.data()) == 0x0102);

@@ -1,8 +1,9 @@
 // build_snapshot(): an unchanged [[forward]] rule keeps its ForwardGroup across a reload (its
 // health and counters carry on); a changed one gets a new group.
+#include "resolver/pipeline/snapshot.hpp"
+
 #include <catch2/catch.hpp>
 
-#include "resolver/pipeline/snapshot.hpp"
 #include "resolver/settings/loader.hpp"
 
 using vnetdns::pipeline::build_snapshot;

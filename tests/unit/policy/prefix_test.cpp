@@ -1,8 +1,8 @@
 // Prefix parsing and matching: host prefixes, masking of stray host bits, IPv4-mapped
 // clients and prefixes, and rejection of malformed text.
-#include <catch2/catch.hpp>
-
 #include "resolver/policy/prefix.hpp"
+
+#include <catch2/catch.hpp>
 
 using vnetdns::policy::Prefix;
 using vnetdns::policy::PrefixList;
@@ -51,9 +51,21 @@ TEST_CASE("prefix: parses IPv4, IPv6 and bare addresses", "[unit][policy][prefix
 }
 
 TEST_CASE("prefix: rejects malformed text", "[unit][policy][prefix]") {
-  const char* bad[] = {"",           "10.0.0.0/33", "::/129",     "10.0.0.0/",   "10.0.0/8",
-                       "10.0.0.0/-1", "10.0.0.0/+8", "10.0.0.0/8/", "10.0.0.0/ 8", " 10.0.0.0/8",
-                       "example.com", "10.0.0.0/08x", "fe80::1%eth0", "256.0.0.0/8", "/8",
+  const char* bad[] = {"",
+                       "10.0.0.0/33",
+                       "::/129",
+                       "10.0.0.0/",
+                       "10.0.0/8",
+                       "10.0.0.0/-1",
+                       "10.0.0.0/+8",
+                       "10.0.0.0/8/",
+                       "10.0.0.0/ 8",
+                       " 10.0.0.0/8",
+                       "example.com",
+                       "10.0.0.0/08x",
+                       "fe80::1%eth0",
+                       "256.0.0.0/8",
+                       "/8",
                        "10.0.0.0/0008"};
   for (const char* b : bad) {
     CAPTURE(b);

@@ -1,11 +1,11 @@
 // SuffixTable: longest-suffix match at label boundaries, the root rule, matched label counts,
 // duplicates, names deeper than any entry.
-#include <catch2/catch.hpp>
+#include "resolver/policy/suffix_table.hpp"
 
 #include <string>
 #include <vector>
 
-#include "resolver/policy/suffix_table.hpp"
+#include <catch2/catch.hpp>
 
 namespace vnetdns::policy {
 namespace {

@@ -1,13 +1,13 @@
 // load_settings()/parse_settings(): defaults, every section, durations, path resolution,
 // and the FILE:LINE errors for each kind of mistake (all collected, not just the first).
-#include <catch2/catch.hpp>
+#include "resolver/settings/loader.hpp"
 
 #include <netinet/in.h>
 
 #include <string>
 #include <thread>
 
-#include "resolver/settings/loader.hpp"
+#include <catch2/catch.hpp>
 
 using namespace vnetdns::settings;
 using vnetdns::util::Endpoint;
@@ -236,17 +236,25 @@ TEST_CASE("settings: durations", "[unit][settings]") {
     const char* text;
     long long ms;
   };
-  const Row good[] = {{"\"0\"", 0},         {"\"0s\"", 0},          {"\"1s\"", 1000},
-                      {"\"1800ms\"", 1800}, {"\"10m\"", 600000},    {"\"1h\"", 3600000},
-                      {"\"1d\"", 86400000}, {"\"1h30m\"", 5400000}, {"\"2s500ms\"", 2500},
-                      {"0", 0},             {"7", 7000}};
+  const Row good[] = {{"\"0\"", 0},
+                      {"\"0s\"", 0},
+                      {"\"1s\"", 1000},
+                      {"\"1800ms\"", 1800},
+                      {"\"10m\"", 600000},
+                      {"\"1h\"", 3600000},
+                      {"\"1d\"", 86400000},
+                      {"\"1h30m\"", 5400000},
+                      {"\"2s500ms\"", 2500},
+                      {"0", 0},
+                      {"7", 7000}};
   for (const auto& r : good) {
     CAPTURE(r.text);
     const Settings s = ok(std::string("[cache]\nserve_stale = ") + r.text + "\n");
     CHECK(s.cache.serve_stale == Millis(r.ms));
   }
-  const char* wrong[] = {"\"\"",   "\"1\"",  "\"1x\"", "\"s\"",   "\"-1s\"", "\"1.5s\"",
-                         "\"1 s\"", "-1",     "1.5",    "true",    "\"1sm\"", "\"99999999999999999999d\""};
+  const char* wrong[] = {"\"\"",    "\"1\"",    "\"1x\"",  "\"s\"",
+                         "\"-1s\"", "\"1.5s\"", "\"1 s\"", "-1",
+                         "1.5",     "true",     "\"1sm\"", "\"99999999999999999999d\""};
   for (const char* w : wrong) {
     CAPTURE(w);
     const Errors e = bad(std::string("[cache]\nserve_stale = ") + w + "\n");
@@ -267,7 +275,8 @@ TEST_CASE("settings: relative paths follow the config file's folder", "[unit][se
   CHECK(f.substr(f.size() - std::string("/zones/z.zone").size()) == "/zones/z.zone");
 }
 
-TEST_CASE("settings: threads = 0 means one per core; an explicit value is kept", "[unit][settings]") {
+TEST_CASE("settings: threads = 0 means one per core; an explicit value is kept",
+          "[unit][settings]") {
   CHECK(ok("[server]\nthreads = 0\n").server.threads >= 1);
   CHECK(ok("[server]\nthreads = 1024\n").server.threads == 1024);
   CHECK(has_error(bad("[server]\nthreads = 1025\n"), 2, "server.threads"));
@@ -323,8 +332,9 @@ TEST_CASE("settings: each mistake is reported with its line", "[unit][settings]"
       {"[[zone]]\nfile = \"x\"\n", 1, "[[zone]] needs a name"},
       {"[[zone]]\nname = \"a.example\"\n", 1, "[[zone]] needs a file"},
       {"[[zone]]\nname = \"a.example\"\nfile = \"x\"\non_miss = \"servfail\"\n", 4, "zone.on_miss"},
-      {"[[zone]]\nname = \"a.example\"\nfile = \"x\"\n[[zone]]\nname = \"A.example.\"\nfile = \"y\"\n", 5,
-       "zone a.example. is already defined at /etc/vnetdns/vnetdns.toml:1"},
+      {"[[zone]]\nname = \"a.example\"\nfile = \"x\"\n[[zone]]\nname = \"A.example.\"\nfile = "
+       "\"y\"\n",
+       5, "zone a.example. is already defined at /etc/vnetdns/vnetdns.toml:1"},
       // forwards
       {"[[forward]]\nzone = \".\"\n", 1, "[[forward]] needs upstreams"},
       {"[[forward]]\nzone = \".\"\nupstreams = []\n", 3, "forward.upstreams is empty"},
@@ -333,14 +343,19 @@ TEST_CASE("settings: each mistake is reported with its line", "[unit][settings]"
       {"[[forward]]\nzone = \".\"\nupstreams = [\"127.0.0.2:0\"]\n", 3, "is not an address"},
       {"[[forward]]\nzone = \".\"\nupstreams = [\"127.0.0.2\"]\ntimeout = \"5s\"\n", 4,
        "forward.timeout (5000ms) is longer than forward.deadline (4000ms)"},
-      {"[[forward]]\nzone = \".\"\nupstreams = [\"127.0.0.2\"]\ntimeout = \"2s\"\ndeadline = \"1s\"\n", 5,
-       "is longer than forward.deadline"},
-      {"[[forward]]\nzone = \".\"\nupstreams = [\"127.0.0.2\"]\npolicy = \"fast\"\n", 4, "forward.policy"},
-      {"[[forward]]\nzone = \".\"\nupstreams = [\"127.0.0.2\"]\nprotocol = \"dot\"\n", 4, "forward.protocol"},
+      {"[[forward]]\nzone = \".\"\nupstreams = [\"127.0.0.2\"]\ntimeout = \"2s\"\ndeadline = "
+       "\"1s\"\n",
+       5, "is longer than forward.deadline"},
+      {"[[forward]]\nzone = \".\"\nupstreams = [\"127.0.0.2\"]\npolicy = \"fast\"\n", 4,
+       "forward.policy"},
+      {"[[forward]]\nzone = \".\"\nupstreams = [\"127.0.0.2\"]\nprotocol = \"dot\"\n", 4,
+       "forward.protocol"},
       {"[[forward]]\nzone = \".\"\nupstreams = [\"127.0.0.2\"]\nmax_outstanding = 0\n", 4,
        "forward.max_outstanding = 0 is out of range"},
-      {"[[forward]]\nzone = \".\"\nupstreams = [\"127.0.0.2\"]\nhealth_probe = \"x y\"\n", 4, "forward.health_probe"},
-      {"[[forward]]\nzone = \".\"\nupstreams = [\"127.0.0.2\"]\n[[forward]]\nzone = \".\"\nupstreams = [\"127.0.0.3\"]\n",
+      {"[[forward]]\nzone = \".\"\nupstreams = [\"127.0.0.2\"]\nhealth_probe = \"x y\"\n", 4,
+       "forward.health_probe"},
+      {"[[forward]]\nzone = \".\"\nupstreams = [\"127.0.0.2\"]\n[[forward]]\nzone = "
+       "\".\"\nupstreams = [\"127.0.0.3\"]\n",
        5, "forward zone . is already defined at /etc/vnetdns/vnetdns.toml:1"},
       // TOML syntax
       {"[server]\nthreads = = 2\n", 2, ""},
@@ -375,7 +390,9 @@ level = "loud"
   CHECK(e.size() == 5);
   // reported in file order
   for (std::size_t i = 1; i < e.size(); ++i) {
-    auto line = [](const std::string& m) { return std::stoi(m.substr(std::string(kPath).size() + 1)); };
+    auto line = [](const std::string& m) {
+      return std::stoi(m.substr(std::string(kPath).size() + 1));
+    };
     CHECK(line(e[i - 1]) <= line(e[i]));
   }
 }

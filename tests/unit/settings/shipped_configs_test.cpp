@@ -1,11 +1,11 @@
 // Every config shipped under config/ and config/examples/ must load cleanly, and only the
 // production default may name an upstream outside the machine. These files are parsed only:
 // no test ever serves vnetdns.toml or an example.
-#include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <string>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "resolver/settings/loader.hpp"
 
@@ -19,7 +19,8 @@ std::vector<fs::path> shipped_configs() {
   for (const char* dir : {"config", "config/examples"}) {
     const fs::path d = fs::path(VNETDNS_SOURCE_DIR) / dir;
     for (const auto& entry : fs::directory_iterator(d)) {
-      if (entry.is_regular_file() && entry.path().extension() == ".toml") out.push_back(entry.path());
+      if (entry.is_regular_file() && entry.path().extension() == ".toml")
+        out.push_back(entry.path());
     }
   }
   return out;
@@ -108,6 +109,7 @@ TEST_CASE("shipped configs: quickstart stays on loopback", "[unit][settings]") {
   REQUIRE(s.zones.size() == 1);
   CHECK(s.zones[0].on_miss == OnMiss::kNxDomain);
   const fs::path expected =
-      (fs::absolute(fs::path(VNETDNS_SOURCE_DIR)) / "zones/privatelink.azurecr.io.zone").lexically_normal();
+      (fs::absolute(fs::path(VNETDNS_SOURCE_DIR)) / "zones/privatelink.azurecr.io.zone")
+          .lexically_normal();
   CHECK(s.zones[0].file == expected.string());
 }

@@ -1,7 +1,7 @@
 // [[forward]] zone = "@azure-privatelink": one rule per zone of Azure's private-link table.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+
+#include <catch2/catch.hpp>
 
 #include "resolver/policy/privatelink_table.hpp"
 #include "resolver/settings/loader.hpp"
@@ -46,8 +46,8 @@ upstreams = ["127.0.0.3"]
 }
 
 TEST_CASE("unknown and repeated zone sets are errors with their line", "[unit][settings]") {
-  auto unknown = parse_settings("[[forward]]\nzone = \"@azure\"\nupstreams = [\"127.0.0.2\"]\n",
-                                "/t/c.toml");
+  auto unknown =
+      parse_settings("[[forward]]\nzone = \"@azure\"\nupstreams = [\"127.0.0.2\"]\n", "/t/c.toml");
   REQUIRE_FALSE(unknown.ok());
   CHECK(unknown.error().front().rfind("/t/c.toml:2: unknown zone set '@azure'", 0) == 0);
   auto twice = parse_settings(

@@ -1,7 +1,7 @@
 // encode_query(): what we send upstream (ID, RD, CD, lowered or 0x20 name, EDNS 1232 + DO).
 // reply_matches(): the RFC 5452 section 9.1 acceptance check: ID, QR, opcode, one question
 // equal to the sent one (name, type, class), letter case exact only with 0x20.
-#include <catch2/catch.hpp>
+#include "resolver/upstream/upstream_query.hpp"
 
 #include <algorithm>
 #include <array>
@@ -10,7 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "resolver/upstream/upstream_query.hpp"
+#include <catch2/catch.hpp>
+
 #include "resolver/wire/query_view.hpp"
 #include "resolver/wire/types.hpp"
 
@@ -82,8 +83,7 @@ TEST_CASE("encode_query: too small a buffer gives 0", "[unit][upstream]") {
   CHECK(encode_query(query("www.example.com"), 1, small.data(), small.size(), true) == 0);
 }
 
-TEST_CASE("encode_query: randomize_case changes letter case, never the name",
-          "[unit][upstream]") {
+TEST_CASE("encode_query: randomize_case changes letter case, never the name", "[unit][upstream]") {
   // 60 letters: the chance that a draw leaves every letter lower case is 2^-60.
   const char* name = "abcdefghijklmnopqrstuvwxyzabcdefghij.klmnopqrstuvwx.example.com";
   UpstreamQuery q = query(name);
@@ -114,8 +114,7 @@ Bytes reply_to(const Bytes& sent) {
   return r;
 }
 
-TEST_CASE("reply_matches: ID, QR, opcode and the whole question must match",
-          "[unit][upstream]") {
+TEST_CASE("reply_matches: ID, QR, opcode and the whole question must match", "[unit][upstream]") {
   const Bytes sent = encode(query("www.example.com"), 0x1234, true);
   const std::size_t qname_len = N("www.example.com").size();
   const std::size_t qtype_at = wire::kHeaderSize + qname_len;
@@ -139,7 +138,11 @@ TEST_CASE("reply_matches: ID, QR, opcode and the whole question must match",
       {"cut in the question", [=](Bytes& r) { r.resize(qtype_at + 2); }, false},
       {"shorter than a header", [](Bytes& r) { r.resize(8); }, false},
       {"RCODE and other flags do not matter",
-       [](Bytes& r) { r[3] |= 0x02; r[2] |= 0x04; }, true},
+       [](Bytes& r) {
+         r[3] |= 0x02;
+         r[2] |= 0x04;
+       },
+       true},
   };
   for (const Row& row : rows) {
     INFO(row.what);
@@ -156,7 +159,7 @@ TEST_CASE("reply_matches: letter case folded, or exact with 0x20", "[unit][upstr
   Bytes sent = encode(q, 0x4321, true);
   // Force a known mixed case so the test does not rest on the draw.
   const std::vector<std::uint8_t> mixed = {3,   'w', 'W', 'w', 7,   'E', 'x', 'A', 'm',
-                                            'P', 'l', 'E', 3,   'c', 'O', 'm', 0};
+                                           'P', 'l', 'E', 3,   'c', 'O', 'm', 0};
   std::copy(mixed.begin(), mixed.end(), sent.begin() + wire::kHeaderSize);
 
   Bytes same = reply_to(sent);

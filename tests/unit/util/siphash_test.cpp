@@ -1,11 +1,11 @@
 // SipHash-2-4 against the reference vectors of the SipHash paper (key 00..0f, message
 // 00..len-1): the cookies on both sides depend on it being the real function.
-#include <catch2/catch.hpp>
+#include "resolver/util/siphash.hpp"
 
 #include <array>
 #include <cstdint>
 
-#include "resolver/util/siphash.hpp"
+#include <catch2/catch.hpp>
 
 namespace vnetdns::util {
 namespace {

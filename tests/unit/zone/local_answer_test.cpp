@@ -1,7 +1,7 @@
 // answer_local: answers, NODATA and NXDOMAIN with the SOA, CNAME chains inside a zone,
 // across zones and out of local data, loops, wildcards (RFC 4592) and on_miss = "forward".
 // Every answer is parsed back with wire::parse_message and compared as text.
-#include <catch2/catch.hpp>
+#include "resolver/zone/local_answer.hpp"
 
 #include <arpa/inet.h>
 
@@ -9,10 +9,11 @@
 #include <string>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
 #include "resolver/wire/builder.hpp"
 #include "resolver/wire/message_view.hpp"
 #include "resolver/wire/types.hpp"
-#include "resolver/zone/local_answer.hpp"
 #include "resolver/zone/zone_loader.hpp"
 
 namespace vnetdns::zone {
@@ -35,10 +36,8 @@ std::string render_rdata(const wire::MessageView& v, const wire::RrView& rr) {
   const std::uint8_t* p = v.msg + rr.rdata_offset;
   char buf[64];
   switch (rr.type) {
-    case t::kA:
-      return inet_ntop(AF_INET, p, buf, sizeof(buf));
-    case t::kAAAA:
-      return inet_ntop(AF_INET6, p, buf, sizeof(buf));
+    case t::kA: return inet_ntop(AF_INET, p, buf, sizeof(buf));
+    case t::kAAAA: return inet_ntop(AF_INET6, p, buf, sizeof(buf));
     case t::kCNAME:
     case t::kNS: {
       wire::Name n;
@@ -50,10 +49,8 @@ std::string render_rdata(const wire::MessageView& v, const wire::RrView& rr) {
       if (!wire::copy_rdata(v, rr, out.data(), out.size(), &len)) return "<bad soa>";
       return std::to_string(wire::load32(out.data() + len - 20));
     }
-    case t::kTXT:
-      return std::string(reinterpret_cast<const char*>(p) + 1, p[0]);
-    default:
-      return std::to_string(rr.rdlength) + " bytes";
+    case t::kTXT: return std::string(reinterpret_cast<const char*>(p) + 1, p[0]);
+    default: return std::to_string(rr.rdlength) + " bytes";
   }
 }
 
@@ -170,13 +167,29 @@ TEST_CASE("local answer: table of questions", "[unit][zone]") {
   };
   const Case cases[] = {
       // The guide's records.
-      {"myregistry.privatelink.azurecr.io.", t::kA, S::kAnswered, 0,
-       {"myregistry.privatelink.azurecr.io. 10 A 10.0.0.7"}, {}},
-      {"myregistry.westeurope.data.privatelink.azurecr.io.", t::kA, S::kAnswered, 0,
-       {"myregistry.westeurope.data.privatelink.azurecr.io. 10 A 10.0.0.6"}, {}},
-      {"westeurope.data.privatelink.azurecr.io.", t::kA, S::kAnswered, 0, {},
+      {"myregistry.privatelink.azurecr.io.",
+       t::kA,
+       S::kAnswered,
+       0,
+       {"myregistry.privatelink.azurecr.io. 10 A 10.0.0.7"},
+       {}},
+      {"myregistry.westeurope.data.privatelink.azurecr.io.",
+       t::kA,
+       S::kAnswered,
+       0,
+       {"myregistry.westeurope.data.privatelink.azurecr.io. 10 A 10.0.0.6"},
+       {}},
+      {"westeurope.data.privatelink.azurecr.io.",
+       t::kA,
+       S::kAnswered,
+       0,
+       {},
        {"privatelink.azurecr.io. 10 SOA 1"}},  // empty non-terminal: NODATA
-      {"otherregistry.privatelink.azurecr.io.", t::kA, S::kAnswered, 3, {},
+      {"otherregistry.privatelink.azurecr.io.",
+       t::kA,
+       S::kAnswered,
+       3,
+       {},
        {"privatelink.azurecr.io. 10 SOA 1"}},
       // Plain data, letter case, NODATA, NXDOMAIN.
       {"www.example.", t::kA, S::kAnswered, 0, www_a, {}},
@@ -189,39 +202,86 @@ TEST_CASE("local answer: table of questions", "[unit][zone]") {
       {"www.example.", t::kANY, S::kAnswered, 0, www_a, {}},
       {"example.", t::kANY, S::kAnswered, 0, {"example. 3600 NS ns1.example."}, {}},
       // CNAMEs inside the zone.
-      {"alias.example.", t::kA, S::kAnswered, 0,
-       with({"alias.example. 120 CNAME www.example."}, www_a), {}},
+      {"alias.example.",
+       t::kA,
+       S::kAnswered,
+       0,
+       with({"alias.example. 120 CNAME www.example."}, www_a),
+       {}},
       {"alias.example.", t::kCNAME, S::kAnswered, 0, {"alias.example. 120 CNAME www.example."}, {}},
       {"alias.example.", t::kANY, S::kAnswered, 0, {"alias.example. 120 CNAME www.example."}, {}},
-      {"alias2.example.", t::kA, S::kAnswered, 0,
+      {"alias2.example.",
+       t::kA,
+       S::kAnswered,
+       0,
        with({"alias2.example. 3600 CNAME alias.example.", "alias.example. 120 CNAME www.example."},
             www_a),
        {}},
-      {"alias.example.", t::kMX, S::kAnswered, 0, {"alias.example. 120 CNAME www.example."},
+      {"alias.example.",
+       t::kMX,
+       S::kAnswered,
+       0,
+       {"alias.example. 120 CNAME www.example."},
        example_soa},
-      {"dangling.example.", t::kA, S::kAnswered, 3,
-       {"dangling.example. 3600 CNAME nothere.example."}, example_soa},
+      {"dangling.example.",
+       t::kA,
+       S::kAnswered,
+       3,
+       {"dangling.example. 3600 CNAME nothere.example."},
+       example_soa},
       {"c2.example.", t::kA, S::kAnswered, 0, with(chain12, www_a), {}},  // 12 links: allowed
       // CNAMEs across local zones.
-      {"cross.example.", t::kA, S::kAnswered, 0,
-       {"cross.example. 3600 CNAME host.other.", "host.other. 600 A 198.51.100.1"}, {}},
-      {"back.other.", t::kAAAA, S::kAnswered, 0,
-       {"back.other. 600 CNAME www.example.", "www.example. 3600 AAAA 2001:db8::1"}, {}},
-      {"to-other-miss.example.", t::kA, S::kAnswered, 3,
-       {"to-other-miss.example. 3600 CNAME missing.other."}, {"other. 60 SOA 5"}},
-      {"to-fwd-known.example.", t::kA, S::kAnswered, 0,
-       {"to-fwd-known.example. 3600 CNAME known.fwd.", "known.fwd. 600 A 203.0.113.1"}, {}},
+      {"cross.example.",
+       t::kA,
+       S::kAnswered,
+       0,
+       {"cross.example. 3600 CNAME host.other.", "host.other. 600 A 198.51.100.1"},
+       {}},
+      {"back.other.",
+       t::kAAAA,
+       S::kAnswered,
+       0,
+       {"back.other. 600 CNAME www.example.", "www.example. 3600 AAAA 2001:db8::1"},
+       {}},
+      {"to-other-miss.example.",
+       t::kA,
+       S::kAnswered,
+       3,
+       {"to-other-miss.example. 3600 CNAME missing.other."},
+       {"other. 60 SOA 5"}},
+      {"to-fwd-known.example.",
+       t::kA,
+       S::kAnswered,
+       0,
+       {"to-fwd-known.example. 3600 CNAME known.fwd.", "known.fwd. 600 A 203.0.113.1"},
+       {}},
       // CNAMEs leaving local data.
-      {"out.example.", t::kA, S::kLeavesLocal, 0,
-       {"out.example. 3600 CNAME www.elsewhere.test."}, {}, "www.elsewhere.test."},
-      {"to-fwd.example.", t::kA, S::kLeavesLocal, 0, {"to-fwd.example. 3600 CNAME unknown.fwd."},
-       {}, "unknown.fwd."},
+      {"out.example.",
+       t::kA,
+       S::kLeavesLocal,
+       0,
+       {"out.example. 3600 CNAME www.elsewhere.test."},
+       {},
+       "www.elsewhere.test."},
+      {"to-fwd.example.",
+       t::kA,
+       S::kLeavesLocal,
+       0,
+       {"to-fwd.example. 3600 CNAME unknown.fwd."},
+       {},
+       "unknown.fwd."},
       // Loops and long chains.
-      {"loop1.example.", t::kA, S::kChainTooLong, 0,
+      {"loop1.example.",
+       t::kA,
+       S::kChainTooLong,
+       0,
        {"loop1.example. 3600 CNAME loop2.example.", "loop2.example. 3600 CNAME loop1.example."},
        {}},
       {"self.example.", t::kA, S::kChainTooLong, 0, {"self.example. 3600 CNAME self.example."}, {}},
-      {"c1.example.", t::kA, S::kChainTooLong, 0,
+      {"c1.example.",
+       t::kA,
+       S::kChainTooLong,
+       0,
        with({"c1.example. 3600 CNAME c2.example."}, Lines(chain12.begin(), chain12.end() - 1)),
        {}},
       // Wildcards (RFC 4592).
@@ -229,13 +289,21 @@ TEST_CASE("local answer: table of questions", "[unit][zone]") {
       {"A.B.Wild.example.", t::kA, S::kAnswered, 0, {"a.b.wild.example. 60 A 192.0.2.50"}, {}},
       {"a.wild.example.", t::kTXT, S::kAnswered, 0, {}, example_soa},
       {"*.wild.example.", t::kA, S::kAnswered, 0, {"*.wild.example. 60 A 192.0.2.50"}, {}},
-      {"x.sub.wild.example.", t::kA, S::kAnswered, 0, {"x.sub.wild.example. 3600 A 192.0.2.51"},
+      {"x.sub.wild.example.",
+       t::kA,
+       S::kAnswered,
+       0,
+       {"x.sub.wild.example. 3600 A 192.0.2.51"},
        {}},
-      {"sub.wild.example.", t::kA, S::kAnswered, 0, {}, example_soa},  // ENT: NODATA
+      {"sub.wild.example.", t::kA, S::kAnswered, 0, {}, example_soa},    // ENT: NODATA
       {"y.sub.wild.example.", t::kA, S::kAnswered, 3, {}, example_soa},  // ENT blocks *.wild
       {"wild.example.", t::kA, S::kAnswered, 0, {}, example_soa},
-      {"foo.wc.example.", t::kA, S::kAnswered, 0,
-       with({"foo.wc.example. 3600 CNAME www.example."}, www_a), {}},
+      {"foo.wc.example.",
+       t::kA,
+       S::kAnswered,
+       0,
+       with({"foo.wc.example. 3600 CNAME www.example."}, www_a),
+       {}},
       // on_miss = "forward".
       {"unknown.fwd.", t::kA, S::kMiss, 0, {}, {}},
       {"known.fwd.", t::kAAAA, S::kAnswered, 0, {}, {"fwd. 30 SOA 9"}},

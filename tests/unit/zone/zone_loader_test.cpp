@@ -1,12 +1,13 @@
 // Zone loading: the shipped guide zone, master-file features, the Zone index (ENTs, RRset
 // merging, content hash) and FILE:LINE error messages for bad zone files.
-#include <catch2/catch.hpp>
+#include "resolver/zone/zone_loader.hpp"
 
 #include <string>
 
+#include <catch2/catch.hpp>
+
 #include "resolver/wire/types.hpp"
 #include "resolver/zone/zone.hpp"
-#include "resolver/zone/zone_loader.hpp"
 
 namespace vnetdns::zone {
 namespace {
@@ -154,7 +155,8 @@ TEST_CASE("zone loader: bad zone files give FILE:LINE messages", "[unit][zone]")
        "t.zone:4: CNAME and other data at www.example. (RFC 1034 section 3.6.2)"},
       {"other data after a CNAME", soa + "www CNAME x\nwww A 192.0.2.1\n",
        "t.zone:3: CNAME and other data at www.example. (RFC 1034 section 3.6.2)"},
-      {"two CNAMEs", soa + "www CNAME x\nwww CNAME y\n", "t.zone:3: more than one CNAME at www.example."},
+      {"two CNAMEs", soa + "www CNAME x\nwww CNAME y\n",
+       "t.zone:3: more than one CNAME at www.example."},
       {"CNAME at the apex", soa + "@ CNAME x.other.\n",
        "t.zone:2: CNAME and other data at example. (RFC 1034 section 3.6.2)"},
       {"out of zone", soa + "ok A 192.0.2.1\nwww.example.com. A 192.0.2.1\n",

@@ -1,10 +1,11 @@
 // ZoneSet: longest-origin match, nested zones, duplicates.
-#include <catch2/catch.hpp>
+#include "resolver/zone/zone_set.hpp"
 
 #include <string>
 
+#include <catch2/catch.hpp>
+
 #include "resolver/zone/zone_loader.hpp"
-#include "resolver/zone/zone_set.hpp"
 
 namespace vnetdns::zone {
 namespace {

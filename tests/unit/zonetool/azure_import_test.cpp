@@ -1,13 +1,13 @@
 // Azure CLI JSON import: every fixture in tests/integration/data/azure/ gives the guide's three
 // records (registry + two replicas' data endpoints) in privatelink.azurecr.io; Key Vault maps
 // to privatelink.vaultcore.azure.net; bad input is refused with a reason.
-#include <catch2/catch.hpp>
+#include "resolver/zonetool/azure_import.hpp"
 
 #include <fstream>
 #include <sstream>
 #include <string>
 
-#include "resolver/zonetool/azure_import.hpp"
+#include <catch2/catch.hpp>
 
 namespace vnetdns::zonetool {
 namespace {
@@ -52,21 +52,22 @@ TEST_CASE("import: every fixture of the registry with two replicas", "[unit][zon
     CHECK(summary(r.value()) == kRegistry);
     CHECK(r.value().warnings.empty());
   }
-  auto rs = import_azure_json(fixture("private-dns-record-set-a-list.json"),
-                              PrivateLinkTable::builtin());
+  auto rs =
+      import_azure_json(fixture("private-dns-record-set-a-list.json"), PrivateLinkTable::builtin());
   REQUIRE(rs.ok());
   CHECK(rs.value().records[0].ttl == "10");
 }
 
 TEST_CASE("import: Key Vault, arrays, zone groups, and what is refused", "[unit][zonetool]") {
-  auto kv = import_azure_json(fixture("private-endpoint-keyvault.json"), PrivateLinkTable::builtin());
+  auto kv =
+      import_azure_json(fixture("private-endpoint-keyvault.json"), PrivateLinkTable::builtin());
   REQUIRE(kv.ok());
-  CHECK(summary(kv.value()) == std::vector<std::string>{
-                                   "myvault.privatelink.vaultcore.azure.net. "
-                                   "@privatelink.vaultcore.azure.net. 10.0.1.4"});
+  CHECK(summary(kv.value()) ==
+        std::vector<std::string>{"myvault.privatelink.vaultcore.azure.net. "
+                                 "@privatelink.vaultcore.azure.net. 10.0.1.4"});
   // `az network private-endpoint list`: an array; the same name twice is merged.
-  const std::string list = "[" + fixture("private-endpoint-show.json") + "," +
-                           fixture("nic-show.json") + "]";
+  const std::string list =
+      "[" + fixture("private-endpoint-show.json") + "," + fixture("nic-show.json") + "]";
   auto l = import_azure_json(list, PrivateLinkTable::builtin());
   REQUIRE(l.ok());
   CHECK(summary(l.value()) == kRegistry);

@@ -1,12 +1,13 @@
 // The table of Azure's private-link zones: the compiled-in copy equals the shipped file, names
 // map by the longest public zone, forward_zones() lists each zone once, bad tables are refused.
-#include <catch2/catch.hpp>
+#include "resolver/zonetool/privatelink_table.hpp"
 
 #include <fstream>
 #include <sstream>
 
+#include <catch2/catch.hpp>
+
 #include "resolver/zonetool/audit.hpp"
-#include "resolver/zonetool/privatelink_table.hpp"
 
 namespace vnetdns::zonetool {
 namespace {
@@ -35,7 +36,8 @@ TEST_CASE("privatelink table: builtin equals zones/azure-privatelink-zones.txt",
 }
 
 TEST_CASE("privatelink table: public names map to their private-link names", "[unit][zonetool]") {
-  CHECK(mapped("myregistry.azurecr.io") == "myregistry.privatelink.azurecr.io. @privatelink.azurecr.io.");
+  CHECK(mapped("myregistry.azurecr.io") ==
+        "myregistry.privatelink.azurecr.io. @privatelink.azurecr.io.");
   CHECK(mapped("MyRegistry.WestEurope.Data.azurecr.io.") ==
         "myregistry.westeurope.data.privatelink.azurecr.io. @privatelink.azurecr.io.");
   CHECK(mapped("myregistry.privatelink.azurecr.io") ==
@@ -50,7 +52,7 @@ TEST_CASE("privatelink table: public names map to their private-link names", "[u
         "myapp.scm.privatelink.azurewebsites.net. @scm.privatelink.azurewebsites.net.");
   CHECK(mapped("myapp.azurewebsites.net") ==
         "myapp.privatelink.azurewebsites.net. @privatelink.azurewebsites.net.");
-  CHECK(mapped("azurecr.io") == "<none>");           // the zone itself is no endpoint
+  CHECK(mapped("azurecr.io") == "<none>");  // the zone itself is no endpoint
   CHECK(mapped("www.example.com") == "<none>");
 }
 
@@ -84,7 +86,8 @@ TEST_CASE("audit: missing data endpoints and addresses outside the VNet", "[unit
   std::vector<std::string> problems, notes;
   for (const auto& x : f) (x.problem ? problems : notes).push_back(x.text);
   const auto has = [&](const std::vector<std::string>& v, const std::string& s) {
-    return std::any_of(v.begin(), v.end(), [&](const auto& t) { return t.find(s) != std::string::npos; });
+    return std::any_of(v.begin(), v.end(),
+                       [&](const auto& t) { return t.find(s) != std::string::npos; });
   };
   CHECK(has(problems, "MISSING myregistry.northeurope.data.privatelink.azurecr.io"));
   CHECK_FALSE(has(problems, "myregistry.westeurope.data.privatelink.azurecr.io"));

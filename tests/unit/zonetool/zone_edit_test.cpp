@@ -1,7 +1,7 @@
 // Zone editing: serial arithmetic, round trips that keep every byte, additions next to their
 // relatives, removals that keep inherited owners right, refusals of invalid results, and
 // concurrent editors (threads and processes) that never lose or corrupt an edit.
-#include <catch2/catch.hpp>
+#include "resolver/zonetool/zone_edit.hpp"
 
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,8 +14,9 @@
 #include <thread>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
 #include "resolver/zone/zone_loader.hpp"
-#include "resolver/zonetool/zone_edit.hpp"
 #include "resolver/zonetool/zone_text.hpp"
 
 namespace vnetdns::zonetool {
@@ -103,7 +104,7 @@ TEST_CASE("next_serial: date serials move to today, others grow by one", "[unit]
   CHECK(next_serial(2030010100, 20240315) == 2030010101u);  // a future date: + 1
   CHECK(next_serial(2024133100, 20240315) == 2024133101u);  // month 13: not a date
   CHECK(next_serial(1, 20240315) == 2u);
-  CHECK(next_serial(4294967295u, 20240315) == 0u);          // RFC 1982 wrap
+  CHECK(next_serial(4294967295u, 20240315) == 0u);  // RFC 1982 wrap
   const auto today = today_utc();
   CHECK(today > 20200101u);
   CHECK(today < 22000101u);
@@ -111,7 +112,7 @@ TEST_CASE("next_serial: date serials move to today, others grow by one", "[unit]
 
 TEST_CASE("ZoneText: parse and print is the identity", "[unit][zonetool]") {
   for (const std::string& text : {shipped_zone(), std::string(kSmall),
-                                 std::string(kSmall).substr(0, std::string(kSmall).size() - 1)}) {
+                                  std::string(kSmall).substr(0, std::string(kSmall).size() - 1)}) {
     auto z = ZoneText::parse(kZone, text);
     REQUIRE(z.ok());
     CHECK(z.value().text() == text);
@@ -133,8 +134,8 @@ TEST_CASE("ZoneText: what it cannot follow is refused", "[unit][zonetool]") {
 TEST_CASE("add a data endpoint to the shipped zone: comments kept, multi-line serial bumped",
           "[unit][zonetool]") {
   const std::string before = shipped_zone();
-  auto r = must_edit(before, {{N("myregistry.northeurope.data.privatelink.azurecr.io"),
-                               {ip("10.0.0.5")}, ""}});
+  auto r = must_edit(
+      before, {{N("myregistry.northeurope.data.privatelink.azurecr.io"), {ip("10.0.0.5")}, ""}});
   CHECK(r.changed);
   CHECK(r.old_serial == 1u);
   CHECK(r.new_serial == 2u);
@@ -159,7 +160,8 @@ TEST_CASE("add a data endpoint to the shipped zone: comments kept, multi-line se
   CHECK(loaded_addresses(r.text, "myregistry.northeurope.data.privatelink.azurecr.io") ==
         std::vector<std::string>{"10.0.0.5"});
   // Round trip: removing it again gives the original back but for the serial.
-  auto back = must_edit(r.text, {{N("myregistry.northeurope.data.privatelink.azurecr.io"), {}, ""}});
+  auto back =
+      must_edit(r.text, {{N("myregistry.northeurope.data.privatelink.azurecr.io"), {}, ""}});
   CHECK(back.new_serial == 3u);
   CHECK(lines_of(back.text).size() == old_lines.size());
   CHECK(is_subsequence(kept, lines_of(back.text)));
@@ -179,11 +181,12 @@ TEST_CASE("date serial, IPv6 as AAAA, a new registry, idempotent adds", "[unit][
   CHECK(again.text == r.text);
   CHECK(again.new_serial == again.old_serial);
   // Two addresses for one name; then replace them with a third.
-  auto two = must_edit(kSmall, {{N("myregistry.privatelink.azurecr.io"),
-                                 {ip("10.0.0.7"), ip("10.0.0.8")}, ""}});
+  auto two = must_edit(
+      kSmall, {{N("myregistry.privatelink.azurecr.io"), {ip("10.0.0.7"), ip("10.0.0.8")}, ""}});
   CHECK(loaded_addresses(two.text, "myregistry.privatelink.azurecr.io") ==
         std::vector<std::string>{"10.0.0.7", "10.0.0.8"});
-  auto three = must_edit(two.text, {{N("myregistry.privatelink.azurecr.io"), {ip("10.0.0.9")}, ""}});
+  auto three =
+      must_edit(two.text, {{N("myregistry.privatelink.azurecr.io"), {ip("10.0.0.9")}, ""}});
   CHECK(loaded_addresses(three.text, "myregistry.privatelink.azurecr.io") ==
         std::vector<std::string>{"10.0.0.9"});
   CHECK(three.diff.size() == 3);
@@ -283,10 +286,18 @@ TEST_CASE("edit_zone_file: atomic write keeps the mode; concurrent threads lose 
   const std::uint32_t serial0 = r.value().new_serial;
   std::vector<std::string> errors(2);
   std::thread t1([&] {
-    try { add_many(t.path, "one", 20); } catch (const std::exception& e) { errors[0] = e.what(); }
+    try {
+      add_many(t.path, "one", 20);
+    } catch (const std::exception& e) {
+      errors[0] = e.what();
+    }
   });
   std::thread t2([&] {
-    try { add_many(t.path, "two", 20); } catch (const std::exception& e) { errors[1] = e.what(); }
+    try {
+      add_many(t.path, "two", 20);
+    } catch (const std::exception& e) {
+      errors[1] = e.what();
+    }
   });
   t1.join();
   t2.join();
@@ -311,7 +322,11 @@ TEST_CASE("edit_zone_file: concurrent processes lose nothing", "[unit][zonetool]
     REQUIRE(pid >= 0);
     if (pid == 0) {
       int rc = 0;
-      try { add_many(t.path, "p" + std::to_string(k) + "x", 10); } catch (...) { rc = 1; }
+      try {
+        add_many(t.path, "p" + std::to_string(k) + "x", 10);
+      } catch (...) {
+        rc = 1;
+      }
       ::_exit(rc);
     }
     kids.push_back(pid);
