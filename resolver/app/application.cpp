@@ -340,9 +340,7 @@ int Application::run() {
   snapshots_ = std::make_unique<pipeline::SnapshotHolder>(snap.value());
   const auto server_settings = s.server;
   const auto admin_settings = s.admin;
-  const unsigned threads = server_settings.threads == 0
-                               ? std::max(1U, std::thread::hardware_concurrency())
-                               : server_settings.threads;
+  const unsigned threads = server_settings.threads;  // the loader resolved 0 to the cores
   if (s.log.queries) {
     try {
       admin::QueryLogOptions qo;

@@ -183,6 +183,11 @@ HitInfo PacketCache::lookup(const CacheKey& key, std::uint32_t now, std::uint8_t
 
 void PacketCache::insert(const CacheKey& key, const InsertRequest& r, std::uint32_t now) {
   if (r.len == 0 || r.len > wire::kMaxMessageSize || r.ttl_offset_count > 0xffff) return;
+  // lookup() ages each TTL by writing 4 bytes at its offset: one past the answer would write
+  // out of bounds on every hit. Checked here, on the miss path, once per entry.
+  for (std::size_t i = 0; i < r.ttl_offset_count; ++i) {
+    if (static_cast<std::size_t>(r.ttl_offsets[i]) + 4 > r.len) return;
+  }
   const std::uint64_t hash = key.hash();
   Shard& s = shard_for(hash);
   if (s.max_entries == 0) return;
@@ -237,13 +242,6 @@ void PacketCache::insert(const CacheKey& key, const InsertRequest& r, std::uint3
     drop(s, s.tail);
     ++s.evictions;
   }
-}
-
-void PacketCache::mark_refresh_failed(const CacheKey& key, std::uint32_t now) {
-  const std::uint64_t hash = key.hash();
-  Shard& s = shard_for(hash);
-  std::lock_guard lock(s.mu);
-  if (Entry* found = find(s, key, hash); found != nullptr) found->refresh_failed = now;
 }
 
 void PacketCache::erase(const CacheKey& key) {

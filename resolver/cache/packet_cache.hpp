@@ -96,9 +96,6 @@ class PacketCache {
   // that replaces an earlier failure of the same question is remembered twice as long as
   // that one, up to kMaxFailureTtl (RFC 9520 section 3.2 backoff); any answer resets it.
   void insert(const CacheKey& key, const InsertRequest& request, std::uint32_t now);
-  // Marks a stale entry's refresh as failed at `now`: it is served stale without another
-  // refresh attempt for kRefreshRetry seconds (RFC 8767 section 4, "failure recheck").
-  void mark_refresh_failed(const CacheKey& key, std::uint32_t now);
   static constexpr std::uint32_t kRefreshRetry = 30;
   // RFC 9520 allows up to five minutes; a forwarder's upstreams come back as a whole, and
   // every name that failed during an outage would stay failed that long after it, so the

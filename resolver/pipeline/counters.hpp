@@ -44,7 +44,6 @@ struct Counters {
   std::array<Counter, 4> scrub_errors;      // accepted replies not used, by ScrubError
   Counter upstream_all_down;  // questions failed at once: every server of the rule down
   Counter tcp_connections;    // accepted
-  Counter tcp_open;           // gauge kept by the worker (add on open, sub via closed)
   Counter tcp_closed;
   Counter tcp_refused;      // connections closed at accept: over max_tcp_clients or per client
   Counter notifies;         // NOTIFY requests received (RFC 1996)

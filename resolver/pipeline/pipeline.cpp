@@ -407,7 +407,6 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
       pending.stale.assign(out, out + hit.len);
       pending.stale_splice = hit.splice;
       pending.stale_splice_target = hit.splice_target;
-      pending.stale_kind = hit.kind;
       if (hit.refresh_blocked) {
         fill_pending(pending, query, client, transport);
         const std::size_t n = send_stale(pending, out, cap);

@@ -67,7 +67,6 @@ struct PendingQuery {
   std::vector<std::uint8_t> stale;  // an expired cached answer to fall back on (RFC 8767)
   bool stale_splice = false;
   wire::Name stale_splice_target;
-  cache::EntryKind stale_kind = cache::EntryKind::kPositive;
 };
 
 class Pipeline {

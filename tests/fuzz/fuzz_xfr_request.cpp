@@ -5,6 +5,7 @@
 // secondary zone. Checks: no crash or leak (ASan/LSan; ldns parses), at least one reply
 // message for every transfer request, each a whole DNS header, and every reply to a request
 // that parsed echoes its ID.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -85,6 +86,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::copy(q.begin(), q.begin() + static_cast<long>(n2), out.begin());
       const std::size_t signed_len = sig.sign_answer(out.data(), n2, out.size());
       FUZZ_CHECK(signed_len <= out.size());
+    } else {
+      // A TSIG that fails: the NOTAUTH answer's error record (BADKEY/BADSIG/BADTIME).
+      std::vector<std::uint8_t> out(512, 0);
+      const std::size_t n2 = std::min<std::size_t>(q.size(), wire::kHeaderSize);
+      std::copy(q.begin(), q.begin() + static_cast<long>(n2), out.begin());
+      const std::size_t with_error = sig.append_error_tsig(out.data(), n2, out.size());
+      FUZZ_CHECK(with_error >= n2 && with_error <= out.size());
+      FUZZ_CHECK((sig.error == 0) == (with_error == n2) || n2 < wire::kHeaderSize ||
+                 sig.key_wire.empty() || sig.algorithm_wire.empty());
     }
   }
   return 0;

@@ -37,6 +37,10 @@ PKG_FILES = [
     "/etc/vnetdns/zones/privatelink.azurecr.io.zone",
     "/usr/share/doc/vnetdns/README.md",
     "/usr/share/doc/vnetdns/DEPLOY.md",
+    "/usr/share/doc/vnetdns/docs/design.md",
+    "/usr/share/doc/vnetdns/docs/configuration.md",
+    "/usr/share/man/man8/vnetdns.8",
+    "/usr/share/man/man5/vnetdns.toml.5",
 ]
 CONFFILES = ["/etc/vnetdns/vnetdns.toml", "/etc/vnetdns/zones/privatelink.azurecr.io.zone"]
 RUNTIME_LIBS = ["libldns3", "libc-ares2", "libspdlog1.10", "libtomlplusplus3", "libfmt9"]
