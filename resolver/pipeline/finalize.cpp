@@ -28,8 +28,7 @@ std::size_t finalize_answer(std::uint8_t* out, std::size_t len, std::size_t cap,
   bool tc = false;
   if (len + opt_len > max) {
     // Too big for this client: keep the question only and set TC, so it retries over TCP.
-    len = wire::kHeaderSize + q.qname_wire_len + 4;
-    std::memset(out + 6, 0, 6);
+    len = keep_question_only(out, q.qname_wire_len);
     wire::store16(out + 2, static_cast<std::uint16_t>(flags | wire::kFlagTC));
     tc = true;
   }
@@ -46,11 +45,16 @@ std::size_t finalize_answer(std::uint8_t* out, std::size_t len, std::size_t cap,
   return b.size();
 }
 
+std::size_t keep_question_only(std::uint8_t* out, std::size_t qname_wire_len) noexcept {
+  wire::store16(out + 4, 1);                      // QDCOUNT
+  std::memset(out + 6, 0, 6);                     // ANCOUNT, NSCOUNT, ARCOUNT
+  return wire::kHeaderSize + qname_wire_len + 4;  // the name, its type and class
+}
+
 std::size_t write_error(std::uint8_t* out, std::size_t cap, const std::uint8_t* query,
-                        std::size_t query_len, const wire::QueryView& parsed, bool with_question,
-                        std::uint16_t rcode, int ede_code, const std::uint8_t* cookie,
-                        std::size_t cookie_len) noexcept {
-  (void)query_len;
+                        const wire::QueryView& parsed, std::uint16_t rcode,
+                        const ErrorAnswer& how) noexcept {
+  const bool with_question = how.with_question;
   wire::MessageBuilder b(out, cap);
   // CD is defined for opcode QUERY only (RFC 4035 section 3.2.2, RFC 6840 section 5.9): an
   // error to another opcode (NOTIMP to opcode 15, say) does not echo it.
@@ -69,9 +73,9 @@ std::size_t write_error(std::uint8_t* out, std::size_t cap, const std::uint8_t* 
     wire::OptOptions opt;
     opt.extended_rcode = static_cast<std::uint8_t>(rcode >> 4);
     opt.dnssec_ok = parsed.dnssec_ok;
-    opt.ede_code = ede_code;
-    opt.cookie = cookie;
-    opt.cookie_len = static_cast<std::uint8_t>(cookie_len);
+    opt.ede_code = how.ede ? static_cast<int>(*how.ede) : -1;
+    opt.cookie = how.cookie;
+    opt.cookie_len = static_cast<std::uint8_t>(how.cookie_len);
     b.add_opt(opt);
   }
   return b.size();

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "resolver/pipeline/counters.hpp"
 #include "resolver/wire/query_view.hpp"
@@ -34,11 +35,26 @@ std::size_t finalize_answer(std::uint8_t* out, std::size_t len, std::size_t cap,
                             const ClientInfo& client, int ede_code = -1,
                             bool* truncated = nullptr) noexcept;
 
-// An answer with just the header (and the question when `with_question`), RCODE `rcode`
-// (12-bit: BADVERS puts its upper bits in OPT). Returns the length.
+// Cuts the message in out[] down to its header and its one question (QDCOUNT 1, the other
+// counts 0); `qname_wire_len` is the question name's length on the wire. Returns the new
+// length. For answers that must go out without records: truncated, SERVFAIL.
+std::size_t keep_question_only(std::uint8_t* out, std::size_t qname_wire_len) noexcept;
+
+// How write_error() builds a short answer.
+struct ErrorAnswer {
+  // Echo the question (false for a query whose question could not be read: FORMERR, NOTIMP).
+  bool with_question = true;
+  std::optional<std::uint16_t> ede;  // RFC 8914 info code
+  // Our server cookie for the client (RFC 7873), echoed with its client cookie.
+  const std::uint8_t* cookie = nullptr;
+  std::size_t cookie_len = 0;
+};
+
+// An answer with just the header (and the question, per `how`), RCODE `rcode` (12-bit:
+// BADVERS puts its upper bits in OPT). `query` holds the parsed query's bytes. Returns the
+// length.
 std::size_t write_error(std::uint8_t* out, std::size_t cap, const std::uint8_t* query,
-                        std::size_t query_len, const wire::QueryView& parsed, bool with_question,
-                        std::uint16_t rcode, int ede_code = -1,
-                        const std::uint8_t* cookie = nullptr, std::size_t cookie_len = 0) noexcept;
+                        const wire::QueryView& parsed, std::uint16_t rcode,
+                        const ErrorAnswer& how = {}) noexcept;
 
 }  // namespace vnetdns::pipeline

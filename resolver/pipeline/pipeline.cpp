@@ -133,12 +133,13 @@ Step Pipeline::send(std::uint8_t* out, std::size_t len, AnswerSource source) {
   return Step{StepKind::kSend, len};
 }
 
-Step Pipeline::error(std::uint8_t* out, std::size_t cap, const std::uint8_t* query, std::size_t len,
-                     const wire::QueryView& q, bool with_question, Rcode rcode, int ede) {
-  const bool cookie = current_ != nullptr && current_->cookie_len > 0;
-  const std::size_t n =
-      write_error(out, cap, query, len, q, with_question, static_cast<std::uint16_t>(rcode), ede,
-                  cookie ? current_->cookie.data() : nullptr, cookie ? current_->cookie_len : 0);
+Step Pipeline::error(std::uint8_t* out, std::size_t cap, const std::uint8_t* query,
+                     const wire::QueryView& q, Rcode rcode, ErrorAnswer how) {
+  if (current_ != nullptr && current_->cookie_len > 0) {
+    how.cookie = current_->cookie.data();
+    how.cookie_len = current_->cookie_len;
+  }
+  const std::size_t n = write_error(out, cap, query, q, static_cast<std::uint16_t>(rcode), how);
   counters_.count_rcode(static_cast<std::uint16_t>(rcode));
   counters_.answers[static_cast<std::size_t>(AnswerSource::kSynthesized)].add();
   if (qlog_ != nullptr && current_ != nullptr) {
@@ -179,14 +180,14 @@ Step Pipeline::answer_signed(const std::uint8_t* query, std::size_t len,
                              std::size_t cap, PendingQuery& pending) {
   xfr::Packet request = xfr::Packet::parse(query, len);
   if (!request.valid()) {
-    return error(out, cap, query, len, pending.view, true, Rcode::kFormErr);
+    return error(out, cap, query, pending.view, Rcode::kFormErr);
   }
   const xfr::RequestSignature sig =
       xfr::RequestSignature::check(snap_->settings, nullptr, request, query, len);
   if (!sig.ok) {
     // RFC 8945 section 5.2: NOTAUTH, with a TSIG record that names the error (BADKEY, BADSIG,
     // BADTIME) and carries no MAC.
-    Step st = error(out, cap, query, len, pending.view, true, Rcode::kNotAuth);
+    Step st = error(out, cap, query, pending.view, Rcode::kNotAuth);
     if (st.kind == StepKind::kSend) st.len = sig.append_error_tsig(out, st.len, cap);
     return st;
   }
@@ -197,7 +198,7 @@ Step Pipeline::answer_signed(const std::uint8_t* query, std::size_t len,
                        clock_.now_seconds());
   memo_ok_ = false;  // a signed answer is never repeated
   if (st.kind == StepKind::kAsync || st.kind == StepKind::kTransfer) {
-    st = error(out, cap, plain.data(), plain.size(), pending.view, true, Rcode::kRefused);
+    st = error(out, cap, plain.data(), pending.view, Rcode::kRefused);
   }
   if (st.kind == StepKind::kSend) {
     const std::size_t limit =
@@ -207,7 +208,7 @@ Step Pipeline::answer_signed(const std::uint8_t* query, std::size_t len,
     if (n == 0 && transport == Transport::kUdp) {
       // The signature does not fit: an empty signed TC=1 answer sends the client to TCP
       // (RFC 8945 section 5.3).
-      st = error(out, cap, plain.data(), plain.size(), pending.view, true, Rcode::kNoError);
+      st = error(out, cap, plain.data(), pending.view, Rcode::kNoError);
       wire::store16(out + 2, static_cast<std::uint16_t>(wire::header_flags(out) | wire::kFlagTC));
       n = sig.sign_answer(out, st.len, limit);
     }
@@ -280,9 +281,10 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
       case QueryError::kResponse:  // never answer a response: no reflection loops
         counters_.drops[static_cast<std::size_t>(DropReason::kResponse)].add();
         return Step{StepKind::kDrop, 0};
-      case QueryError::kNotQuery: return error(out, cap, query, len, q, false, Rcode::kNotImp);
-      case QueryError::kBadVersion: return error(out, cap, query, len, q, true, Rcode::kBadVers);
-      default: return error(out, cap, query, len, q, false, Rcode::kFormErr);
+      case QueryError::kNotQuery:
+        return error(out, cap, query, q, Rcode::kNotImp, {.with_question = false});
+      case QueryError::kBadVersion: return error(out, cap, query, q, Rcode::kBadVers);
+      default: return error(out, cap, query, q, Rcode::kFormErr, {.with_question = false});
     }
   }
   const Snapshot& s = *snap_;
@@ -305,7 +307,7 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
   if (!s.settings.acl.allow.contains(client)) {
     counters_.drops[static_cast<std::size_t>(DropReason::kAcl)].add();
     if (s.settings.acl.action == settings::AclAction::kDrop) return Step{StepKind::kDrop, 0};
-    return error(out, cap, query, len, q, true, Rcode::kRefused, wire::ede::kProhibited);
+    return error(out, cap, query, q, Rcode::kRefused, {.ede = wire::ede::kProhibited});
   }
   // Stage 7: DNS cookies (RFC 7873); a valid server cookie proves the source address.
   const bool cookie_ok = answer_cookie(pending, client);
@@ -320,7 +322,7 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
       case policy::RateDecision::kSlip: {
         // An empty TC=1 answer: a real client retries over TCP.
         counters_.drops[static_cast<std::size_t>(DropReason::kRateLimit)].add();
-        Step st = error(out, cap, query, len, q, true, Rcode::kNoError);
+        Step st = error(out, cap, query, q, Rcode::kNoError);
         wire::store16(out + 2, static_cast<std::uint16_t>(wire::header_flags(out) | wire::kFlagTC));
         counters_.truncated.add();
         return st;
@@ -331,11 +333,11 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
   // Stage 9: our own loop probe coming back, and what is refused here.
   if (q.qtype == wire::type::kHINFO && LoopGuard::instance().matches(q.qname)) {
     LoopGuard::instance().report(q.qname, client.to_string());
-    return error(out, cap, query, len, q, true, Rcode::kRefused);
+    return error(out, cap, query, q, Rcode::kRefused);
   }
   if (q.qclass != wire::klass::kIN || q.qtype == wire::type::kAXFR ||
       q.qtype == wire::type::kIXFR || q.qtype == wire::type::kOPT) {
-    return error(out, cap, query, len, q, true, Rcode::kRefused);
+    return error(out, cap, query, q, Rcode::kRefused);
   }
   const ClientInfo ci = client_info(pending, query + wire::kHeaderSize, transport);
 
@@ -344,7 +346,7 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
   std::size_t unready_labels = 0;
   if (s.unready.find(q.qname, &unready_labels) != nullptr &&
       (r.zone == nullptr || r.zone->origin().label_count() < unready_labels)) {
-    return error(out, cap, query, len, q, true, Rcode::kServFail, wire::ede::kNotReady);
+    return error(out, cap, query, q, Rcode::kServFail, {.ede = wire::ede::kNotReady});
   }
   if (r.zone != nullptr) {
     // Stage 11: local zone.
@@ -361,13 +363,13 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
         return send(out, finalize_answer(out, b.size(), cap, ci), AnswerSource::kLocal);
       }
       case zone::LocalStatus::kMiss:
-        if (r.group == nullptr) return error(out, cap, query, len, q, true, Rcode::kRefused);
+        if (r.group == nullptr) return error(out, cap, query, q, Rcode::kRefused);
         break;  // on_miss = "forward": resolve it upstream like any other name
       case zone::LocalStatus::kLeavesLocal: pending.local_first = true; break;
-      default: return error(out, cap, query, len, q, true, Rcode::kServFail);
+      default: return error(out, cap, query, q, Rcode::kServFail);
     }
   } else if (r.group == nullptr) {
-    return error(out, cap, query, len, q, true, Rcode::kRefused);  // no rule matches
+    return error(out, cap, query, q, Rcode::kRefused);  // no rule matches
   } else if (q.qtype == wire::type::kANY) {
     // RFC 8482: no amplification through ANY; a forwarded ANY gets one synthesised HINFO.
     wire::MessageBuilder b(out, cap);

@@ -113,8 +113,10 @@ class Pipeline {
   Step send(std::uint8_t* out, std::size_t len, AnswerSource source);
   void fill_pending(PendingQuery& p, const std::uint8_t* query, const util::Endpoint& client,
                     Transport transport);
-  Step error(std::uint8_t* out, std::size_t cap, const std::uint8_t* query, std::size_t len,
-             const wire::QueryView& q, bool with_question, wire::Rcode rcode, int ede = -1);
+  // A short answer (write_error) with `rcode`, counted and logged; `how` without the cookie,
+  // which this adds for the query at hand.
+  Step error(std::uint8_t* out, std::size_t cap, const std::uint8_t* query,
+             const wire::QueryView& q, wire::Rcode rcode, ErrorAnswer how = {});
   // Completes a spliced cached answer from local data; false if it leaves local data again.
   bool complete_splice(const Snapshot& snap, std::uint8_t* out, std::size_t& len, std::size_t cap,
                        const wire::Name& target, std::uint16_t qtype);

@@ -189,15 +189,12 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
   wire::store16(out + 2, static_cast<std::uint16_t>((authoritative ? wire::kFlagAA : 0) |
                                                     wire::kFlagQR | (rcode & 0x0f)));
   if (truncated) {
-    len = wire::kHeaderSize + q.qname_wire_len + 4;
-    std::memset(out + 4, 0, 8);
-    wire::store16(out + 4, 1);
+    len = keep_question_only(out, q.qname_wire_len);
     wire::store16(out + 2, static_cast<std::uint16_t>(wire::header_flags(out) | wire::kFlagTC));
   }
   if (rcode == static_cast<std::uint8_t>(Rcode::kServFail)) {
     counters_.upstream_failures.add();
-    len = wire::kHeaderSize + q.qname_wire_len + 4;
-    std::memset(out + 6, 0, 6);
+    len = keep_question_only(out, q.qname_wire_len);
   }
   len = finalize_answer(  // Stage 18: finalize
       out, len, cap, ci,
