@@ -50,8 +50,13 @@ Worker::Worker(std::size_t index, const pipeline::SnapshotHolder& snapshots,
 }
 
 Worker::~Worker() {
+  // The order is the header's: the thread first, then the members, the io_context last.
   stop();
   join();
+  retired_udp_.clear();
+  retired_tcp_.clear();
+  udp_.clear();
+  tcp_.clear();
 }
 
 void Worker::start() {

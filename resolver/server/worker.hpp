@@ -57,8 +57,16 @@ class Worker {
   }
 
  private:
+  // Destruction order (~Worker, then the members in reverse order of declaration): the thread
+  // is stopped and joined; the listeners (retired ones too) close their sockets; the Pipeline
+  // goes (its in-flight table drops its references to the flights); last the io_context,
+  // declared first, whose destruction destroys every coroutine frame still suspended, a
+  // question waiting upstream among them. Such a frame's destructor must not touch the
+  // Pipeline: a BuilderPool lease shares its spare list and outlives the pool, a Flight is
+  // reference counted, a Question only forgets its UDP tickets, timers die with their
+  // io_context's services still there (tests/scenario/worker_shutdown_scenario_test.cpp).
   std::size_t index_;
-  boost::asio::io_context io_;  // declared first: destroyed last
+  boost::asio::io_context io_;  // declared first: destroyed last (see above)
   pipeline::Pipeline pipeline_;
   std::vector<std::unique_ptr<UdpListener>> udp_;
   std::vector<std::unique_ptr<TcpListener>> tcp_;
