@@ -42,7 +42,7 @@ std::FILE* open_file(const std::string& path) {
 
 }  // namespace
 
-std::string format_query_log_line(const QueryLogRecord& r) {
+std::string format_query_log_line(const pipeline::QueryLogRecord& r) {
   std::string out;
   out.reserve(256);
   const std::time_t secs = static_cast<std::time_t>(r.time_us / 1000000);
@@ -116,7 +116,7 @@ bool QueryLog::want() noexcept {
   return (n++ % options_.sample) == 0;
 }
 
-bool QueryLog::try_log(const QueryLogRecord& record) noexcept {
+bool QueryLog::try_log(const pipeline::QueryLogRecord& record) noexcept {
   std::size_t pos = enqueue_pos_.load(std::memory_order_relaxed);
   Slot* slot = nullptr;
   for (;;) {
@@ -142,7 +142,7 @@ bool QueryLog::try_log(const QueryLogRecord& record) noexcept {
   return true;
 }
 
-bool QueryLog::pop(QueryLogRecord& out) noexcept {
+bool QueryLog::pop(pipeline::QueryLogRecord& out) noexcept {
   std::size_t pos = dequeue_pos_.load(std::memory_order_relaxed);
   Slot* slot = nullptr;
   for (;;) {
@@ -163,7 +163,7 @@ bool QueryLog::pop(QueryLogRecord& out) noexcept {
 }
 
 void QueryLog::run() {
-  QueryLogRecord r;
+  pipeline::QueryLogRecord r;
   std::string line;
   std::unique_lock lock(mu_);
   for (;;) {

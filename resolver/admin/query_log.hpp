@@ -22,7 +22,7 @@
 #include <string>
 #include <thread>
 
-#include "resolver/admin/query_log_record.hpp"
+#include "resolver/pipeline/query_log_record.hpp"
 
 namespace vnetdns::admin {
 
@@ -33,9 +33,9 @@ struct QueryLogOptions {
 };
 
 // One record as a JSON line (no trailing newline); exposed for tests.
-std::string format_query_log_line(const QueryLogRecord& r);
+std::string format_query_log_line(const pipeline::QueryLogRecord& r);
 
-class QueryLog final : public QueryLogSink {
+class QueryLog final : public pipeline::QueryLogSink {
  public:
   // Opens the file (append) and starts the writer. Throws std::runtime_error when the file
   // cannot be opened.
@@ -45,7 +45,7 @@ class QueryLog final : public QueryLogSink {
   QueryLog& operator=(const QueryLog&) = delete;
 
   bool want() noexcept override;
-  bool try_log(const QueryLogRecord& record) noexcept override;
+  bool try_log(const pipeline::QueryLogRecord& record) noexcept override;
 
   // Reopens the file (log rotation); false and the old file kept when it cannot be opened.
   bool reopen();
@@ -63,9 +63,9 @@ class QueryLog final : public QueryLogSink {
  private:
   struct alignas(64) Slot {
     std::atomic<std::size_t> seq{0};
-    QueryLogRecord record;
+    pipeline::QueryLogRecord record;
   };
-  bool pop(QueryLogRecord& out) noexcept;
+  bool pop(pipeline::QueryLogRecord& out) noexcept;
   void run();
 
   QueryLogOptions options_;

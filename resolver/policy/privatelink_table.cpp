@@ -9,74 +9,11 @@
 namespace vnetdns::policy {
 namespace {
 
-// zones/azure-privatelink-zones.txt, verbatim (tests/unit/zonetool checks they are equal).
-constexpr std::string_view kBuiltin = R"TABLE(
-# Azure Private Link: each public DNS zone of an Azure service and the private zone its names
-# CNAME into (Azure documentation, "Azure Private Endpoint private DNS zone values", public
-# cloud). A VM inside a VNet resolves myregistry.azurecr.io -> CNAME
-# myregistry.privatelink.azurecr.io -> the private endpoint's address, when the private zone is
-# served to it (by Azure private DNS, or by vnetdns from a zone file).
-#
-# Used by `vnetdns zone import` (public name -> private zone) and by the forward rule
-# `zone = "@azure-privatelink"` (forward every zone below to Azure's resolver in one line).
-# Format: PUBLIC-ZONE  PRIVATE-ZONE  SERVICE (the rest of the line); "#" starts a comment.
-# A public zone appears once; several public zones may share a private zone (Key Vault).
-# Zones that carry a region or a customer prefix ({region}.azmk8s.io, {region}.backup...,
-# {prefix}.database.windows.net of SQL Managed Instance) are not listed: add them by hand.
-#
-# public zone                     private zone                                  service
-azurecr.io                        privatelink.azurecr.io                        Container Registry (registry and REGION.data endpoints)
-blob.core.windows.net             privatelink.blob.core.windows.net             Storage: blob
-file.core.windows.net             privatelink.file.core.windows.net             Storage: file
-queue.core.windows.net            privatelink.queue.core.windows.net            Storage: queue
-table.core.windows.net            privatelink.table.core.windows.net            Storage: table
-dfs.core.windows.net              privatelink.dfs.core.windows.net              Storage: Data Lake Storage Gen2
-web.core.windows.net              privatelink.web.core.windows.net              Storage: static website
-vault.azure.net                   privatelink.vaultcore.azure.net               Key Vault
-vaultcore.azure.net               privatelink.vaultcore.azure.net               Key Vault
-managedhsm.azure.net              privatelink.managedhsm.azure.net              Key Vault Managed HSM
-database.windows.net              privatelink.database.windows.net              SQL Database, Synapse dedicated SQL pool
-sql.azuresynapse.net              privatelink.sql.azuresynapse.net              Synapse Analytics: SQL
-dev.azuresynapse.net              privatelink.dev.azuresynapse.net              Synapse Analytics: Dev
-azuresynapse.net                  privatelink.azuresynapse.net                  Synapse Studio
-documents.azure.com               privatelink.documents.azure.com               Cosmos DB: NoSQL
-mongo.cosmos.azure.com            privatelink.mongo.cosmos.azure.com            Cosmos DB: MongoDB
-cassandra.cosmos.azure.com        privatelink.cassandra.cosmos.azure.com        Cosmos DB: Cassandra
-gremlin.cosmos.azure.com          privatelink.gremlin.cosmos.azure.com          Cosmos DB: Gremlin
-table.cosmos.azure.com            privatelink.table.cosmos.azure.com            Cosmos DB: Table
-postgres.database.azure.com       privatelink.postgres.database.azure.com       Database for PostgreSQL (single server)
-mysql.database.azure.com          privatelink.mysql.database.azure.com          Database for MySQL (single server)
-mariadb.database.azure.com        privatelink.mariadb.database.azure.com        Database for MariaDB
-redis.cache.windows.net           privatelink.redis.cache.windows.net           Cache for Redis
-servicebus.windows.net            privatelink.servicebus.windows.net            Service Bus, Event Hubs, Relay
-eventgrid.azure.net               privatelink.eventgrid.azure.net               Event Grid
-azurewebsites.net                 privatelink.azurewebsites.net                 App Service, Functions
-scm.azurewebsites.net             scm.privatelink.azurewebsites.net             App Service: Kudu (scm)
-search.windows.net                privatelink.search.windows.net                AI Search
-azconfig.io                       privatelink.azconfig.io                       App Configuration
-service.signalr.net               privatelink.service.signalr.net               SignalR
-webpubsub.azure.com               privatelink.webpubsub.azure.com               Web PubSub
-cognitiveservices.azure.com       privatelink.cognitiveservices.azure.com       AI services (Cognitive Services)
-openai.azure.com                  privatelink.openai.azure.com                  Azure OpenAI
-monitor.azure.com                 privatelink.monitor.azure.com                 Azure Monitor
-oms.opinsights.azure.com          privatelink.oms.opinsights.azure.com          Azure Monitor: Log Analytics
-ods.opinsights.azure.com          privatelink.ods.opinsights.azure.com          Azure Monitor: Log Analytics ingestion
-agentsvc.azure-automation.net     privatelink.agentsvc.azure-automation.net     Azure Monitor: agent service
-azure-automation.net              privatelink.azure-automation.net              Automation
-datafactory.azure.net             privatelink.datafactory.azure.net             Data Factory
-adf.azure.com                     privatelink.adf.azure.com                     Data Factory: portal
-api.azureml.ms                    privatelink.api.azureml.ms                    Machine Learning
-notebooks.azure.net               privatelink.notebooks.azure.net               Machine Learning: notebooks
-azure-devices.net                 privatelink.azure-devices.net                 IoT Hub
-azure-devices-provisioning.net    privatelink.azure-devices-provisioning.net    IoT Hub Device Provisioning
-digitaltwins.azure.net            privatelink.digitaltwins.azure.net            Digital Twins
-purview.azure.com                 privatelink.purview.azure.com                 Purview
-azuredatabricks.net               privatelink.azuredatabricks.net               Databricks
-azurestaticapps.net               privatelink.azurestaticapps.net               Static Web Apps
-batch.azure.com                   privatelink.batch.azure.com                   Batch
-afs.azure.net                     privatelink.afs.azure.net                     File Sync
-grafana.azure.com                 privatelink.grafana.azure.com                 Managed Grafana
-)TABLE";
+// zones/azure-privatelink-zones.txt, made into a string literal at build time
+// (resolver/CMakeLists.txt generates the file included here): one table, no copy to keep equal.
+constexpr std::string_view kBuiltin =
+#include "privatelink_zones.inc"
+    ;
 
 bool has_privatelink_label(const wire::Name& n) {
   const std::string t = "." + n.to_text();
@@ -85,7 +22,7 @@ bool has_privatelink_label(const wire::Name& n) {
 
 }  // namespace
 
-std::string_view PrivateLinkTable::builtin_text() { return kBuiltin.substr(1); }
+std::string_view PrivateLinkTable::builtin_text() { return kBuiltin; }
 
 const PrivateLinkTable& PrivateLinkTable::builtin() {
   static const PrivateLinkTable table = [] {

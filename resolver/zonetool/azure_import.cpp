@@ -63,7 +63,7 @@ class Collector {
     }
   }
 
-  void finish(const PrivateLinkTable& table, const wire::Name* extra_zone) {
+  void finish(const policy::PrivateLinkTable& table, const wire::Name* extra_zone) {
     for (auto& e : entries_) {
       wire::NameError err = wire::NameError::kNone;
       const wire::Name n = wire::Name::from_text(e.fqdn, &err);
@@ -280,7 +280,7 @@ util::Result<bool, std::string> one(const json::value& v, Collector& c, ImportRe
 }  // namespace
 
 util::Result<ImportResult, std::string> import_azure_json(std::string_view text,
-                                                          const PrivateLinkTable& table,
+                                                          const policy::PrivateLinkTable& table,
                                                           const wire::Name* extra_zone) {
   boost::system::error_code ec;
   json::value v = json::parse(json::string_view(text.data(), text.size()), ec);

@@ -13,7 +13,7 @@
 //    and ttl;
 //  - `az network private-endpoint dns-zone-group show`: privateDnsZoneConfigs[].recordSets[]
 //    with fqdn and ipAddresses[].
-// Public names map to their private-link names through the PrivateLinkTable; a name below
+// Public names map to their private-link names through the policy::PrivateLinkTable; a name below
 // `extra_zone` (the -z of the command) is taken as it is. Records of one name are merged.
 // parse_inventory reads the audit's inventory file.
 // This is the only file that includes Boost.JSON (header-only: boost/json/src.hpp).
@@ -24,10 +24,10 @@
 #include <string_view>
 #include <vector>
 
+#include "resolver/policy/privatelink_table.hpp"
 #include "resolver/util/result.hpp"
 #include "resolver/wire/name.hpp"
 #include "resolver/zonetool/ip_address.hpp"
-#include "resolver/zonetool/privatelink_table.hpp"
 
 namespace vnetdns::zonetool {
 
@@ -60,7 +60,7 @@ util::Result<Inventory, std::string> parse_inventory(std::string_view json,
                                                      std::string_view display_name);
 
 util::Result<ImportResult, std::string> import_azure_json(std::string_view json,
-                                                          const PrivateLinkTable& table,
+                                                          const policy::PrivateLinkTable& table,
                                                           const wire::Name* extra_zone = nullptr);
 
 }  // namespace vnetdns::zonetool

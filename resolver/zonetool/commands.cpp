@@ -12,12 +12,12 @@
 #include <string_view>
 #include <vector>
 
+#include "resolver/policy/privatelink_table.hpp"
 #include "resolver/settings/loader.hpp"
 #include "resolver/zonetool/admin_reload.hpp"
 #include "resolver/zonetool/audit.hpp"
 #include "resolver/zonetool/azure_import.hpp"
 #include "resolver/zonetool/check.hpp"
-#include "resolver/zonetool/privatelink_table.hpp"
 #include "resolver/zonetool/zone_edit.hpp"
 #include "resolver/zonetool/zone_text.hpp"
 
@@ -341,7 +341,7 @@ int zone_import(const Args& a, const std::optional<wire::Name>& zone_filter) {
     std::fprintf(stderr, "vnetdns zone import: %s\n", json.error().c_str());
     return 1;
   }
-  auto imported = import_azure_json(json.value(), PrivateLinkTable::builtin(),
+  auto imported = import_azure_json(json.value(), policy::PrivateLinkTable::builtin(),
                                     zone_filter ? &*zone_filter : nullptr);
   if (!imported.ok()) {
     std::fprintf(stderr, "vnetdns zone import: %s: %s\n", from.c_str(), imported.error().c_str());
@@ -553,7 +553,7 @@ int run_check_command(int argc, char** argv) {
     }
     std::printf("  %s: %s\n", to_string(r.verdict), r.detail.c_str());
     if (r.verdict == Verdict::kMissing || r.verdict == Verdict::kPublic) {
-      if (auto p = PrivateLinkTable::builtin().to_private(*parse_name(r.target.name))) {
+      if (auto p = policy::PrivateLinkTable::builtin().to_private(*parse_name(r.target.name))) {
         std::printf(
             "  hint: the server needs %s in its zone %s: vnetdns zone add-record -z %s "
             "-n %s -a ADDRESS\n",

@@ -15,8 +15,8 @@ using namespace vnetdns;
 
 namespace {
 
-admin::QueryLogRecord record(const char* name) {
-  admin::QueryLogRecord r;
+pipeline::QueryLogRecord record(const char* name) {
+  pipeline::QueryLogRecord r;
   r.time_us = 1714564800123456LL;  // 2024-05-01T12:00:00.123456Z
   r.client = *util::Endpoint::parse("10.0.0.4:53000", 53);
   r.transport = pipeline::Transport::kUdp;

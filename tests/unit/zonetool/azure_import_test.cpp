@@ -46,21 +46,21 @@ TEST_CASE("import: every fixture of the registry with two replicas", "[unit][zon
         std::pair{"nic-show.json", "nic"},
         std::pair{"private-dns-record-set-a-list.json", "record-sets"}}) {
     INFO(file);
-    auto r = import_azure_json(fixture(file), PrivateLinkTable::builtin());
+    auto r = import_azure_json(fixture(file), policy::PrivateLinkTable::builtin());
     if (!r.ok()) FAIL(r.error());
     CHECK(r.value().shape == shape);
     CHECK(summary(r.value()) == kRegistry);
     CHECK(r.value().warnings.empty());
   }
-  auto rs =
-      import_azure_json(fixture("private-dns-record-set-a-list.json"), PrivateLinkTable::builtin());
+  auto rs = import_azure_json(fixture("private-dns-record-set-a-list.json"),
+                              policy::PrivateLinkTable::builtin());
   REQUIRE(rs.ok());
   CHECK(rs.value().records[0].ttl == "10");
 }
 
 TEST_CASE("import: Key Vault, arrays, zone groups, and what is refused", "[unit][zonetool]") {
-  auto kv =
-      import_azure_json(fixture("private-endpoint-keyvault.json"), PrivateLinkTable::builtin());
+  auto kv = import_azure_json(fixture("private-endpoint-keyvault.json"),
+                              policy::PrivateLinkTable::builtin());
   REQUIRE(kv.ok());
   CHECK(summary(kv.value()) ==
         std::vector<std::string>{"myvault.privatelink.vaultcore.azure.net. "
@@ -68,7 +68,7 @@ TEST_CASE("import: Key Vault, arrays, zone groups, and what is refused", "[unit]
   // `az network private-endpoint list`: an array; the same name twice is merged.
   const std::string list =
       "[" + fixture("private-endpoint-show.json") + "," + fixture("nic-show.json") + "]";
-  auto l = import_azure_json(list, PrivateLinkTable::builtin());
+  auto l = import_azure_json(list, policy::PrivateLinkTable::builtin());
   REQUIRE(l.ok());
   CHECK(summary(l.value()) == kRegistry);
   CHECK(l.value().shape == "mixed");
@@ -76,14 +76,14 @@ TEST_CASE("import: Key Vault, arrays, zone groups, and what is refused", "[unit]
       R"({"name":"default","privateDnsZoneConfigs":[{"name":"privatelink-azurecr-io",
           "recordSets":[{"fqdn":"myregistry.privatelink.azurecr.io","ipAddresses":["10.0.0.7"],
           "recordSetName":"myregistry","recordType":"A","ttl":10}]}]})",
-      PrivateLinkTable::builtin());
+      policy::PrivateLinkTable::builtin());
   REQUIRE(g.ok());
   CHECK(g.value().shape == "dns-zone-group");
   CHECK(summary(g.value()) == std::vector<std::string>{kRegistry[0]});
   auto w = import_azure_json(
       R"({"customDnsConfigs":[{"fqdn":"myregistry.azurecr.io","ipAddresses":["not-an-ip"]},
           {"fqdn":"host.example.com","ipAddresses":["10.9.9.9"]}]})",
-      PrivateLinkTable::builtin());
+      policy::PrivateLinkTable::builtin());
   REQUIRE(w.ok());
   CHECK(w.value().records.empty());
   REQUIRE(w.value().warnings.size() == 2);
@@ -93,12 +93,12 @@ TEST_CASE("import: Key Vault, arrays, zone groups, and what is refused", "[unit]
   const auto extra = wire::Name::from_text("example.com");
   auto x = import_azure_json(R"({"customDnsConfigs":[{"fqdn":"host.example.com",
                                  "ipAddresses":["10.9.9.9"]}]})",
-                             PrivateLinkTable::builtin(), &extra);
+                             policy::PrivateLinkTable::builtin(), &extra);
   REQUIRE(x.ok());
   CHECK(summary(x.value()) == std::vector<std::string>{"host.example.com. @example.com. 10.9.9.9"});
-  CHECK_THAT(import_azure_json("{not json", PrivateLinkTable::builtin()).error(),
+  CHECK_THAT(import_azure_json("{not json", policy::PrivateLinkTable::builtin()).error(),
              Catch::Contains("not valid JSON"));
-  CHECK_THAT(import_azure_json(R"({"name":"x"})", PrivateLinkTable::builtin()).error(),
+  CHECK_THAT(import_azure_json(R"({"name":"x"})", policy::PrivateLinkTable::builtin()).error(),
              Catch::Contains("unrecognised"));
 }
 

@@ -1,15 +1,14 @@
-// The table of Azure's private-link zones: the compiled-in copy equals the shipped file, names
+// The table of Azure's private-link zones: the compiled-in table (generated from the shipped
+// file at build time) reads the same, names
 // map by the longest public zone, forward_zones() lists each zone once, bad tables are refused.
-#include "resolver/zonetool/privatelink_table.hpp"
+#include "resolver/policy/privatelink_table.hpp"
 
 #include <fstream>
 #include <sstream>
 
 #include <catch2/catch.hpp>
 
-#include "resolver/zonetool/audit.hpp"
-
-namespace vnetdns::zonetool {
+namespace vnetdns::policy {
 namespace {
 
 wire::Name N(const char* t) { return wire::Name::from_text(t); }
@@ -21,8 +20,7 @@ std::string mapped(const char* name) {
 
 }  // namespace
 
-TEST_CASE("privatelink table: builtin equals zones/azure-privatelink-zones.txt",
-          "[unit][zonetool]") {
+TEST_CASE("privatelink table: builtin equals zones/azure-privatelink-zones.txt", "[unit][policy]") {
   const std::string path = std::string(VNETDNS_SOURCE_DIR) + "/zones/azure-privatelink-zones.txt";
   std::ifstream in(path);
   std::stringstream ss;
@@ -35,7 +33,7 @@ TEST_CASE("privatelink table: builtin equals zones/azure-privatelink-zones.txt",
   CHECK(PrivateLinkTable::builtin().zones()[0].service.find("Container Registry") == 0);
 }
 
-TEST_CASE("privatelink table: public names map to their private-link names", "[unit][zonetool]") {
+TEST_CASE("privatelink table: public names map to their private-link names", "[unit][policy]") {
   CHECK(mapped("myregistry.azurecr.io") ==
         "myregistry.privatelink.azurecr.io. @privatelink.azurecr.io.");
   CHECK(mapped("MyRegistry.WestEurope.Data.azurecr.io.") ==
@@ -56,7 +54,7 @@ TEST_CASE("privatelink table: public names map to their private-link names", "[u
   CHECK(mapped("www.example.com") == "<none>");
 }
 
-TEST_CASE("privatelink table: forward zones and parse errors", "[unit][zonetool]") {
+TEST_CASE("privatelink table: forward zones and parse errors", "[unit][policy]") {
   const auto zones = PrivateLinkTable::builtin().forward_zones();
   CHECK(std::count(zones.begin(), zones.end(), N("privatelink.vaultcore.azure.net")) == 1);
   CHECK(std::count(zones.begin(), zones.end(), N("azurecr.io")) == 1);
@@ -70,37 +68,4 @@ TEST_CASE("privatelink table: forward zones and parse errors", "[unit][zonetool]
   CHECK_FALSE(PrivateLinkTable::parse("# only comments\n", "t").ok());
 }
 
-TEST_CASE("audit: missing data endpoints and addresses outside the VNet", "[unit][zonetool]") {
-  const auto zone = N("privatelink.azurecr.io");
-  const std::string text =
-      "$ORIGIN privatelink.azurecr.io.\n$TTL 10\n"
-      "@ IN SOA ns1 hostmaster 1 3600 600 86400 10\n@ IN NS ns1\nns1 IN A 10.0.0.53\n"
-      "myregistry IN A 10.0.0.7\nmyregistry.westeurope.data IN A 10.0.0.6\n"
-      "lonely IN A 10.0.0.8\n"
-      "ghost.westus.data IN A 10.0.0.9\n"
-      "outside IN A 192.168.5.5\noutside.eastus.data IN A 10.0.0.10\n";
-  policy::PrefixList vnet({*policy::Prefix::parse("10.0.0.0/16")});
-  Inventory inv;
-  inv.registries.push_back({"myregistry", {"westeurope", "northeurope"}});
-  const auto f = audit_zone(zone, text, "t.zone", &inv, vnet);
-  std::vector<std::string> problems, notes;
-  for (const auto& x : f) (x.problem ? problems : notes).push_back(x.text);
-  const auto has = [&](const std::vector<std::string>& v, const std::string& s) {
-    return std::any_of(v.begin(), v.end(),
-                       [&](const auto& t) { return t.find(s) != std::string::npos; });
-  };
-  CHECK(has(problems, "MISSING myregistry.northeurope.data.privatelink.azurecr.io"));
-  CHECK_FALSE(has(problems, "myregistry.westeurope.data.privatelink.azurecr.io"));
-  CHECK(has(problems, "MISSING lonely.REGION.data.privatelink.azurecr.io"));
-  CHECK(has(problems, "MISSING ghost.privatelink.azurecr.io"));
-  CHECK(has(problems, "OUTSIDE outside.privatelink.azurecr.io. A 192.168.5.5"));
-  CHECK_FALSE(has(problems, "ns1"));  // the name server is no registry
-  CHECK(has(notes, "lonely is not in the inventory"));
-  CHECK(problems.size() == 4);
-  // Without an inventory the guide's zone is fine.
-  const std::string guide = text.substr(0, text.find("lonely"));
-  CHECK(audit_zone(zone, guide, "t.zone", nullptr, vnet).empty());
-  CHECK(audit_zone(zone, "garbage\n", "t.zone", nullptr, vnet)[0].text.rfind("INVALID", 0) == 0);
-}
-
-}  // namespace vnetdns::zonetool
+}  // namespace vnetdns::policy
