@@ -10,26 +10,13 @@
 #include <string_view>
 #include <vector>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-
 #include "resolver/settings/loader.hpp"
 #include "resolver/util/endpoint.hpp"
+#include "resolver/util/http_client.hpp"
 
 namespace vnetdns::admin {
 
 namespace {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using asio::as_tuple;
-using asio::use_awaitable;
 
 constexpr const char* kDefaultConfig = "/etc/vnetdns/vnetdns.toml";
 constexpr std::uint16_t kDefaultAdminPort = 9153;
@@ -42,13 +29,6 @@ int usage(const char* what) {
                what);
   return 2;
 }
-
-struct Reply {
-  bool ok = false;  // got an HTTP response
-  unsigned status = 0;
-  std::string body;
-  std::string error;
-};
 
 std::string encode(std::string_view s) {
   std::string out;
@@ -63,52 +43,6 @@ std::string encode(std::string_view s) {
     }
   }
   return out;
-}
-
-Reply request(const util::Endpoint& server, http::verb verb, const std::string& target,
-              std::chrono::seconds timeout) {
-  asio::io_context io;
-  Reply reply;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        beast::tcp_stream stream(io);
-        asio::ip::tcp::endpoint ep;
-        std::memcpy(ep.data(), server.sockaddr_ptr(), server.size());
-        ep.resize(server.size());
-        stream.expires_after(timeout);
-        auto [cec] = co_await stream.async_connect(ep, as_tuple(use_awaitable));
-        if (cec) {
-          reply.error = "cannot connect to " + server.to_string() + ": " + cec.message();
-          co_return;
-        }
-        http::request<http::string_body> req{verb, target, 11};
-        req.set(http::field::host, server.to_string());
-        req.set(http::field::user_agent, "vnetdns-ctl/" VNETDNS_VERSION);
-        req.keep_alive(false);
-        req.prepare_payload();
-        auto [wec, w] = co_await http::async_write(stream, req, as_tuple(use_awaitable));
-        (void)w;
-        if (wec) {
-          reply.error = "sending to " + server.to_string() + ": " + wec.message();
-          co_return;
-        }
-        beast::flat_buffer buffer;
-        http::response_parser<http::string_body> parser;
-        parser.body_limit(64 * 1024 * 1024);
-        auto [rec, r] = co_await http::async_read(stream, buffer, parser, as_tuple(use_awaitable));
-        (void)r;
-        if (rec) {
-          reply.error = "reading from " + server.to_string() + ": " + rec.message();
-          co_return;
-        }
-        reply.ok = true;
-        reply.status = parser.get().result_int();
-        reply.body = parser.get().body();
-      },
-      asio::detached);
-  io.run();
-  return reply;
 }
 
 // The admin address to talk to: --admin, else [admin] listen of the config.
@@ -180,18 +114,18 @@ int run_ctl_command(int argc, char** argv) {
     }
   }
 
-  http::verb verb = http::verb::get;
+  std::string_view method = "GET";
   std::string target;
   bool samples_only = false;
   if (sub == "reload") {
     if (!positional.empty() || !zone.empty()) return usage("reload takes no arguments");
-    verb = http::verb::post;
+    method = "POST";
     target = "/reload";
   } else if (sub == "flush") {
     if (positional.size() > 1 || (!positional.empty() && !zone.empty())) {
       return usage("flush takes one NAME or --zone ZONE");
     }
-    verb = http::verb::post;
+    method = "POST";
     target = "/cache/flush";
     if (!positional.empty()) target += "?name=" + encode(positional[0]);
     if (!zone.empty()) target += "?zone=" + encode(zone);
@@ -215,7 +149,8 @@ int run_ctl_command(int argc, char** argv) {
     std::fprintf(stderr, "vnetdns ctl: %s\n", error.c_str());
     return 1;
   }
-  const Reply r = request(*server, verb, target, std::chrono::seconds(timeout_s));
+  const util::HttpReply r = util::http_request(
+      *server, method, target, std::chrono::seconds(timeout_s), "vnetdns-ctl/" VNETDNS_VERSION);
   if (!r.ok) {
     std::fprintf(stderr, "vnetdns ctl: %s\n", r.error.c_str());
     return 1;

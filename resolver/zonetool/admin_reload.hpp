@@ -1,6 +1,6 @@
 // admin_reload: asks a running vnetdns to reload by POSTing /reload to its admin endpoint
-// ([admin] listen): a minimal HTTP/1.1 client over a plain TCP socket, with a deadline on
-// connect, send and receive. Used after a zone edit; failure is reported, never fatal.
+// ([admin] listen), through the project's one HTTP client (util/http_client.hpp), under one
+// deadline. Used after a zone edit; failure is reported, never fatal.
 // Thread safety: a pure function.
 #pragma once
 
