@@ -139,6 +139,7 @@ admin::ReloadOutcome Application::load_and_publish() {
     out.errors = loaded.error();
     return out;
   }
+  for (const auto& w : loaded.value().warnings) VLOG_WARN("{}", w);
   attempted_ = std::make_unique<settings::Settings>(loaded.value());
   auto previous = snapshots_->get();
   pipeline::BuildOptions options;
@@ -323,6 +324,7 @@ int Application::run() {
     return 1;
   }
   util::setup_logging({loaded.value().log.level, true});
+  for (const auto& w : loaded.value().warnings) VLOG_WARN("{}", w);
   auto snap = pipeline::build_snapshot(std::move(loaded.value()));
   if (!snap) {
     for (const auto& e : snap.error()) VLOG_ERROR("{}", e);

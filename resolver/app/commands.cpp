@@ -13,6 +13,7 @@ int check_config(const std::string& path) {
     for (const auto& e : loaded.error()) std::fprintf(stderr, "%s\n", e.c_str());
     return 1;
   }
+  for (const auto& w : loaded.value().warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   const std::size_t zones = loaded.value().zones.size();
   const std::size_t rules = loaded.value().forwards.size();
   auto snap = pipeline::build_snapshot(std::move(loaded.value()));

@@ -85,6 +85,10 @@ class Loader {
     errors_.emplace_back(r.begin.line, where(r) + ": " + msg);
   }
   void error(const toml::node& n, const std::string& msg) { error(n.source(), msg); }
+  // A deprecated spelling, accepted: reported as a warning, not an error.
+  void deprecated(const toml::node& n, const std::string& msg) {
+    s_.warnings.push_back(where(n) + ": " + msg);
+  }
 
   // Reports keys of `t` that are not in `known`, with a suggestion for near misses.
   void check_keys(const toml::table& t, const std::string& section,
@@ -323,9 +327,11 @@ class Loader {
 
   void load_root(const toml::table& root) {
     check_keys(root, "the top level",
-               {"server", "log", "acl", "rate_limit", "cache", "key", "zone", "forward", "admin"});
+               {"server", "log", "query_log", "acl", "rate_limit", "cache", "key", "zone",
+                "forward", "admin"});
     load_server(section(root, "server"));
     load_log(section(root, "log"));
+    load_query_log(section(root, "query_log"));
     load_acl(section(root, "acl"));
     load_rate_limit(section(root, "rate_limit"));
     load_cache(section(root, "cache"));
@@ -372,6 +378,13 @@ class Loader {
     if (!t) return;
     auto& log = s_.log;
     check_keys(*t, "[log]", {"level", "queries", "query_file", "sample"});
+    for (const char* old : {"queries", "query_file", "sample"}) {
+      if (const auto* n = t->get(old)) {
+        deprecated(*n, std::string("log.") + old +
+                           " is deprecated: write the query log as a [query_log] table "
+                           "(enabled, file, sample)");
+      }
+    }
     std::string level;
     if (get_string(*t, "level", "log.level", level)) {
       static constexpr std::string_view kLevels[] = {"trace", "debug",    "info", "warn",
@@ -400,6 +413,27 @@ class Loader {
                {{"refuse", AclAction::kRefuse}, {"drop", AclAction::kDrop}});
     }
     if (!t || !get_prefixes(*t, "allow", "acl.allow", acl.allow)) acl.allow = loopback();
+  }
+
+  // [query_log]: on when the table is present (enabled = false turns it off); the same
+  // settings as the deprecated [log] queries / query_file / sample, which it may not repeat.
+  void load_query_log(const toml::table* t) {
+    if (!t) return;
+    auto& log = s_.log;
+    check_keys(*t, "[query_log]", {"enabled", "file", "sample"});
+    if (log.queries || !log.query_file.empty() || log.sample != 1) {
+      error(t->source(),
+            "[query_log] and the deprecated [log] queries / query_file / sample "
+            "both configure the query log: keep [query_log] only");
+      return;
+    }
+    log.queries = true;
+    get_bool(*t, "enabled", "query_log.enabled", log.queries);
+    std::string file;
+    if (get_string(*t, "file", "query_log.file", file)) {
+      log.query_file = file.empty() ? file : resolve_path(file);
+    }
+    get_uint(*t, "sample", "query_log.sample", log.sample, 1, 1000000);
   }
 
   void load_rate_limit(const toml::table* t) {
@@ -439,8 +473,8 @@ class Loader {
     ZoneSettings z;
     z.source = where(t);
     check_keys(t, "[[zone]]",
-               {"name", "file", "on_miss", "primaries", "key", "allow_transfer", "allow_notify",
-                "notify"});
+               {"name", "file", "on_miss", "primaries", "primary", "key", "allow_transfer",
+                "allow_notify", "notify"});
     bool ok = true;
     if (!t.get("name")) {
       error(t, "[[zone]] needs a name");
@@ -518,6 +552,16 @@ class Loader {
   // allow_transfer), TSIG (key, which [[key]] must define above this table).
   void load_zone_transfer(const toml::table& t, ZoneSettings& z) {
     get_endpoints(t, "primaries", "zone.primaries", z.primaries, kDnsPort);
+    if (const auto* n = t.get("primary")) {
+      // BIND's spelling of one primary: accepted, with a warning.
+      if (t.get("primaries") != nullptr) {
+        error(*n, "zone.primary and zone.primaries both given: keep primaries = [...]");
+      } else if (auto ep = endpoint(*n, "zone.primary", kDnsPort)) {
+        z.primaries = {*ep};
+        deprecated(*n,
+                   "zone.primary is deprecated: write primaries = [\"" + ep->to_string() + "\"]");
+      }
+    }
     if (const auto* n = t.get("primaries");
         n != nullptr && n->is_array() && n->as_array()->empty()) {
       error(*n, "zone.primaries is empty (leave it out for a zone served from its file)");

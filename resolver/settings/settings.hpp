@@ -28,7 +28,9 @@ struct ServerSettings {
 
 struct LogSettings {
   std::string level = "info";
-  bool queries = false;    // JSON query log
+  // The JSON query log: [query_log] (a table switched on by its presence, like [rate_limit]
+  // and [admin]); [log] queries / query_file / sample is its deprecated spelling.
+  bool queries = false;
   std::string query_file;  // empty = stderr
   unsigned sample = 1;
 };
@@ -128,6 +130,9 @@ struct Settings {
   std::vector<ZoneSettings> zones;
   std::vector<ForwardSettings> forwards;
   AdminSettings admin;
+  // Deprecated spellings that were accepted, each "FILE:LINE: what to write instead": the
+  // application logs them (serve, reload) and check-config prints them.
+  std::vector<std::string> warnings;
 };
 
 // The key named `name`, or nullptr.

@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -31,11 +32,23 @@ UPSTREAM = ("127.0.0.20", 15300)
 PORT = 15353
 ADDR = {"vnetdns": "127.0.0.21", "unbound": "127.0.0.22", "dnsdist": "127.0.0.23",
         "pdns-recursor": "127.0.0.24", "bind": "127.0.0.25", "kresd": "127.0.0.26",
-        "dnsmasq": "127.0.0.27", "echo": "127.0.0.28"}
+        "dnsmasq": "127.0.0.27", "echo": "127.0.0.28", "vnetdns-pool": "127.0.0.29"}
 # BIND binds only addresses configured on an interface (lo has 127.0.0.1 alone): its own port.
 ADDR["bind"] = "127.0.0.1"
 PORTS = {"bind": 15325}
-SERVERS = ["vnetdns", "unbound", "dnsdist", "pdns-recursor", "bind", "kresd", "dnsmasq", "echo"]
+# "vnetdns" runs with the default source_ports = "per-question" (a socket of its own per upstream
+# query); "vnetdns-pool" is the same binary with source_ports = "pool" (32 shared slots). The
+# pool variant only changes the miss path: it is in the miss rows (MISS_SERVERS), and in the
+# other workloads only when --servers names it.
+SERVERS = ["vnetdns", "vnetdns-pool", "unbound", "dnsdist", "pdns-recursor", "bind", "kresd",
+           "dnsmasq", "echo"]
+DEFAULT_SERVERS = [s for s in SERVERS if s != "vnetdns-pool"]
+MISS_SERVERS = ["vnetdns", "vnetdns-pool", "dnsdist", "unbound"]
+# The two dnsperf load settings of the miss rows (issue 17): the benchmark's own (8 sockets,
+# 100 in flight) and the independent run's (`dnsperf -c 10 -T 1 -q 100 -n 1`).
+MISS_LOADS = {"c8": {"clients": 8, "outstanding": 100, "label": "dnsperf -c 8 -q 100 (own)"},
+              "c10": {"clients": 10, "outstanding": 100,
+                      "label": "dnsperf -c 10 -q 100 (independent run)"}}
 PEERS = ["unbound", "dnsdist", "pdns-recursor", "bind", "kresd", "dnsmasq"]
 N_HIT = 1000
 N_LOCAL = 1000
@@ -116,6 +129,27 @@ def cpu_seconds(pid):
     return sum(int(x) for x in fields[11:15]) / CLK_TCK
 
 
+def user_system(pid):
+    """The process's user and system CPU seconds (its own threads only)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def involuntary_switches(pid):
+    """Involuntary context switches of every thread of `pid` (preemptions)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("nonvoluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -194,7 +228,10 @@ def write_data(d, n_miss):
 # ---------------------------------------------------------------- upstream (knotd)
 
 class Upstream:
-    def __init__(self, d, source, nice):
+    def __init__(self, d, source, nice, pin=True):
+        """pin=False leaves knotd's threads where knotd puts them (knotd 3.2 pins its UDP
+        worker to CPU 0, the server's): the setup of the runs before 2026-11-29."""
+        self.pin = pin
         self.d = d
         self.run = os.path.join(d, "knot")
         os.makedirs(self.run, exist_ok=True)
@@ -246,10 +283,33 @@ zone:
             if not self.proc.alive():
                 raise RuntimeError("knotd exited:\n" + self.proc.tail())
             if self._ready():
-                pin_threads(self.proc, LOAD_CPU)
+                # where knotd put its threads itself (repin("self") puts them back there)
+                self.own_affinity = {}
+                for tid in os.listdir(f"/proc/{self.proc.pid}/task"):
+                    try:
+                        self.own_affinity[int(tid)] = os.sched_getaffinity(int(tid))
+                    except ProcessLookupError:
+                        pass
+                if self.pin:
+                    pin_threads(self.proc, LOAD_CPU)
+                else:
+                    log("   knotd threads left where knotd put them: "
+                        + ", ".join(f"{t}:{sorted(os.sched_getaffinity(int(t)))}"
+                                    for t in os.listdir(f"/proc/{self.proc.pid}/task")))
                 return
             time.sleep(0.3)
         raise RuntimeError("knotd not ready:\n" + self.proc.tail())
+
+    def repin(self, how):
+        """how = "ours": every knotd thread on LOAD_CPU; "self": each where knotd put it."""
+        if how == "ours":
+            pin_threads(self.proc, LOAD_CPU)
+            return
+        for tid, cpus in self.own_affinity.items():
+            try:
+                os.sched_setaffinity(tid, cpus)
+            except ProcessLookupError:
+                pass
 
     def _ready(self):
         r = subprocess.run(["dig", "+short", "+time=1", "+retry=0", "+tries=1", f"@{UPSTREAM[0]}", "-p",
@@ -286,7 +346,7 @@ def configure(name, d, opts):
     hosts = os.path.join(d, "local.hosts")
     hints = os.path.join(d, "root.hints")
     stale = opts.get("stale", False)
-    if name == "vnetdns":
+    if name in ("vnetdns", "vnetdns-pool"):
         conf = os.path.join(rd, "vnetdns.toml")
         with open(conf, "w") as f:
             f.write(f"""[server]
@@ -307,6 +367,7 @@ zone = "."
 upstreams = ["{up}:{UPSTREAM[1]}"]
 timeout = "1s"
 deadline = "2s"
+{'source_ports = "pool"' if name == "vnetdns-pool" else '# source_ports: "per-question", the default'}
 # the defaults cap an upstream at Azure DNS's limits (1,000 q/s, 200 in flight): lifted here
 max_qps = 1000000
 max_outstanding = 1000
@@ -463,7 +524,8 @@ user=root
 
 
 def version_of(name, opts):
-    cmds = {"vnetdns": [opts["vnetdns_bin"], "--version"], "unbound": ["unbound", "-V"],
+    cmds = {"vnetdns": [opts["vnetdns_bin"], "--version"],
+            "vnetdns-pool": [opts["vnetdns_bin"], "--version"], "unbound": ["unbound", "-V"],
             "dnsdist": ["dnsdist", "--version"], "pdns-recursor": ["pdns_recursor", "--version"],
             "bind": ["named", "-v"], "kresd": ["kresd", "--version"],
             "dnsmasq": ["dnsmasq", "--version"], "knotd": ["knotd", "--version"],
@@ -480,7 +542,8 @@ def version_of(name, opts):
 
 
 def start_server(name, d, opts, cpu=SERVER_CPU):
-    argv = configure(name, d, opts)
+    # opts["wrap"]: a command the server runs under (valgrind: ab.py --profile callgrind)
+    argv = opts.get("wrap", []) + configure(name, d, opts)
     if dig(ADDR[name], "myregistry.privatelink.azurecr.io"):
         raise RuntimeError(f"something already answers on {ADDR[name]}:{port_of(ADDR[name])}")
     p = Proc(name, argv, cpu, opts["nice"], d)
@@ -626,6 +689,199 @@ def one_round(name, d, opts, up):
     return out
 
 
+# ---------------------------------------------------------------- misses, two load settings
+
+def miss_load(addr, opts, load):
+    """The miss names once each under one of MISS_LOADS (capped at miss_cap seconds)."""
+    ls = MISS_LOADS[load]
+    return dnsperf(addr, opts["q_miss"], once=True, clients=ls["clients"],
+                   outstanding=ls["outstanding"], seconds=opts["miss_cap"], nice=opts["nice"])
+
+
+def busy_seconds():
+    """CPU seconds the whole machine has been busy, all CPUs (/proc/stat)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v) - v[3] - v[4]) / CLK_TCK  # all but idle and iowait
+
+
+def own_seconds():
+    """CPU seconds of this script and of its children already waited for (dnsperf, dig)."""
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
+def measured_detail(p, up, fn):
+    """measured() plus the server's user and system CPU apart, the upstream's (knotd's) CPU
+    and the server's involuntary context switches, per answered query; and "others_cores":
+    the CPU that processes other than ours (server, knotd, dnsperf, this script) used during
+    the run, in cores (a shared machine: how noisy this run was)."""
+    k0, s0, us0 = cpu_seconds(up.proc.pid), involuntary_switches(p.pid), user_system(p.pid)
+    b0, o0, c0 = busy_seconds(), own_seconds(), cpu_seconds(p.pid)
+    r = measured(p, up, fn)
+    n = max(r["answered"], 1)
+    ours = (cpu_seconds(p.pid) - c0) + (cpu_seconds(up.proc.pid) - k0) + (own_seconds() - o0)
+    r["others_cores"] = max(0.0, busy_seconds() - b0 - ours) / max(r["wall"], 1e-3)
+    us1 = user_system(p.pid)
+    r["user_us_per_q"] = (us1[0] - us0[0]) * 1e6 / n
+    r["sys_us_per_q"] = (us1[1] - us0[1]) * 1e6 / n
+    r["knot_us_per_q"] = (cpu_seconds(up.proc.pid) - k0) * 1e6 / n
+    r["preempted_per_q"] = (involuntary_switches(p.pid) - s0) / n
+    return r
+
+
+def miss_rows(d, opts, up, servers, rounds, loads, noisy=0.3, retries=2):
+    """The miss workload alone: for each round, each load setting and each server, a fresh
+    start, the miss names once each, stop. Interleaved: the order of the load settings
+    alternates from round to round and the servers' order rotates, so no server always runs
+    right after the same one or at the same point of a round. A run during which processes
+    not ours used more than `noisy` cores (the machine is shared) is run again, at most
+    `retries` times; the quietest try counts (all are kept in "tries"). Returns one record
+    per run."""
+    runs = []
+    for rnd in range(rounds):
+        order_loads = list(loads) if rnd % 2 == 0 else list(loads)[::-1]
+        k = rnd % len(servers)
+        order = servers[k:] + servers[:k]
+        for load in order_loads:
+            for s in order:
+                tries = []
+                for attempt in range(1 + max(retries, 0)):
+                    log(f"== miss round {rnd + 1}/{rounds}, {MISS_LOADS[load]['label']}: {s}"
+                        + (f" (try {attempt + 1})" if attempt else ""))
+                    rec = {"round": rnd + 1, "load": load, "server": s,
+                           "time": datetime.datetime.now(datetime.timezone.utc).strftime(
+                               "%H:%M:%S"),
+                           "loadavg": float(open("/proc/loadavg").read().split()[0])}
+                    p = start_server(s, d, opts)
+                    try:
+                        verify(s, p)  # h0, h1 and a local name: none of the miss names
+                        r = measured_detail(p, up, lambda: miss_load(ADDR[s], opts, load))
+                        if not p.alive():
+                            raise RuntimeError(f"{s} died during the miss run:\n" + p.tail())
+                    finally:
+                        p.stop()
+                    rec.update(r)
+                    tries.append(rec)
+                    log(f"   {r['qps']:,.0f} q/s, {r['us_per_q']:.2f} µs/q (user "
+                        f"{r['user_us_per_q']:.2f}, sys {r['sys_us_per_q']:.2f}), knotd "
+                        f"{r['knot_us_per_q']:.2f} µs/q, answered {r['answered']:,.0f}, lost "
+                        f"{r['lost']:,.0f}; others {r['others_cores']:.2f} cores")
+                    if not noisy or r["others_cores"] <= noisy:
+                        break
+                best = dict(min(tries, key=lambda t: t["others_cores"]))
+                best["tries"] = [{k: t[k] for k in ("time", "qps", "us_per_q", "others_cores")}
+                                 for t in tries]
+                runs.append(best)
+                if not up.proc.alive():
+                    raise RuntimeError("knotd died:\n" + up.proc.tail())
+    return runs
+
+
+MISS_TARGETS = [  # (server, reference, factor): issue 17
+    ("vnetdns", "unbound", 2.0), ("vnetdns", "dnsdist", 0.9), ("vnetdns-pool", "dnsdist", 1.2)]
+
+
+def miss_report(runs, loads, rounds, noisy_cores=0.3, retries=2):
+    """Tables of the miss rows: per load setting, each server's median q/s (range), its ratio
+    to dnsdist and to Unbound (ratio of the medians; in parentheses the range of the ratios
+    within each round, whose runs were a minute apart at most), µs of server CPU per query,
+    and the targets."""
+    L = []
+    servers = [s for s in MISS_SERVERS if any(r["server"] == s for r in runs)]
+    servers += sorted({r["server"] for r in runs} - set(servers))
+
+    def cell(load, s, key):
+        return [r[key] for r in runs if r["load"] == load and r["server"] == s and r["answered"]]
+
+    def ratio(load, s, ref):
+        a, b = med(cell(load, s, "qps"))[0], med(cell(load, ref, "qps"))[0]
+        if not a or not b:
+            return None, None, None
+        per_round = []
+        for rnd in range(1, rounds + 1):
+            x = [r["qps"] for r in runs if r["load"] == load and r["server"] == s
+                 and r["round"] == rnd and r["answered"]]
+            y = [r["qps"] for r in runs if r["load"] == load and r["server"] == ref
+                 and r["round"] == rnd and r["answered"]]
+            if x and y and y[0]:
+                per_round.append(x[0] / y[0])
+        return a / b, (min(per_round) if per_round else None), (max(per_round) if per_round
+                                                                 else None)
+
+    def fr(t):
+        v, lo, hi = t
+        if v is None:
+            return "n/a"
+        return f"{v:.2f}" + (f" ({lo:.2f}–{hi:.2f})" if lo is not None and hi > lo else "")
+
+    L.append("| server | load | q/s | × dnsdist | × unbound | µs/q server (user / sys) "
+             "| knotd µs/q | preempted /q | lost |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    for load in loads:
+        for s in servers:
+            q = med(cell(load, s, "qps"))
+            u = med(cell(load, s, "us_per_q"))
+            uu = med(cell(load, s, "user_us_per_q"))[0]
+            us = med(cell(load, s, "sys_us_per_q"))[0]
+            k = med(cell(load, s, "knot_us_per_q"))[0]
+            pre = med(cell(load, s, "preempted_per_q"))[0]
+            lost = med([r["lost"] for r in runs if r["load"] == load and r["server"] == s])
+            split = f" ({uu:.2f} / {us:.2f})" if uu is not None else ""
+            L.append(f"| {s} | {load} | {fmt(*q)} | {fr(ratio(load, s, 'dnsdist'))} | "
+                     f"{fr(ratio(load, s, 'unbound'))} | {fmt(*u, 2)}{split} | "
+                     f"{'n/a' if k is None else f'{k:.2f}'} | "
+                     f"{'n/a' if pre is None else f'{pre:.3f}'} | {fmt(*lost)} |")
+    L.append("")
+    L.append("Targets (issue 17), each under each load setting, from the ratios of the medians "
+             "above:\n")
+    L.append("| target | " + " | ".join(MISS_LOADS[x]["label"] for x in loads) + " |")
+    L.append("|---|" + "---|" * len(loads))
+    for s, ref, factor in MISS_TARGETS:
+        cells = []
+        for load in loads:
+            t = ratio(load, s, ref)
+            if t[0] is None:
+                cells.append("n/a")
+                continue
+            met = "met" if t[0] >= factor else "NOT met"
+            cells.append(f"{fr(t)}×: {met}")
+        L.append(f"| {s} ≥ {factor}× {ref} q/s | " + " | ".join(cells) + " |")
+    L.append("")
+    noisy = []
+    for load in loads:
+        for s in servers:
+            q = cell(load, s, "qps")
+            if len(q) > 1 and min(q) > 0 and max(q) / min(q) > 1.15:
+                noisy.append(f"{s} ({load}): {min(q):,.0f}–{max(q):,.0f}")
+    if noisy:
+        L.append("Spread over 15% between rounds (noisy): " + "; ".join(noisy) + ".\n")
+    loud = [r for r in runs if r.get("others_cores", 0) > noisy_cores]
+    retried = sum(len(r.get("tries", [])) - 1 for r in runs)
+    L.append(f"Runs during which other processes used over {noisy_cores} cores (each was tried "
+             f"up to {1 + retries} times, the quietest try kept): {len(loud)} of {len(runs)}"
+             + (": " + "; ".join(f"round {r['round']} {r['load']} {r['server']} "
+                                 f"({r['others_cores']:.2f})" for r in loud) if loud else "")
+             + f". Tries repeated for noise: {retried}.\n")
+    L.append("Every run (UTC time; load average at its start; others: CPU used during the run by "
+             "processes not ours, in cores, of 2; server busy: the server's CPU over the run's "
+             "wall time, 1.00 = its core saturated):\n")
+    L.append("| round | load | server | time | loadavg | others, cores | q/s | µs/q | server busy, "
+             "cores | answered |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|")
+    for r in runs:
+        extra = ""
+        if len(r.get("tries", [])) > 1:
+            extra = " (" + ", ".join(f"{t['time']}: {t['qps']:,.0f} q/s, others "
+                                     f"{t['others_cores']:.2f}" for t in r["tries"]) + ")"
+        L.append(f"| {r['round']} | {r['load']} | {r['server']} | {r['time']}{extra} | "
+                 f"{r['loadavg']:.2f} | {r.get('others_cores', float('nan')):.2f} | "
+                 f"{r['qps']:,.0f} | {r['us_per_q']:.2f} | "
+                 f"{r['cpu_s'] / max(r['wall'], 1e-3):.2f} | {r['answered']:,.0f} |")
+    L.append("")
+    return "\n".join(L)
+
+
 # ---------------------------------------------------------------- threads = 1 vs 2
 
 def scaling(d, opts, up, rounds):
@@ -717,6 +973,19 @@ def fmt(v, lo, hi, digits=0, show_range=True):
     if show_range and lo is not None and hi is not None and hi > lo:
         s += f" ({f.format(lo)}–{f.format(hi)})"
     return s
+
+
+def miss_header(meta):
+    L = [f"# vnetdns benchmark ({meta['mode']})\n",
+         f"- date: {meta['date']}",
+         f"- machine: {meta['nproc']} CPUs, {meta['cpu']}, {meta['kernel']}; "
+         f"load average at start {meta['loadavg']}",
+         "- pinning: server on CPU 0, load generator and upstream (knotd, 1 UDP worker) on "
+         f"CPU 1; knotd's threads: {meta.get('knotd_pinned', '?')}; nice {meta['nice']}",
+         "- versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
+         + f"; vnetdns build: {meta.get('vnetdns_rev', '?')}",
+         f"- {meta['rounds']} round(s), {meta['n_miss']:,} miss names", ""]
+    return "\n".join(L)
 
 
 def report(results, meta, outage_res, scaling_res=None):
@@ -920,7 +1189,24 @@ def main():
     ap.add_argument("--vnetdns", required=True)
     ap.add_argument("--loadgen", required=True)
     ap.add_argument("--echo", required=True)
-    ap.add_argument("--servers", default=",".join(SERVERS))
+    ap.add_argument("--servers", default=None,
+                    help="default: every server but vnetdns-pool (with --miss-only: "
+                         + ",".join(MISS_SERVERS) + ")")
+    ap.add_argument("--miss-only", action="store_true",
+                    help="only the miss rows (issue 17): vnetdns per-question and pool, dnsdist "
+                         "and Unbound under each of --miss-loads, fresh starts, interleaved "
+                         "rounds (a few minutes); writes results/miss-<rev>.md")
+    ap.add_argument("--miss-loads", default=",".join(MISS_LOADS),
+                    help="load settings of the miss rows, of " + ", ".join(
+                        f"{k}: {v['label']}" for k, v in MISS_LOADS.items()))
+    ap.add_argument("--noisy", type=float, default=0.3,
+                    help="miss rows: a run during which processes not ours used more CPU than "
+                         "this (cores) is tried again (0: never)")
+    ap.add_argument("--retries", type=int, default=2, help="miss rows: tries again at most")
+    ap.add_argument("--no-miss-rows", action="store_true",
+                    help="full run without the miss rows under both load settings")
+    ap.add_argument("--knotd-self-pinned", action="store_true",
+                    help="leave knotd's threads where knotd puts them (before 2026-11-29)")
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--duration", type=float)
     ap.add_argument("--misses", type=int)
@@ -934,8 +1220,23 @@ def main():
     rounds = a.rounds or (1 if a.quick else 3)
     duration = a.duration or (2 if a.quick else 5)
     n_miss = a.misses or (20000 if a.quick else 200000)
-    servers = [s for s in a.servers.split(",") if s]
+    servers = [s for s in (a.servers or ",".join(MISS_SERVERS if a.miss_only else
+                                                 DEFAULT_SERVERS)).split(",") if s]
+    miss_loads = [x for x in a.miss_loads.split(",") if x]
+    for x in miss_loads:
+        if x not in MISS_LOADS:
+            ap.error(f"--miss-loads: {x} is not one of {', '.join(MISS_LOADS)}")
+    rev = os.environ.get("VNETDNS_REV", "?")
+    if a.miss_only:
+        tag = re.sub(r"[^0-9A-Za-z.-]", "_", rev.split()[0]) if rev != "?" else "unknown"
+        a.out = a.out or os.path.join(HERE, "results", f"miss-{tag}.md")
     a.out = a.out or os.path.join(HERE, "results", "quick.md" if a.quick else "latest.md")
+    # the miss rows: the four miss servers among those asked for (vnetdns brings its pool
+    # variant along)
+    miss_servers = [s for s in MISS_SERVERS if s in servers
+                    or (s == "vnetdns-pool" and "vnetdns" in servers)]
+    if a.no_miss_rows:
+        miss_servers = []
 
     d = tempfile.mkdtemp(prefix="vnetdns-bench.")
     local = write_data(d, n_miss)
@@ -944,17 +1245,19 @@ def main():
             "nice": a.nice, "n_miss": n_miss, "miss_cap": 20 if a.quick else 40,
             "q_hit": os.path.join(d, "q-hit.txt"), "q_miss": os.path.join(d, "q-miss.txt"),
             "q_local": os.path.join(d, "q-local.txt")}
-    meta = {"mode": "quick" if a.quick else "full",
+    meta = {"mode": "misses only" if a.miss_only else ("quick" if a.quick else "full"),
             "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
             "nproc": os.cpu_count(), "kernel": platform.release(),
             "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                          if l.startswith("model name")), "?"),
             "loadavg": open("/proc/loadavg").read().split()[0], "nice": a.nice,
             "rounds": rounds, "duration": duration, "n_miss": n_miss,
-            "vnetdns_rev": os.environ.get("VNETDNS_REV", "?"),
+            "vnetdns_rev": rev, "miss_loads": miss_loads,
+            "knotd_pinned": "knotd's own" if a.knotd_self_pinned else "CPU 1 (pinned back)",
             "versions": {s: version_of(s, opts) for s in servers + ["knotd", "dnsperf"]
                          if s != "echo"}}
-    up = Upstream(d, a.source, a.nice)
+    up = Upstream(d, a.source, a.nice, pin=not a.knotd_self_pinned)
+    miss_runs = []
     results, failures = {}, {}
     outage_res = None
     scaling_res = None
@@ -962,7 +1265,7 @@ def main():
     try:
         up.start()
         log(f"upstream knotd ready on {UPSTREAM[0]}:{UPSTREAM[1]}; work dir {d}")
-        for rnd in range(rounds):
+        for rnd in range(0 if a.miss_only else rounds):
             for s in servers:
                 if time.time() > deadline:
                     raise RuntimeError("benchmark time budget exhausted")
@@ -976,6 +1279,13 @@ def main():
                 log(f"   {s} round took {time.time() - t0:.0f} s")
                 if not up.proc.alive():
                     raise RuntimeError("knotd died:\n" + up.proc.tail())
+        if miss_servers and miss_loads:
+            try:
+                miss_runs = miss_rows(d, opts, up, miss_servers, rounds, miss_loads,
+                                      a.noisy, a.retries)
+            except Exception as e:  # noqa: BLE001 - keep what the other parts measured
+                log(f"   miss rows FAILED: {e}")
+                failures["miss rows"] = str(e)[:2000]
         if a.outage:
             names = [s for s in ("vnetdns", "unbound", "dnsdist") if s in servers]
             outage_res = outage(d, opts, up, names)
@@ -985,7 +1295,19 @@ def main():
         for p in list(Proc.live):
             p.stop()
     results = {s: r for s, r in results.items() if r}
-    text = report(results, meta, outage_res, scaling_res)
+    if a.miss_only:
+        text = miss_header(meta)
+    else:
+        text = report(results, meta, outage_res, scaling_res)
+    if miss_runs:
+        text += ("\n## 3b. Cache misses under two load settings (issue 17)\n\n"
+                 f"{rounds} round{'s' if rounds != 1 else ''}; each run a fresh start of the server, the {n_miss:,} miss "
+                 "names once each (dnsperf -T 1 -n 1, capped at "
+                 f"{opts['miss_cap']} s). vnetdns: source_ports = \"per-question\" (default); "
+                 "vnetdns-pool: the same binary with source_ports = \"pool\". knotd µs/q: the "
+                 "upstream's CPU per answered query; preempted /q: the server's involuntary "
+                 "context switches per query.\n\n"
+                 + miss_report(miss_runs, miss_loads, rounds, a.noisy, a.retries))
     if failures:
         text += "\n## Failures\n\n" + "\n".join(f"- {s}: {e.splitlines()[0]}"
                                                for s, e in failures.items()) + "\n"
@@ -994,7 +1316,7 @@ def main():
         f.write(text + "\n")
     with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
         json.dump({"meta": meta, "results": results, "outage": outage_res, "scaling": scaling_res,
-                   "failures": failures}, f, indent=1, default=str)
+                   "miss_rows": miss_runs, "failures": failures}, f, indent=1, default=str)
     print(text)
     if not a.keep:
         shutil.rmtree(d, ignore_errors=True)

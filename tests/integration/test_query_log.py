@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The JSON query log ([log] queries = true): one line per query, written off the hot path,
+"""The JSON query log ([query_log] table): one line per query, written off the hot path,
 whose fields match the query (time, client, transport, name, type, rcode, answer source,
 upstream, latency); `sample = N` logs one query in N.
 
@@ -35,9 +35,9 @@ def read_lines(path, want, names, deadline_s=10.0):
 def start(ctx, sample=1):
     s = ctx.standin()
     log = os.path.join(ctx.workdir, f"queries-{sample}.log")
-    toml = f'queries = true\nquery_file = "{log}"\nsample = {sample}'
+    toml = f'[query_log]\nfile = "{log}"\nsample = {sample}\n'
     v = ctx.vnetdns(zones=[h.private_zone("nxdomain")],
-                    forwards=[{"zone": ".", "upstreams": [s.upstream()]}], log_toml=toml)
+                    forwards=[{"zone": ".", "upstreams": [s.upstream()]}], extra_toml=toml)
     return s, v, log
 
 

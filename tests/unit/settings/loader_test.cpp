@@ -412,3 +412,41 @@ TEST_CASE("settings: load_settings reports a missing file without throwing", "[u
   CHECK(r.error()[0].rfind("/nonexistent/vnetdns-test/none.toml:", 0) == 0);
   CHECK(r.error()[0].find("cannot open") != std::string::npos);
 }
+
+TEST_CASE(
+    "settings: the query log is a [query_log] table; the old [log] keys still work, with a "
+    "warning",
+    "[unit][settings]") {
+  const Settings s = ok("[query_log]\nfile = \"q.log\"\nsample = 5\n");
+  CHECK(s.log.queries);
+  CHECK(s.log.sample == 5);
+  CHECK(s.log.query_file.size() > std::string("q.log").size());  // made absolute
+  CHECK(s.warnings.empty());
+  CHECK_FALSE(ok("[query_log]\nenabled = false\n").log.queries);
+  CHECK_FALSE(ok("").log.queries);
+
+  const Settings old = ok("[log]\nqueries = true\nsample = 3\n");
+  CHECK(old.log.queries);
+  CHECK(old.log.sample == 3);
+  REQUIRE(old.warnings.size() == 2);
+  CHECK(old.warnings[0].find(":2: log.queries is deprecated: write the query log as a "
+                             "[query_log] table") != std::string::npos);
+  CHECK(old.warnings[1].find(":3: log.sample is deprecated") != std::string::npos);
+  CHECK(has_error(bad("[log]\nqueries = true\n[query_log]\nfile = \"x\"\n"), 3,
+                  "both configure the query log"));
+}
+
+TEST_CASE("settings: [[zone]] primary = \"IP\" is read as primaries, with a warning",
+          "[unit][settings]") {
+  const Settings s =
+      ok("[[zone]]\nname = \"blob.example\"\nfile = \"b.zone\"\nprimary = \"10.1.0.4\"\n");
+  REQUIRE(s.zones.size() == 1);
+  REQUIRE(s.zones[0].primaries.size() == 1);
+  CHECK(s.zones[0].primaries[0].to_string() == "10.1.0.4:53");
+  REQUIRE(s.warnings.size() == 1);
+  CHECK(s.warnings[0].find(":4: zone.primary is deprecated: write primaries = [\"10.1.0.4:53\"]") !=
+        std::string::npos);
+  CHECK(has_error(bad("[[zone]]\nname = \"b.example\"\nfile = \"b\"\nprimary = \"10.1.0.4\"\n"
+                      "primaries = [\"10.1.0.5\"]\n"),
+                  4, "zone.primary and zone.primaries both given"));
+}
