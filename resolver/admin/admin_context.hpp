@@ -34,7 +34,7 @@ struct AdminContext {
   std::vector<const pipeline::Counters*> workers;  // one per worker
   const std::atomic<std::uint64_t>* reloads = nullptr;
   const std::atomic<std::uint64_t>* reload_failures = nullptr;
-  const QueryLog* query_log = nullptr;            // null when [log] queries is off
+  const QueryLog* query_log = nullptr;            // null without a [query_log]
   const xfr::TransferStats* transfers = nullptr;  // null without zone transfers
   // Runs the reload (same as SIGHUP); called on `control`'s thread.
   std::function<ReloadOutcome()> reload;

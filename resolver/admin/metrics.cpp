@@ -7,6 +7,7 @@
 #include <cstring>
 #include <iterator>
 
+#include "resolver/admin/metric_families.hpp"
 #include "resolver/admin/query_log.hpp"
 #include "resolver/pipeline/loop_guard.hpp"
 #include "resolver/pipeline/response_scrubber.hpp"
@@ -26,16 +27,19 @@ class Writer {
  public:
   explicit Writer(std::string& out) : out_(out) {}
 
-  void family(const char* name, const char* type, const char* help) {
+  // The HELP and TYPE lines of a family of the one list (metric_families.hpp).
+  void family(Family f) {
+    const FamilyInfo& info = family_info(f);
+    const char* name = info.name;
     name_ = name;
     out_ += "# HELP ";
     out_ += name;
     out_ += ' ';
-    out_ += help;
+    out_ += info.help;
     out_ += "\n# TYPE ";
     out_ += name;
     out_ += ' ';
-    out_ += type;
+    out_ += info.type;
     out_ += '\n';
   }
   // labels: "key1", "value1", "key2", "value2", ... (values escaped here).
@@ -162,21 +166,20 @@ std::string render_metrics(const AdminContext& cx) {
   const auto& workers = cx.workers;
   const auto snap = cx.snapshots ? cx.snapshots->get() : nullptr;
 
-  w.family("vnetdns_build_info", "gauge", "Always 1; the version label says which build runs.");
+  w.family(Family::kBuildInfo);
   w.sample(1, {"version", VNETDNS_VERSION});
-  w.family("vnetdns_workers", "gauge", "Worker threads answering queries.");
+  w.family(Family::kWorkers);
   w.sample(workers.size());
 
   {
     const auto q = sum(workers, &Counters::queries);
-    w.family("vnetdns_queries_total", "counter", "Queries received, by transport.");
+    w.family(Family::kQueriesTotal);
     w.sample(q[0], {"transport", "udp"});
     w.sample(q[1], {"transport", "tcp"});
   }
   {
     const auto t = sum(workers, &Counters::qtypes);
-    w.family("vnetdns_queries_by_type_total", "counter",
-             "Queries that passed the ACL, by question type (types >= 63 as \"other\").");
+    w.family(Family::kQueriesByTypeTotal);
     char scratch[16];
     for (std::size_t i = 0; i < t.size(); ++i) {
       if (i == t.size() - 1) {
@@ -188,120 +191,93 @@ std::string render_metrics(const AdminContext& cx) {
   }
   {
     const auto r = sum(workers, &Counters::rcodes);
-    w.family("vnetdns_responses_total", "counter", "Responses sent, by RCODE.");
+    w.family(Family::kResponsesTotal);
     for (std::size_t i = 0; i < r.size(); ++i) {
       if (r[i] > 0 || i <= 5) w.sample(r[i], {"rcode", rcode_label(i)});
     }
   }
   {
     const auto a = sum(workers, &Counters::answers);
-    w.family("vnetdns_answers_total", "counter",
-             "Responses sent, by where the answer came from (synthesized: errors such as "
-             "REFUSED, FORMERR, NOTIMP made by vnetdns itself).");
+    w.family(Family::kAnswersTotal);
     for (std::size_t i = 0; i < a.size(); ++i) w.sample(a[i], {"source", kSources[i]});
   }
   {
     const auto d = sum(workers, &Counters::drops);
-    w.family("vnetdns_dropped_total", "counter",
-             "Packets not served, by reason: parse (shorter than a header), response (QR=1), "
-             "acl (client outside [acl] allow; refused or dropped), rate_limit, mismatch "
-             "(upstream replies failing the acceptance check).");
+    w.family(Family::kDroppedTotal);
     for (std::size_t i = 0; i < d.size(); ++i) w.sample(d[i], {"reason", kDropReasons[i]});
   }
   {
     const auto f = sum(workers, &Counters::formerr_reasons);
-    w.family("vnetdns_malformed_queries_total", "counter",
-             "Queries rejected by the parser, by reason.");
+    w.family(Family::kMalformedQueriesTotal);
     for (std::size_t i = 1; i < static_cast<std::size_t>(wire::QueryError::kCount); ++i) {
       w.sample(f[i], {"reason", wire::to_string(static_cast<wire::QueryError>(i))});
     }
   }
-  w.family("vnetdns_answer_memo_hits_total", "counter",
-           "UDP answers repeated from a worker's answer memo (same query bytes, same second, "
-           "nothing changed since; counted in the answers by source as well).");
+  w.family(Family::kAnswerMemoHitsTotal);
   w.sample(sum(workers, &Counters::memo_hits));
-  w.family("vnetdns_truncated_answers_total", "counter", "UDP answers sent with TC=1.");
+  w.family(Family::kTruncatedAnswersTotal);
   w.sample(sum(workers, &Counters::truncated));
-  w.family("vnetdns_forwarded_total", "counter",
-           "Questions resolved upstream (one per distinct question in flight).");
+  w.family(Family::kForwardedTotal);
   w.sample(sum(workers, &Counters::upstream_queries));
-  w.family("vnetdns_forward_failures_total", "counter",
-           "Questions that ended in SERVFAIL after trying the upstreams.");
+  w.family(Family::kForwardFailuresTotal);
   w.sample(sum(workers, &Counters::upstream_failures));
-  w.family("vnetdns_coalesced_total", "counter",
-           "Queries that joined an identical question already in flight upstream.");
+  w.family(Family::kCoalescedTotal);
   w.sample(sum(workers, &Counters::coalesced));
-  w.family("vnetdns_upstream_reply_mismatches_total", "counter",
-           "Upstream replies dropped: wrong ID, question or source (never cached).");
+  w.family(Family::kUpstreamReplyMismatchesTotal);
   w.sample(sum(workers, &Counters::reply_mismatches));
   {
     const auto e = sum(workers, &Counters::scrub_errors);
-    w.family("vnetdns_upstream_replies_rejected_total", "counter",
-             "Upstream replies that answered our query but could not be used (answered "
-             "SERVFAIL, remembered as a failure), by reason: malformed, rcode (not NOERROR or "
-             "NXDOMAIN), chain_too_long, too_big.");
+    w.family(Family::kUpstreamRepliesRejectedTotal);
     for (std::size_t i = 0; i < e.size(); ++i) {
       w.sample(e[i], {"reason", pipeline::to_string(static_cast<pipeline::ScrubError>(i))});
     }
   }
-  w.family("vnetdns_upstream_all_down_total", "counter",
-           "Questions failed (or answered stale) at once because every server of their rule "
-           "was marked down.");
+  w.family(Family::kUpstreamAllDownTotal);
   w.sample(sum(workers, &Counters::upstream_all_down));
   {
     const std::uint64_t accepted = sum(workers, &Counters::tcp_connections);
     const std::uint64_t closed = sum(workers, &Counters::tcp_closed);
-    w.family("vnetdns_tcp_connections_total", "counter", "TCP connections accepted.");
+    w.family(Family::kTcpConnectionsTotal);
     w.sample(accepted);
-    w.family("vnetdns_tcp_connections_open", "gauge", "TCP connections open now.");
+    w.family(Family::kTcpConnectionsOpen);
     w.sample(accepted >= closed ? accepted - closed : 0);
-    w.family("vnetdns_tcp_connections_refused_total", "counter",
-             "TCP connections closed at accept: over max_tcp_clients or max_tcp_per_client.");
+    w.family(Family::kTcpConnectionsRefusedTotal);
     w.sample(sum(workers, &Counters::tcp_refused));
   }
-  w.family("vnetdns_forwarding_loops_detected_total", "counter",
-           "Our start-up loop probes that an upstream forwarded back to us (refused).");
+  w.family(Family::kForwardingLoopsDetectedTotal);
   w.sample(pipeline::LoopGuard::instance().detected());
-  w.family("vnetdns_notify_received_total", "counter", "NOTIFY requests received (RFC 1996).");
+  w.family(Family::kNotifyReceivedTotal);
   w.sample(sum(workers, &Counters::notifies));
   if (cx.transfers != nullptr) {
     const xfr::TransferStats& t = *cx.transfers;
     auto load = [](const std::atomic<std::uint64_t>& a) {
       return a.load(std::memory_order_relaxed);
     };
-    w.family("vnetdns_zone_transfers_total", "counter",
-             "New copies of secondary zones taken from a primary (AXFR or IXFR).");
+    w.family(Family::kZoneTransfersTotal);
     w.sample(load(t.transfers));
-    w.family("vnetdns_zone_transfer_failures_total", "counter",
-             "Secondary zone refreshes where no primary gave an answer.");
+    w.family(Family::kZoneTransferFailuresTotal);
     w.sample(load(t.transfer_failures));
-    w.family("vnetdns_zone_refresh_current_total", "counter",
-             "Secondary zone refreshes that found our copy current.");
+    w.family(Family::kZoneRefreshCurrentTotal);
     w.sample(load(t.up_to_date));
-    w.family("vnetdns_notify_sent_total", "counter", "NOTIFYs we sent that were answered.");
+    w.family(Family::kNotifySentTotal);
     w.sample(load(t.notifies_sent));
-    w.family("vnetdns_notify_failures_total", "counter",
-             "NOTIFY targets that did not answer after every try.");
+    w.family(Family::kNotifyFailuresTotal);
     w.sample(load(t.notify_failures));
   }
 
   if (cx.cache != nullptr) {
     const cache::CacheStats st = cx.cache->stats();
-    w.family("vnetdns_cache_entries", "gauge", "Answers in the cache.");
+    w.family(Family::kCacheEntries);
     w.sample(st.entries);
-    w.family("vnetdns_cache_bytes", "gauge", "Bytes of wire data held by the cache.");
+    w.family(Family::kCacheBytes);
     w.sample(st.bytes);
-    w.family("vnetdns_cache_hits_total", "counter",
-             "Answers served from the cache: lookups that found an entry, and repeats of a "
-             "cached answer from a worker's answer memo.");
+    w.family(Family::kCacheHitsTotal);
     w.sample(st.hits + sum(workers, &Counters::memo_cache_hits));
-    w.family("vnetdns_cache_misses_total", "counter",
-             "Cache lookups that found nothing usable (a forwarded query may look twice).");
+    w.family(Family::kCacheMissesTotal);
     w.sample(st.misses);
-    w.family("vnetdns_cache_inserts_total", "counter", "Answers stored in the cache.");
+    w.family(Family::kCacheInsertsTotal);
     w.sample(st.inserts);
-    w.family("vnetdns_cache_evictions_total", "counter",
-             "Entries evicted to stay within [cache] max_entries.");
+    w.family(Family::kCacheEvictionsTotal);
     w.sample(st.evictions);
   }
 
@@ -317,98 +293,75 @@ std::string render_metrics(const AdminContext& cx) {
         rows.push_back({fs.zone.to_text(), fs.upstreams[i].to_string(), &g->health(i)});
       }
     }
-    auto each = [&](const char* name, const char* type, const char* help, auto value) {
-      w.family(name, type, help);
+    auto each = [&](Family f, auto value) {
+      w.family(f);
       for (const Row& r : rows) {
         value(r, {"rule", r.rule, "upstream", r.upstream});
       }
     };
-    each("vnetdns_upstream_queries_total", "counter",
-         "Queries sent to each upstream server (since the rule last changed).",
+    each(Family::kUpstreamQueriesTotal,
          [&](const Row& r, std::initializer_list<std::string_view> l) {
            w.sample(r.h->queries.load(std::memory_order_relaxed), l);
          });
-    each("vnetdns_upstream_timeouts_total", "counter",
-         "Tries that timed out, per upstream server (since the rule last changed).",
+    each(Family::kUpstreamTimeoutsTotal,
          [&](const Row& r, std::initializer_list<std::string_view> l) {
            w.sample(r.h->timeouts.load(std::memory_order_relaxed), l);
          });
-    each("vnetdns_upstream_errors_total", "counter",
-         "Tries that failed (network error, SERVFAIL, REFUSED), per upstream server.",
+    each(Family::kUpstreamErrorsTotal,
          [&](const Row& r, std::initializer_list<std::string_view> l) {
            w.sample(r.h->errors.load(std::memory_order_relaxed), l);
          });
-    each("vnetdns_upstream_outstanding", "gauge",
-         "Queries waiting for an answer from each upstream server now.",
+    each(Family::kUpstreamOutstanding,
          [&](const Row& r, std::initializer_list<std::string_view> l) {
            const auto v = r.h->outstanding.load(std::memory_order_relaxed);
            w.sample(v > 0 ? static_cast<std::uint64_t>(v) : 0, l);
          });
-    each("vnetdns_upstream_late_replies_total", "counter",
-         "Answers accepted after their try's timeout (a slow, not a dead, server).",
+    each(Family::kUpstreamLateRepliesTotal,
          [&](const Row& r, std::initializer_list<std::string_view> l) {
            w.sample(r.h->late_replies.load(std::memory_order_relaxed), l);
          });
-    each("vnetdns_upstream_edns_fallbacks_total", "counter",
-         "Questions answered after a retry without EDNS (FORMERR to EDNS).",
+    each(Family::kUpstreamEdnsFallbacksTotal,
          [&](const Row& r, std::initializer_list<std::string_view> l) {
            w.sample(r.h->edns_fallbacks.load(std::memory_order_relaxed), l);
          });
-    each("vnetdns_upstream_case_fallbacks_total", "counter",
-         "Questions answered after a retry without 0x20 (a reply in another letter case).",
+    each(Family::kUpstreamCaseFallbacksTotal,
          [&](const Row& r, std::initializer_list<std::string_view> l) {
            w.sample(r.h->case_fallbacks.load(std::memory_order_relaxed), l);
          });
-    each("vnetdns_upstream_downs_total", "counter", "Times the upstream server was marked down.",
-         [&](const Row& r, std::initializer_list<std::string_view> l) {
-           w.sample(r.h->downs.load(std::memory_order_relaxed), l);
-         });
-    each("vnetdns_upstream_probes_total", "counter",
-         "Health probes sent to the upstream server while it was suspect or down.",
+    each(Family::kUpstreamDownsTotal, [&](const Row& r, std::initializer_list<std::string_view> l) {
+      w.sample(r.h->downs.load(std::memory_order_relaxed), l);
+    });
+    each(Family::kUpstreamProbesTotal,
          [&](const Row& r, std::initializer_list<std::string_view> l) {
            w.sample(r.h->probes.load(std::memory_order_relaxed), l);
          });
-    each("vnetdns_upstream_up", "gauge",
-         "1 when the upstream server is considered up, 0 while it is marked down.",
-         [&](const Row& r, std::initializer_list<std::string_view> l) {
-           w.sample(r.h->is_down() ? 0 : 1, l);
-         });
-    each("vnetdns_upstream_suspect", "gauge",
-         "1 while a try to the server timed out and no answer came since (others go first).",
-         [&](const Row& r, std::initializer_list<std::string_view> l) {
-           w.sample(r.h->is_suspect() ? 1 : 0, l);
-         });
+    each(Family::kUpstreamUp, [&](const Row& r, std::initializer_list<std::string_view> l) {
+      w.sample(r.h->is_down() ? 0 : 1, l);
+    });
+    each(Family::kUpstreamSuspect, [&](const Row& r, std::initializer_list<std::string_view> l) {
+      w.sample(r.h->is_suspect() ? 1 : 0, l);
+    });
     const std::int64_t now_ms = util::process_ms();
-    each("vnetdns_upstream_edns", "gauge",
-         "0 while the server is asked without EDNS (after several names failed with it).",
-         [&](const Row& r, std::initializer_list<std::string_view> l) {
-           w.sample(r.h->edns_allowed(now_ms) ? 1 : 0, l);
-         });
-    each("vnetdns_upstream_0x20", "gauge",
-         "0 while the server is asked without 0x20 case randomisation (it does not keep case).",
-         [&](const Row& r, std::initializer_list<std::string_view> l) {
-           w.sample(r.h->case_allowed(now_ms) ? 1 : 0, l);
-         });
-    each("vnetdns_upstream_srtt_seconds", "gauge",
-         "Smoothed round-trip time of each upstream server (RFC 6298; 0 until measured).",
+    each(Family::kUpstreamEdns, [&](const Row& r, std::initializer_list<std::string_view> l) {
+      w.sample(r.h->edns_allowed(now_ms) ? 1 : 0, l);
+    });
+    each(Family::kUpstream0x20, [&](const Row& r, std::initializer_list<std::string_view> l) {
+      w.sample(r.h->case_allowed(now_ms) ? 1 : 0, l);
+    });
+    each(Family::kUpstreamSrttSeconds,
          [&](const Row& r, std::initializer_list<std::string_view> l) {
            w.sample_double(static_cast<double>(r.h->rtt.srtt().count()) / 1e6, l);
          });
-    each("vnetdns_upstream_rttvar_seconds", "gauge",
-         "Round-trip time variation of each upstream server (RFC 6298 RTTVAR).",
+    each(Family::kUpstreamRttvarSeconds,
          [&](const Row& r, std::initializer_list<std::string_view> l) {
            w.sample_double(static_cast<double>(r.h->rtt.rttvar().count()) / 1e6, l);
          });
-    w.family("vnetdns_upstream_passthroughs_total", "counter",
-             "Client questions let through to a rule whose servers were all down (one a "
-             "second, so that recovery is seen at once).");
+    w.family(Family::kUpstreamPassthroughsTotal);
     for (const auto& g : snap->groups) {
       w.sample(g->passthroughs(), {"rule", g->settings().zone.to_text()});
     }
     {
-      w.family("vnetdns_upstream_try_timeout_seconds", "gauge",
-               "The first try's timeout each server gets now: RTO from SRTT and RTTVAR, "
-               "clamped between 0.1 s and the rule's timeout.");
+      w.family(Family::kUpstreamTryTimeoutSeconds);
       for (const auto& g : snap->groups) {
         const auto& fs = g->settings();
         for (std::size_t i = 0; i < fs.upstreams.size(); ++i) {
@@ -417,9 +370,7 @@ std::string render_metrics(const AdminContext& cx) {
         }
       }
     }
-    w.family(
-        "vnetdns_upstream_latency_seconds", "histogram",
-        "Round-trip time of answered tries, per upstream server (since the rule last changed).");
+    w.family(Family::kUpstreamLatencySeconds);
     for (const Row& r : rows) {
       using H = upstream::ServerHealth;
       std::uint64_t cumulative = 0;
@@ -440,7 +391,7 @@ std::string render_metrics(const AdminContext& cx) {
       w.sample_as("vnetdns_upstream_latency_seconds_count", cumulative,
                   {"rule", r.rule, "upstream", r.upstream});
     }
-    w.family("vnetdns_zone_serial", "gauge", "SOA serial of each local zone loaded.");
+    w.family(Family::kZoneSerial);
     if (snap->zones) {
       for (const auto& z : snap->zones->zones()) {
         w.sample(z->serial(), {"zone", z->origin().to_text()});
@@ -448,17 +399,14 @@ std::string render_metrics(const AdminContext& cx) {
     }
   }
 
-  w.family("vnetdns_reloads_total", "counter",
-           "Successful reloads (SIGHUP, POST /reload, or a file change).");
+  w.family(Family::kReloadsTotal);
   w.sample(cx.reloads ? cx.reloads->load() : 0);
-  w.family("vnetdns_reload_failures_total", "counter",
-           "Reloads that failed and kept the running configuration.");
+  w.family(Family::kReloadFailuresTotal);
   w.sample(cx.reload_failures ? cx.reload_failures->load() : 0);
 
-  w.family("vnetdns_query_log_lines_total", "counter", "Query log lines written.");
+  w.family(Family::kQueryLogLinesTotal);
   w.sample(cx.query_log ? cx.query_log->written() : 0);
-  w.family("vnetdns_query_log_dropped_total", "counter",
-           "Query log lines dropped because the queue was full.");
+  w.family(Family::kQueryLogDroppedTotal);
   w.sample(cx.query_log ? cx.query_log->dropped() : 0);
   return out;
 }

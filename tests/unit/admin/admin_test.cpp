@@ -17,9 +17,11 @@
 
 #include "resolver/admin/cache_admin.hpp"
 #include "resolver/admin/file_watcher.hpp"
+#include "resolver/admin/metric_families.hpp"
 #include "resolver/admin/metrics.hpp"
 #include "resolver/admin/sd_notify.hpp"
 #include "resolver/wire/builder.hpp"
+#include "resolver/xfr/transfer_service.hpp"
 
 using namespace vnetdns;
 
@@ -92,6 +94,8 @@ TEST_CASE("metrics are summed over workers and well formed", "[unit][admin]") {
   cx.workers = {&a, &b};
   cx.reloads = &reloads;
   cx.reload_failures = &failures;
+  xfr::TransferStats transfers;  // with zone transfers, their families are written too
+  cx.transfers = &transfers;
   const std::string text = admin::render_metrics(cx);
   REQUIRE(!text.empty());
   CHECK(text.back() == '\n');
@@ -107,16 +111,54 @@ TEST_CASE("metrics are summed over workers and well formed", "[unit][admin]") {
   CHECK(s.at("vnetdns_reload_failures_total") == 2);
   CHECK(s.at("vnetdns_upstream_up{rule=\".\",upstream=\"127.0.0.1:5300\"}") == 1);
   CHECK(s.at("vnetdns_cache_entries") == 0);
-  // Every counter family's name ends in _total.
+  // Every counter family's name ends in _total; the families written are exactly those of
+  // the one list (metric_families.hpp), each once, with its type.
   std::istringstream in(text);
+  std::map<std::string, std::string> written;
   for (std::string line; std::getline(in, line);) {
-    if (line.rfind("# TYPE ", 0) == 0 && line.size() > 8 &&
-        line.compare(line.size() - 8, 8, " counter") == 0) {
-      const std::string name = line.substr(7, line.size() - 15);
+    if (line.rfind("# TYPE ", 0) != 0) continue;
+    const auto sp = line.find(' ', 7);
+    REQUIRE(sp != std::string::npos);
+    const std::string name = line.substr(7, sp - 7);
+    const std::string type = line.substr(sp + 1);
+    CHECK(written.count(name) == 0);
+    written[name] = type;
+    if (type == "counter") {
       CHECK(name.size() > 6);
       CHECK(name.compare(name.size() - 6, 6, "_total") == 0);
     }
   }
+  std::map<std::string, std::string> listed;
+  for (std::size_t i = 0; i < static_cast<std::size_t>(admin::Family::kCount); ++i) {
+    const auto& f = admin::family_info(static_cast<admin::Family>(i));
+    listed[f.name] = f.type;
+  }
+  for (const auto& [name, type] : listed) {
+    INFO(name);
+    CHECK(written.count(name) == 1);
+  }
+  for (const auto& [name, type] : written) {
+    INFO(name);
+    CHECK(listed.count(name) == 1);
+    CHECK(listed[name] == type);
+  }
+}
+
+TEST_CASE("the metrics table of docs/operations.md is the one list's", "[unit][admin]") {
+  std::ifstream in(std::string(VNETDNS_SOURCE_DIR) + "/docs/operations.md");
+  REQUIRE(in);
+  std::stringstream all;
+  all << in.rdbuf();
+  const std::string text = all.str();
+  const std::string begin = "<!-- metrics table: admin::metrics_doc_table() -->\n";
+  const std::string end = "<!-- end of metrics table -->";
+  const auto b = text.find(begin);
+  const auto e = text.find(end);
+  REQUIRE(b != std::string::npos);
+  REQUIRE(e != std::string::npos);
+  const std::string table = text.substr(b + begin.size(), e - b - begin.size());
+  INFO("paste this between the markers of docs/operations.md:\n" << admin::metrics_doc_table());
+  CHECK(table == admin::metrics_doc_table());
 }
 
 TEST_CASE("readiness follows the upstreams of the default rule", "[unit][admin]") {
