@@ -43,8 +43,8 @@ std::uint32_t seconds(settings::Millis ms) {
 }
 
 // A query whose answer may be repeated to any client that sends the same bytes: no COOKIE
-// (the server cookie is per client) and no TSIG (answer_signed() also clears memo_ok_ after
-// its inner run), and not HINFO (the loop guard looks at those before anything else).
+// (the server cookie is per client) and no TSIG (answer_signed() also clears the step's memo.ok
+// after its inner run), and not HINFO (the loop guard looks at those before anything else).
 bool memoisable(const wire::QueryView& q) {
   return !q.has_cookie && !q.has_tsig && q.qtype != wire::type::kHINFO;
 }
@@ -125,8 +125,9 @@ void Pipeline::log_query(const PendingQuery& p, const std::uint8_t* answer, Answ
   qlog_->try_log(r);
 }
 
-Step Pipeline::send(std::uint8_t* out, std::size_t len, AnswerSource source) {
-  if (qlog_ != nullptr && current_ != nullptr) log_query(*current_, out, source, nullptr);
+Step Pipeline::send(std::uint8_t* out, std::size_t len, AnswerSource source,
+                    const PendingQuery* query) {
+  if (qlog_ != nullptr && query != nullptr) log_query(*query, out, source, nullptr);
   counters_.answers[static_cast<std::size_t>(source)].add();
   counters_.count_rcode(wire::header_rcode(out));
   if ((wire::header_flags(out) & wire::kFlagTC) != 0) counters_.truncated.add();
@@ -134,17 +135,16 @@ Step Pipeline::send(std::uint8_t* out, std::size_t len, AnswerSource source) {
 }
 
 Step Pipeline::error(std::uint8_t* out, std::size_t cap, const std::uint8_t* query,
-                     const wire::QueryView& q, Rcode rcode, ErrorAnswer how) {
-  if (current_ != nullptr && current_->cookie_len > 0) {
-    how.cookie = current_->cookie.data();
-    how.cookie_len = current_->cookie_len;
+                     const PendingQuery& pending, Rcode rcode, ErrorAnswer how) {
+  if (pending.cookie_len > 0) {
+    how.cookie = pending.cookie.data();
+    how.cookie_len = pending.cookie_len;
   }
-  const std::size_t n = write_error(out, cap, query, q, static_cast<std::uint16_t>(rcode), how);
+  const std::size_t n =
+      write_error(out, cap, query, pending.view, static_cast<std::uint16_t>(rcode), how);
   counters_.count_rcode(static_cast<std::uint16_t>(rcode));
   counters_.answers[static_cast<std::size_t>(AnswerSource::kSynthesized)].add();
-  if (qlog_ != nullptr && current_ != nullptr) {
-    log_query(*current_, out, AnswerSource::kSynthesized, nullptr);
-  }
+  if (qlog_ != nullptr) log_query(pending, out, AnswerSource::kSynthesized, nullptr);
   return Step{StepKind::kSend, n};
 }
 
@@ -165,14 +165,14 @@ bool Pipeline::complete_splice(const Snapshot& snap, std::uint8_t* out, std::siz
 
 Step Pipeline::answer_notify(const std::uint8_t* query, std::size_t len,
                              const util::Endpoint& client, Transport transport, std::uint8_t* out,
-                             std::size_t cap) {
+                             std::size_t cap, const PendingQuery& pending) {
   counters_.notifies.add();
   const xfr::NotifyOutcome o =
       xfr::answer_notify(snap_->settings, {query, len, client, transport == Transport::kTcp});
   if (o.accepted && notify_sink_ != nullptr) notify_sink_->notified(o.zone);
   if (o.reply.empty() || o.reply.size() > cap) return Step{StepKind::kDrop, 0};
   std::memcpy(out, o.reply.data(), o.reply.size());
-  return send(out, o.reply.size(), AnswerSource::kLocal);
+  return send(out, o.reply.size(), AnswerSource::kLocal, &pending);
 }
 
 Step Pipeline::answer_signed(const std::uint8_t* query, std::size_t len,
@@ -180,14 +180,14 @@ Step Pipeline::answer_signed(const std::uint8_t* query, std::size_t len,
                              std::size_t cap, PendingQuery& pending) {
   xfr::Packet request = xfr::Packet::parse(query, len);
   if (!request.valid()) {
-    return error(out, cap, query, pending.view, Rcode::kFormErr);
+    return error(out, cap, query, pending, Rcode::kFormErr);
   }
   const xfr::RequestSignature sig =
       xfr::RequestSignature::check(snap_->settings, nullptr, request, query, len);
   if (!sig.ok) {
     // RFC 8945 section 5.2: NOTAUTH, with a TSIG record that names the error (BADKEY, BADSIG,
     // BADTIME) and carries no MAC.
-    Step st = error(out, cap, query, pending.view, Rcode::kNotAuth);
+    Step st = error(out, cap, query, pending, Rcode::kNotAuth);
     if (st.kind == StepKind::kSend) st.len = sig.append_error_tsig(out, st.len, cap);
     return st;
   }
@@ -196,9 +196,9 @@ Step Pipeline::answer_signed(const std::uint8_t* query, std::size_t len,
   wire::store16(plain.data() + 10, static_cast<std::uint16_t>(wire::header_arcount(query) - 1));
   Step st = run_stages(plain.data(), plain.size(), client, transport, out, cap, pending,
                        clock_.now_seconds());
-  memo_ok_ = false;  // a signed answer is never repeated
+  st.memo.ok = false;  // a signed answer is never repeated
   if (st.kind == StepKind::kAsync || st.kind == StepKind::kTransfer) {
-    st = error(out, cap, plain.data(), pending.view, Rcode::kRefused);
+    st = error(out, cap, plain.data(), pending, Rcode::kRefused);
   }
   if (st.kind == StepKind::kSend) {
     const std::size_t limit =
@@ -208,7 +208,7 @@ Step Pipeline::answer_signed(const std::uint8_t* query, std::size_t len,
     if (n == 0 && transport == Transport::kUdp) {
       // The signature does not fit: an empty signed TC=1 answer sends the client to TCP
       // (RFC 8945 section 5.3).
-      st = error(out, cap, plain.data(), pending.view, Rcode::kNoError);
+      st = error(out, cap, plain.data(), pending, Rcode::kNoError);
       wire::store16(out + 2, static_cast<std::uint16_t>(wire::header_flags(out) | wire::kFlagTC));
       n = sig.sign_answer(out, st.len, limit);
     }
@@ -237,15 +237,13 @@ Step Pipeline::handle(const std::uint8_t* query, std::size_t len, const util::En
     counters_.count_qtype(hit.qtype);
     counters_.memo_hits.add();
     if (hit.from_cache) counters_.memo_cache_hits.add();
-    current_ = nullptr;
-    return send(out, hit.len, hit.source);
+    return send(out, hit.len, hit.source, nullptr);  // no query log while the memo is on
   }
-  memo_ok_ = false;
   const Step step = run_stages(query, len, client, transport, out, cap, pending, second);
-  if (memo_ok_ && step.kind == StepKind::kSend && !step.prefetch) {
-    const AnswerMemo::Stamp stamp{second, generation_, memo_from_cache_, memo_version_};
+  if (step.memo.ok && step.kind == StepKind::kSend && !step.prefetch) {
+    const AnswerMemo::Stamp stamp{second, generation_, step.memo.from_cache, step.memo.version};
     memo_.store(query, len, out, step.len, pending.view.qtype,
-                memo_from_cache_ ? AnswerSource::kCache : AnswerSource::kLocal, stamp);
+                step.memo.from_cache ? AnswerSource::kCache : AnswerSource::kLocal, stamp);
   }
   return step;
 }
@@ -259,7 +257,6 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
   pending.cache_missed = false;
   pending.stale.clear();
   pending.cookie_len = 0;
-  current_ = &pending;
   if (qlog_ != nullptr) {
     pending.client = client;
     pending.transport = transport;
@@ -268,7 +265,7 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
   // Stage 2: NOTIFY (RFC 1996) to a secondary zone: its own access rule, not the query ACL.
   if (len >= wire::kHeaderSize && (wire::header_flags(query) & wire::kFlagQR) == 0 &&
       ((wire::header_flags(query) >> 11) & 0xf) == static_cast<unsigned>(wire::Opcode::kNotify)) {
-    return answer_notify(query, len, client, transport, out, cap);
+    return answer_notify(query, len, client, transport, out, cap, pending);
   }
   // Stage 3: sanitize (RFC 1035 section 4.1.1; RFC 6891 section 6.1.3 for BADVERS).
   const QueryError e = wire::parse_query(query, len, q);
@@ -282,9 +279,9 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
         counters_.drops[static_cast<std::size_t>(DropReason::kResponse)].add();
         return Step{StepKind::kDrop, 0};
       case QueryError::kNotQuery:
-        return error(out, cap, query, q, Rcode::kNotImp, {.with_question = false});
-      case QueryError::kBadVersion: return error(out, cap, query, q, Rcode::kBadVers);
-      default: return error(out, cap, query, q, Rcode::kFormErr, {.with_question = false});
+        return error(out, cap, query, pending, Rcode::kNotImp, {.with_question = false});
+      case QueryError::kBadVersion: return error(out, cap, query, pending, Rcode::kBadVers);
+      default: return error(out, cap, query, pending, Rcode::kFormErr, {.with_question = false});
     }
   }
   const Snapshot& s = *snap_;
@@ -299,7 +296,7 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
       return Step{StepKind::kDrop, 0};
     }
     std::memcpy(out, msgs.front().data(), msgs.front().size());
-    return send(out, msgs.front().size(), AnswerSource::kLocal);
+    return send(out, msgs.front().size(), AnswerSource::kLocal, &pending);
   }
   // Stage 5: TSIG: checked, then stages 6-12 on the query without it, the answer signed.
   if (q.has_tsig) return answer_signed(query, len, client, transport, out, cap, pending);
@@ -307,7 +304,7 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
   if (!s.settings.acl.allow.contains(client)) {
     counters_.drops[static_cast<std::size_t>(DropReason::kAcl)].add();
     if (s.settings.acl.action == settings::AclAction::kDrop) return Step{StepKind::kDrop, 0};
-    return error(out, cap, query, q, Rcode::kRefused, {.ede = wire::ede::kProhibited});
+    return error(out, cap, query, pending, Rcode::kRefused, {.ede = wire::ede::kProhibited});
   }
   // Stage 7: DNS cookies (RFC 7873); a valid server cookie proves the source address.
   const bool cookie_ok = answer_cookie(pending, client);
@@ -322,7 +319,7 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
       case policy::RateDecision::kSlip: {
         // An empty TC=1 answer: a real client retries over TCP.
         counters_.drops[static_cast<std::size_t>(DropReason::kRateLimit)].add();
-        Step st = error(out, cap, query, q, Rcode::kNoError);
+        Step st = error(out, cap, query, pending, Rcode::kNoError);
         wire::store16(out + 2, static_cast<std::uint16_t>(wire::header_flags(out) | wire::kFlagTC));
         counters_.truncated.add();
         return st;
@@ -333,11 +330,11 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
   // Stage 9: our own loop probe coming back, and what is refused here.
   if (q.qtype == wire::type::kHINFO && LoopGuard::instance().matches(q.qname)) {
     LoopGuard::instance().report(q.qname, client.to_string());
-    return error(out, cap, query, q, Rcode::kRefused);
+    return error(out, cap, query, pending, Rcode::kRefused);
   }
   if (q.qclass != wire::klass::kIN || q.qtype == wire::type::kAXFR ||
       q.qtype == wire::type::kIXFR || q.qtype == wire::type::kOPT) {
-    return error(out, cap, query, q, Rcode::kRefused);
+    return error(out, cap, query, pending, Rcode::kRefused);
   }
   const ClientInfo ci = client_info(pending, query + wire::kHeaderSize, transport);
 
@@ -346,7 +343,7 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
   std::size_t unready_labels = 0;
   if (s.unready.find(q.qname, &unready_labels) != nullptr &&
       (r.zone == nullptr || r.zone->origin().label_count() < unready_labels)) {
-    return error(out, cap, query, q, Rcode::kServFail, {.ede = wire::ede::kNotReady});
+    return error(out, cap, query, pending, Rcode::kServFail, {.ede = wire::ede::kNotReady});
   }
   if (r.zone != nullptr) {
     // Stage 11: local zone.
@@ -358,18 +355,19 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
       case zone::LocalStatus::kAnswered: {
         b.set_rcode(lr.rcode);
         if (!lr.authoritative) b.set_flags(static_cast<std::uint16_t>(b.flags() & ~wire::kFlagAA));
-        memo_ok_ = memoisable(q);
-        memo_from_cache_ = false;
-        return send(out, finalize_answer(out, b.size(), cap, ci), AnswerSource::kLocal);
+        Step st =
+            send(out, finalize_answer(out, b.size(), cap, ci), AnswerSource::kLocal, &pending);
+        st.memo = {memoisable(q), false, {}};
+        return st;
       }
       case zone::LocalStatus::kMiss:
-        if (r.group == nullptr) return error(out, cap, query, q, Rcode::kRefused);
+        if (r.group == nullptr) return error(out, cap, query, pending, Rcode::kRefused);
         break;  // on_miss = "forward": resolve it upstream like any other name
       case zone::LocalStatus::kLeavesLocal: pending.local_first = true; break;
-      default: return error(out, cap, query, q, Rcode::kServFail);
+      default: return error(out, cap, query, pending, Rcode::kServFail);
     }
   } else if (r.group == nullptr) {
-    return error(out, cap, query, q, Rcode::kRefused);  // no rule matches
+    return error(out, cap, query, pending, Rcode::kRefused);  // no rule matches
   } else if (q.qtype == wire::type::kANY) {
     // RFC 8482: no amplification through ANY; a forwarded ANY gets one synthesised HINFO.
     wire::MessageBuilder b(out, cap);
@@ -377,7 +375,7 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
     b.add_question(query + wire::kHeaderSize, q.qname_wire_len, q.qname, q.qtype, q.qclass);
     b.add_rr(wire::Section::kAnswer, q.qname, wire::type::kHINFO, wire::klass::kIN, 3600,
              kRfc8482Hinfo, sizeof(kRfc8482Hinfo));
-    return send(out, finalize_answer(out, b.size(), cap, ci), AnswerSource::kSynthesized);
+    return send(out, finalize_answer(out, b.size(), cap, ci), AnswerSource::kSynthesized, &pending);
   }
 
   // Stage 12: cache (the entry is copied with TTLs aged; no allocation).
@@ -393,14 +391,13 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
         // A remembered failure (RFC 9520) says why, like a fresh one.
         const int ede =
             hit.kind == cache::EntryKind::kFailure ? wire::ede::kNoReachableAuthority : -1;
-        Step step = send(out, finalize_answer(out, n, cap, ci, ede), AnswerSource::kCache);
+        Step step =
+            send(out, finalize_answer(out, n, cap, ci, ede), AnswerSource::kCache, &pending);
         if (hit.prefetch_due && cs.prefetch) {
           step.prefetch = true;
           fill_pending(pending, query, client, transport);
         }
-        memo_ok_ = memoisable(q);
-        memo_from_cache_ = true;
-        memo_version_ = hit.version;
+        step.memo = {memoisable(q), true, hit.version};
         return step;
       }
     } else if (hit.freshness == cache::Freshness::kStale) {

@@ -50,6 +50,13 @@ struct Step {
   // With kSend: the answer came from a cache entry near its expiry; the caller should run
   // prefetch() with the PendingQuery (Unbound's rule: hit in the last tenth of the TTL).
   bool prefetch = false;
+  // With kSend from the cache or local data, for a query with nothing client-specific in it:
+  // handle() may keep the answer in the worker's memo (stage 1), stamped with this.
+  struct Memo {
+    bool ok = false;
+    bool from_cache = false;
+    cache::CacheVersion version;  // of the cache entry it came from
+  } memo;
 };
 
 // A query that left the synchronous path: everything resolve() needs, owned.
@@ -110,13 +117,14 @@ class Pipeline {
   Step run_stages(const std::uint8_t* query, std::size_t len, const util::Endpoint& client,
                   Transport transport, std::uint8_t* out, std::size_t cap, PendingQuery& pending,
                   std::uint32_t second);
-  Step send(std::uint8_t* out, std::size_t len, AnswerSource source);
+  // Counts the answer in out[0..len) and logs it for `query` (null: not logged here).
+  Step send(std::uint8_t* out, std::size_t len, AnswerSource source, const PendingQuery* query);
   void fill_pending(PendingQuery& p, const std::uint8_t* query, const util::Endpoint& client,
                     Transport transport);
-  // A short answer (write_error) with `rcode`, counted and logged; `how` without the cookie,
-  // which this adds for the query at hand.
+  // A short answer (write_error) to `pending` (its parsed view of `query`) with `rcode`,
+  // counted and logged; `how` without the cookie, which this adds from `pending`.
   Step error(std::uint8_t* out, std::size_t cap, const std::uint8_t* query,
-             const wire::QueryView& q, wire::Rcode rcode, ErrorAnswer how = {});
+             const PendingQuery& pending, wire::Rcode rcode, ErrorAnswer how = {});
   // Completes a spliced cached answer from local data; false if it leaves local data again.
   bool complete_splice(const Snapshot& snap, std::uint8_t* out, std::size_t& len, std::size_t cap,
                        const wire::Name& target, std::uint16_t qtype);
@@ -156,7 +164,8 @@ class Pipeline {
   QueryLogSink* qlog_ = nullptr;
   xfr::NotifySink* notify_sink_ = nullptr;
   Step answer_notify(const std::uint8_t* query, std::size_t len, const util::Endpoint& client,
-                     Transport transport, std::uint8_t* out, std::size_t cap);
+                     Transport transport, std::uint8_t* out, std::size_t cap,
+                     const PendingQuery& pending);
   // A query with a TSIG record: checked, answered without it, the answer signed (answers
   // that would need an upstream get REFUSED: only local data is answered signed).
   Step answer_signed(const std::uint8_t* query, std::size_t len, const util::Endpoint& client,
@@ -164,13 +173,7 @@ class Pipeline {
                      PendingQuery& pending);
   void log_query(const PendingQuery& p, const std::uint8_t* answer, AnswerSource source,
                  const util::Endpoint* upstream);
-  const PendingQuery* current_ = nullptr;  // the query handle() is answering
   AnswerMemo memo_;
-  // Set by run_stages() when its answer may be memoised (from the cache or local data, for a
-  // query with nothing client-specific in it): with what version of the cache.
-  bool memo_ok_ = false;
-  bool memo_from_cache_ = false;
-  cache::CacheVersion memo_version_;
 
  public:
   // Questions in flight per worker: past this a new question is answered SERVFAIL at once

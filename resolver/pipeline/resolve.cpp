@@ -69,9 +69,7 @@ std::size_t Pipeline::send_stale(PendingQuery& p, std::uint8_t* out, std::size_t
   // RFC 8914: EDE 3 "Stale Answer", 19 "Stale NXDOMAIN Answer".
   n = finalize_answer(out, n, cap, ci,
                       nxdomain ? wire::ede::kStaleNxDomain : wire::ede::kStaleAnswer);
-  current_ = &p;
-  send(out, n, AnswerSource::kStale);
-  current_ = nullptr;
+  send(out, n, AnswerSource::kStale, &p);
   return n;
 }
 
@@ -199,9 +197,8 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
   len = finalize_answer(  // Stage 18: finalize
       out, len, cap, ci,
       rcode == static_cast<std::uint8_t>(Rcode::kServFail) ? wire::ede::kNoReachableAuthority : -1);
-  current_ = nullptr;
   if (qlog_ != nullptr) log_query(p, out, source, upstream.family() != 0 ? &upstream : nullptr);
-  send(out, len, source);
+  send(out, len, source, nullptr);  // logged just above, with the upstream that answered
   co_return len;
 }
 
