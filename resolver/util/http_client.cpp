@@ -2,11 +2,7 @@
 
 #include <cstring>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -16,8 +12,6 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using asio::as_tuple;
-using asio::use_awaitable;
 }  // namespace
 
 HttpReply http_request(const Endpoint& server, std::string_view method, const std::string& target,
@@ -28,48 +22,48 @@ HttpReply http_request(const Endpoint& server, std::string_view method, const st
     reply.error = "unknown HTTP method " + std::string(method);
     return reply;
   }
+  // Plain completion handlers, no coroutine: util is also built into the fuzz targets, which
+  // clang 14 cannot compile coroutines for under ASan.
   asio::io_context io;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        beast::tcp_stream stream(io);
-        asio::ip::tcp::endpoint ep;
-        std::memcpy(ep.data(), server.sockaddr_ptr(), server.size());
-        ep.resize(server.size());
-        stream.expires_after(timeout);  // one deadline for connect, send and receive
-        auto [cec] = co_await stream.async_connect(ep, as_tuple(use_awaitable));
-        if (cec) {
-          reply.error = "cannot connect to " + server.to_string() + ": " + cec.message();
-          co_return;
-        }
-        http::request<http::string_body> req{verb, target, 11};
-        req.set(http::field::host, server.to_string());
-        req.set(http::field::user_agent, std::string(user_agent));
-        req.keep_alive(false);
-        req.prepare_payload();
-        auto [wec, w] = co_await http::async_write(stream, req, as_tuple(use_awaitable));
-        (void)w;
-        if (wec) {
-          reply.error = "sending to " + server.to_string() + ": " + wec.message();
-          co_return;
-        }
-        beast::flat_buffer buffer;
-        http::response_parser<http::string_body> parser;
-        parser.body_limit(64 * 1024 * 1024);
-        auto [rec, r] = co_await http::async_read(stream, buffer, parser, as_tuple(use_awaitable));
-        (void)r;
-        if (rec) {
-          reply.error = "reading from " + server.to_string() + ": " + rec.message();
-          co_return;
-        }
-        const auto& res = parser.get();
-        reply.ok = true;
-        reply.status = res.result_int();
-        reply.status_line =
-            "HTTP/1.1 " + std::to_string(reply.status) + " " + std::string(res.reason());
-        reply.body = res.body();
-      },
-      asio::detached);
+  beast::tcp_stream stream(io);
+  asio::ip::tcp::endpoint ep;
+  std::memcpy(ep.data(), server.sockaddr_ptr(), server.size());
+  ep.resize(server.size());
+  http::request<http::string_body> req{verb, target, 11};
+  req.set(http::field::host, server.to_string());
+  req.set(http::field::user_agent, std::string(user_agent));
+  req.keep_alive(false);
+  req.prepare_payload();
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 * 1024 * 1024);
+  const std::string where = server.to_string();
+  stream.expires_after(timeout);  // one deadline for connect, send and receive
+  stream.async_connect(ep, [&](const boost::system::error_code& cec) {
+    if (cec) {
+      reply.error = "cannot connect to " + where + ": " + cec.message();
+      return;
+    }
+    http::async_write(stream, req, [&](const boost::system::error_code& wec, std::size_t) {
+      if (wec) {
+        reply.error = "sending to " + where + ": " + wec.message();
+        return;
+      }
+      http::async_read(
+          stream, buffer, parser, [&](const boost::system::error_code& rec, std::size_t) {
+            if (rec) {
+              reply.error = "reading from " + where + ": " + rec.message();
+              return;
+            }
+            const auto& res = parser.get();
+            reply.ok = true;
+            reply.status = res.result_int();
+            reply.status_line =
+                "HTTP/1.1 " + std::to_string(reply.status) + " " + std::string(res.reason());
+            reply.body = res.body();
+          });
+    });
+  });
   io.run();
   return reply;
 }
