@@ -343,7 +343,7 @@ class Loader {
     }
     if (const auto* fwds = table_array(root, "forward")) {
       for (const auto& f : *fwds) load_forward(*f.as_table());
-      expand_zone_sets();
+      expand_zone_lists();
     }
     load_admin(section(root, "admin"));
   }
@@ -594,15 +594,15 @@ class Loader {
                {"zone", "upstreams", "policy", "timeout", "deadline", "max_outstanding", "max_qps",
                 "protocol", "health_probe", "randomize_case", "source_ports", "avoid_ports"});
     bool ok = true;
-    std::string zone_set;  // "@azure-privatelink": every zone of a built-in table
+    std::string zone_list;  // "@azure-privatelink": every zone of a built-in list
     if (const auto* z = t.get("zone");
         z != nullptr && z->is_string() && z->value<std::string>()->rfind('@', 0) == 0) {
-      zone_set = *z->value<std::string>();
-      if (zone_set != kAzurePrivateLink) {
-        error(*z, "unknown zone set '" + zone_set + "' (known: " + kAzurePrivateLink + ")");
+      zone_list = *z->value<std::string>();
+      if (zone_list != kAzurePrivateLink) {
+        error(*z, "unknown zone list '" + zone_list + "' (known: " + kAzurePrivateLink + ")");
         ok = false;
-      } else if (!zone_set_rule_.source.empty()) {
-        error(*z, "forward zone " + zone_set + " is already defined at " + zone_set_rule_.source);
+      } else if (!zone_list_rule_.source.empty()) {
+        error(*z, "forward zone " + zone_list + " is already defined at " + zone_list_rule_.source);
         ok = false;
       }
     } else if (!t.get("zone")) {
@@ -647,8 +647,8 @@ class Loader {
     get_enum(t, "source_ports", "forward.source_ports", f.source_ports,
              {{"per-question", SourcePorts::kPerQuestion}, {"pool", SourcePorts::kPool}});
     get_ports(t, "avoid_ports", "forward.avoid_ports", f.avoid_ports);
-    if (ok && !zone_set.empty()) {
-      zone_set_rule_ = std::move(f);  // expanded once every explicit rule is known
+    if (ok && !zone_list.empty()) {
+      zone_list_rule_ = std::move(f);  // expanded once every explicit rule is known
       return;
     }
     if (ok) {
@@ -666,13 +666,13 @@ class Loader {
   // `zone = "@azure-privatelink"`: one rule per public and private zone of Azure's
   // private-link table (policy/privatelink_table.hpp), with the rule's other keys. A zone
   // that also has an explicit [[forward]] keeps the explicit one.
-  void expand_zone_sets() {
-    if (zone_set_rule_.source.empty()) return;
+  void expand_zone_lists() {
+    if (zone_list_rule_.source.empty()) return;
     for (const auto& zone : policy::PrivateLinkTable::builtin().forward_zones()) {
       const bool explicit_rule = std::any_of(s_.forwards.begin(), s_.forwards.end(),
                                              [&](const auto& f) { return f.zone == zone; });
       if (explicit_rule) continue;
-      ForwardSettings f = zone_set_rule_;
+      ForwardSettings f = zone_list_rule_;
       f.zone = zone;
       s_.forwards.push_back(std::move(f));
     }
@@ -696,7 +696,7 @@ class Loader {
   std::filesystem::path dir_;
   std::vector<std::pair<toml::source_index, std::string>> errors_;  // (line, message)
   Settings s_;
-  ForwardSettings zone_set_rule_;  // the "@azure-privatelink" rule, if any (source set)
+  ForwardSettings zone_list_rule_;  // the "@azure-privatelink" rule, if any (source set)
   static constexpr const char* kAzurePrivateLink = "@azure-privatelink";
 };
 

@@ -45,11 +45,11 @@ upstreams = ["127.0.0.3"]
   CHECK(rule_for(*r, "vault.azure.net") != nullptr);
 }
 
-TEST_CASE("unknown and repeated zone sets are errors with their line", "[unit][settings]") {
+TEST_CASE("unknown and repeated zone lists are errors with their line", "[unit][settings]") {
   auto unknown =
       parse_settings("[[forward]]\nzone = \"@azure\"\nupstreams = [\"127.0.0.2\"]\n", "/t/c.toml");
   REQUIRE_FALSE(unknown.ok());
-  CHECK(unknown.error().front().rfind("/t/c.toml:2: unknown zone set '@azure'", 0) == 0);
+  CHECK(unknown.error().front().rfind("/t/c.toml:2: unknown zone list '@azure'", 0) == 0);
   auto twice = parse_settings(
       "[[forward]]\nzone = \"@azure-privatelink\"\nupstreams = [\"127.0.0.2\"]\n"
       "[[forward]]\nzone = \"@azure-privatelink\"\nupstreams = [\"127.0.0.3\"]\n",
