@@ -5,6 +5,7 @@
 #include "resolver/settings/loader.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -397,12 +398,19 @@ class Loader {
         log.level = level;
       }
     }
-    get_bool(*t, "queries", "log.queries", log.queries);
+    read_query_log(*t, {"queries", "query_file", "sample"}, "log.");
+  }
+
+  // The query log's three settings, under the names of `keys` (on, file, sample) in `t`.
+  void read_query_log(const toml::table& t, const std::array<const char*, 3>& keys,
+                      const std::string& prefix) {
+    auto& log = s_.log;
+    get_bool(t, keys[0], prefix + keys[0], log.queries);
     std::string file;
-    if (get_string(*t, "query_file", "log.query_file", file)) {
+    if (get_string(t, keys[1], prefix + keys[1], file)) {
       log.query_file = file.empty() ? file : resolve_path(file);
     }
-    get_uint(*t, "sample", "log.sample", log.sample, 1, 1000000);
+    get_uint(t, keys[2], prefix + keys[2], log.sample, 1, 1000000);
   }
 
   void load_acl(const toml::table* t) {
@@ -427,13 +435,8 @@ class Loader {
             "both configure the query log: keep [query_log] only");
       return;
     }
-    log.queries = true;
-    get_bool(*t, "enabled", "query_log.enabled", log.queries);
-    std::string file;
-    if (get_string(*t, "file", "query_log.file", file)) {
-      log.query_file = file.empty() ? file : resolve_path(file);
-    }
-    get_uint(*t, "sample", "query_log.sample", log.sample, 1, 1000000);
+    log.queries = true;  // the table's presence turns it on
+    read_query_log(*t, {"enabled", "file", "sample"}, "query_log.");
   }
 
   void load_rate_limit(const toml::table* t) {

@@ -29,6 +29,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -267,6 +268,24 @@ def raw_udp(addr, port, payload, timeout=1.0, source=None):
 def rrsets_text(msg, section="answer"):
     """Lines 'owner ttl class type rdata' of one section, for messages and asserts."""
     return [line for rr in getattr(msg, section) for line in rr.to_text().splitlines()]
+
+
+def rcode_text(m):
+    """The RCODE of a response as text, or "TIMEOUT" for None (no response)."""
+    return "TIMEOUT" if m is None else dns.rcode.to_text(m.rcode())
+
+
+def ede_codes(m):
+    """INFO-CODEs of the EDE options (RFC 8914, option code 15) of a response (None: none)."""
+    out = []
+    for opt in (m.options if m is not None else []):
+        if opt.otype != 15:
+            continue
+        code = getattr(opt, "code", None)
+        if code is None:
+            code = struct.unpack("!H", opt.to_wire()[:2])[0]
+        out.append(int(code))
+    return out
 
 
 def answer_addresses(msg):

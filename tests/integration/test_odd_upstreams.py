@@ -251,7 +251,7 @@ def ask(v, qname, rdtype="A", timeout=8.0):
 
 
 def rcode(m):
-    return "TIMEOUT" if m is None else dns.rcode.to_text(m.rcode())
+    return h.rcode_text(m)
 
 
 def addrs(m):
@@ -259,15 +259,7 @@ def addrs(m):
 
 
 def ede_codes(m):
-    out = []
-    for opt in (m.options if m is not None else []):
-        if opt.otype != EDE_OPTION:
-            continue
-        code = getattr(opt, "code", None)
-        if code is None:
-            code = struct.unpack("!H", opt.to_wire()[:2])[0]
-        out.append(int(code))
-    return out
+    return h.ede_codes(m)
 
 
 def evidence(v, *upstreams):

@@ -83,7 +83,7 @@ def ask(v, qname, rdtype="A", timeout=5.0, tcp=False, **kw):
 
 
 def rcode(m):
-    return "TIMEOUT" if m is None else dns.rcode.to_text(m.rcode())
+    return h.rcode_text(m)
 
 
 def addrs(m):
@@ -91,16 +91,7 @@ def addrs(m):
 
 
 def ede_codes(m):
-    """INFO-CODEs of the EDE options (option code 15) of a response."""
-    out = []
-    for opt in (m.options if m is not None else []):
-        if opt.otype != EDE_OPTION:
-            continue
-        code = getattr(opt, "code", None)
-        if code is None:
-            code = struct.unpack("!H", opt.to_wire()[:2])[0]
-        out.append(int(code))
-    return out
+    return h.ede_codes(m)
 
 
 def ttls(m):
