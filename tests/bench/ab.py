@@ -317,7 +317,8 @@ def main():
                 load = cell[0]
                 for binary, server, label in runs[k:] + runs[:k]:
                     o = dict(opts, vnetdns_bin=binary) if binary else opts
-                    res[(label, name[cell])].append(one(f"{label} [{name[cell]}]", server, d, o,
+                    tag = f" [{name[cell]}]" if a.workload == "miss" else ""
+                    res[(label, name[cell])].append(one(f"{label}{tag}", server, d, o,
                                                         up, a.workload, load, a.profile))
     finally:
         for p in list(b.Proc.live):
@@ -338,7 +339,8 @@ def main():
             per_round = [x[key] / y[key] for x, y in zip(rs, res[(ref, load)]) if y[key]]
             ratios += (f"  {mine / base:.2f}x {ref} ({key}; rounds "
                        f"{min(per_round):.2f}-{max(per_round):.2f})")
-        print(f"{label + ' [' + load + ']':40s} {q:9,.0f} q/s  {us:6.2f} µs/q{ratios}")
+        tag = f" [{load}]" if a.workload == "miss" else ""
+        print(f"{label + tag:40s} {q:9,.0f} q/s  {us:6.2f} µs/q{ratios}")
     return 0
 
 

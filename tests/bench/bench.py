@@ -730,15 +730,32 @@ def measured_detail(p, up, fn):
     return r
 
 
-def miss_rows(d, opts, up, servers, rounds, loads, noisy=0.3, retries=2):
+def wait_quiet(up, budget, threshold):
+    """Waits, at most `budget` seconds, for a second during which processes not ours used
+    under `threshold` cores (each second is a measurement window of /proc/stat, not a guess
+    at readiness); returns the seconds spent."""
+    t0 = time.time()
+    while time.time() - t0 < budget:
+        b0, o0, k0, w0 = busy_seconds(), own_seconds(), cpu_seconds(up.proc.pid), time.time()
+        time.sleep(1.0)
+        others = (busy_seconds() - b0 - (own_seconds() - o0)
+                  - (cpu_seconds(up.proc.pid) - k0)) / (time.time() - w0)
+        if others <= threshold:
+            break
+    return time.time() - t0
+
+
+def miss_rows(d, opts, up, servers, rounds, loads, noisy=0.3, retries=1, quiet_budget=0.0):
     """The miss workload alone: for each round, each load setting and each server, a fresh
     start, the miss names once each, stop. Interleaved: the order of the load settings
     alternates from round to round and the servers' order rotates, so no server always runs
     right after the same one or at the same point of a round. A run during which processes
     not ours used more than `noisy` cores (the machine is shared) is run again, at most
-    `retries` times; the quietest try counts (all are kept in "tries"). Returns one record
-    per run."""
+    `retries` times; the quietest try counts (all are kept in "tries"). With `quiet_budget`
+    seconds, each try first waits for a quiet second (wait_quiet), until the budget, shared by
+    all tries, is spent. Returns one record per run."""
     runs = []
+    budget = quiet_budget
     for rnd in range(rounds):
         order_loads = list(loads) if rnd % 2 == 0 else list(loads)[::-1]
         k = rnd % len(servers)
@@ -749,7 +766,9 @@ def miss_rows(d, opts, up, servers, rounds, loads, noisy=0.3, retries=2):
                 for attempt in range(1 + max(retries, 0)):
                     log(f"== miss round {rnd + 1}/{rounds}, {MISS_LOADS[load]['label']}: {s}"
                         + (f" (try {attempt + 1})" if attempt else ""))
-                    rec = {"round": rnd + 1, "load": load, "server": s,
+                    waited = wait_quiet(up, budget, noisy) if budget > 0 and noisy else 0.0
+                    budget -= waited
+                    rec = {"round": rnd + 1, "load": load, "server": s, "waited_s": waited,
                            "time": datetime.datetime.now(datetime.timezone.utc).strftime(
                                "%H:%M:%S"),
                            "loadavg": float(open("/proc/loadavg").read().split()[0])}
@@ -782,32 +801,38 @@ MISS_TARGETS = [  # (server, reference, factor): issue 17
     ("vnetdns", "unbound", 2.0), ("vnetdns", "dnsdist", 0.9), ("vnetdns-pool", "dnsdist", 1.2)]
 
 
-def miss_report(runs, loads, rounds, noisy_cores=0.3, retries=2):
-    """Tables of the miss rows: per load setting, each server's median q/s (range), its ratio
-    to dnsdist and to Unbound (ratio of the medians; in parentheses the range of the ratios
-    within each round, whose runs were a minute apart at most), µs of server CPU per query,
-    and the targets."""
+def miss_report(runs, loads, rounds, noisy_cores=0.3, retries=1):
+    """Tables of the miss rows, per load setting: each server's median q/s (range) and its
+    ratio to dnsdist and to Unbound; µs of server CPU per query and the capacity ratio it
+    gives (the reference's µs/q over the server's: what the q/s ratio is when the server's
+    core is the bottleneck, and much steadier on a shared machine); the targets by both; and
+    the runs. Ratios are of the medians; in parentheses the range of the ratios within each
+    round (whose runs were a minute or two apart)."""
     L = []
     servers = [s for s in MISS_SERVERS if any(r["server"] == s for r in runs)]
     servers += sorted({r["server"] for r in runs} - set(servers))
 
-    def cell(load, s, key):
-        return [r[key] for r in runs if r["load"] == load and r["server"] == s and r["answered"]]
+    def sel(load, s, quiet=False):
+        return [r for r in runs if r["load"] == load and r["server"] == s and r["answered"]
+                and (not quiet or r.get("others_cores", 0) <= noisy_cores)]
 
-    def ratio(load, s, ref):
-        a, b = med(cell(load, s, "qps"))[0], med(cell(load, ref, "qps"))[0]
+    def cell(load, s, key, quiet=False):
+        return [r[key] for r in sel(load, s, quiet)]
+
+    def ratio(load, s, ref, key="qps", quiet=False):
+        """s / ref for q/s; ref / s for µs per query (higher is better either way)."""
+        a, b = med(cell(load, s, key, quiet))[0], med(cell(load, ref, key, quiet))[0]
         if not a or not b:
             return None, None, None
+        f = (lambda x, y: x / y) if key == "qps" else (lambda x, y: y / x)
         per_round = []
         for rnd in range(1, rounds + 1):
-            x = [r["qps"] for r in runs if r["load"] == load and r["server"] == s
-                 and r["round"] == rnd and r["answered"]]
-            y = [r["qps"] for r in runs if r["load"] == load and r["server"] == ref
-                 and r["round"] == rnd and r["answered"]]
-            if x and y and y[0]:
-                per_round.append(x[0] / y[0])
-        return a / b, (min(per_round) if per_round else None), (max(per_round) if per_round
-                                                                 else None)
+            x = [r[key] for r in sel(load, s, quiet) if r["round"] == rnd]
+            y = [r[key] for r in sel(load, ref, quiet) if r["round"] == rnd]
+            if x and y and x[0] and y[0]:
+                per_round.append(f(x[0], y[0]))
+        return f(a, b), (min(per_round) if per_round else None), (max(per_round) if per_round
+                                                                   else None)
 
     def fr(t):
         v, lo, hi = t
@@ -815,54 +840,75 @@ def miss_report(runs, loads, rounds, noisy_cores=0.3, retries=2):
             return "n/a"
         return f"{v:.2f}" + (f" ({lo:.2f}–{hi:.2f})" if lo is not None and hi > lo else "")
 
-    L.append("| server | load | q/s | × dnsdist | × unbound | µs/q server (user / sys) "
-             "| knotd µs/q | preempted /q | lost |")
+    def num(v, digits=2):
+        return "n/a" if v is None else f"{v:.{digits}f}"
+
+    L.append("Throughput (dnsperf's queries per second; server busy: its CPU over the run's "
+             "wall time, 1.00 = its core saturated):\n")
+    L.append("| server | load | q/s | × dnsdist | × unbound | server busy | lost |")
+    L.append("|---|---|---|---|---|---|---|")
+    for load in loads:
+        for s in servers:
+            busy = med([r["cpu_s"] / max(r["wall"], 1e-3) for r in sel(load, s)])[0]
+            lost = med([r["lost"] for r in runs if r["load"] == load and r["server"] == s])
+            L.append(f"| {s} | {load} | {fmt(*med(cell(load, s, 'qps')))} | "
+                     f"{fr(ratio(load, s, 'dnsdist'))} | {fr(ratio(load, s, 'unbound'))} | "
+                     f"{num(busy)} | {fmt(*lost)} |")
+    L.append("")
+    L.append("CPU per miss (µs of server CPU per answered query, user and system apart; capacity "
+             "× ref = ref's µs/q over the server's; knotd µs/q: the upstream's CPU per query; "
+             "preempted /q: the server's involuntary context switches per query):\n")
+    L.append("| server | load | server µs/q | user | sys | capacity × dnsdist | × unbound "
+             "| knotd µs/q | preempted /q |")
     L.append("|---|---|---|---|---|---|---|---|---|")
     for load in loads:
         for s in servers:
-            q = med(cell(load, s, "qps"))
-            u = med(cell(load, s, "us_per_q"))
-            uu = med(cell(load, s, "user_us_per_q"))[0]
-            us = med(cell(load, s, "sys_us_per_q"))[0]
-            k = med(cell(load, s, "knot_us_per_q"))[0]
-            pre = med(cell(load, s, "preempted_per_q"))[0]
-            lost = med([r["lost"] for r in runs if r["load"] == load and r["server"] == s])
-            split = f" ({uu:.2f} / {us:.2f})" if uu is not None else ""
-            L.append(f"| {s} | {load} | {fmt(*q)} | {fr(ratio(load, s, 'dnsdist'))} | "
-                     f"{fr(ratio(load, s, 'unbound'))} | {fmt(*u, 2)}{split} | "
-                     f"{'n/a' if k is None else f'{k:.2f}'} | "
-                     f"{'n/a' if pre is None else f'{pre:.3f}'} | {fmt(*lost)} |")
+            L.append(f"| {s} | {load} | {fmt(*med(cell(load, s, 'us_per_q')), 2)} | "
+                     f"{num(med(cell(load, s, 'user_us_per_q'))[0])} | "
+                     f"{num(med(cell(load, s, 'sys_us_per_q'))[0])} | "
+                     f"{fr(ratio(load, s, 'dnsdist', 'us_per_q'))} | "
+                     f"{fr(ratio(load, s, 'unbound', 'us_per_q'))} | "
+                     f"{num(med(cell(load, s, 'knot_us_per_q'))[0])} | "
+                     f"{num(med(cell(load, s, 'preempted_per_q'))[0], 3)} |")
     L.append("")
-    L.append("Targets (issue 17), each under each load setting, from the ratios of the medians "
-             "above:\n")
-    L.append("| target | " + " | ".join(MISS_LOADS[x]["label"] for x in loads) + " |")
-    L.append("|---|" + "---|" * len(loads))
+    L.append("Targets (issue 17), each under each load setting: by q/s (all rounds; in brackets "
+             f"the runs with other processes under {noisy_cores} cores only, their count) and by "
+             "CPU per miss:\n")
+    L.append("| target | by | " + " | ".join(MISS_LOADS[x]["label"] for x in loads) + " |")
+    L.append("|---|---|" + "---|" * len(loads))
     for s, ref, factor in MISS_TARGETS:
-        cells = []
-        for load in loads:
-            t = ratio(load, s, ref)
-            if t[0] is None:
-                cells.append("n/a")
-                continue
-            met = "met" if t[0] >= factor else "NOT met"
-            cells.append(f"{fr(t)}×: {met}")
-        L.append(f"| {s} ≥ {factor}× {ref} q/s | " + " | ".join(cells) + " |")
+        for by, key in (("q/s", "qps"), ("CPU per miss", "us_per_q")):
+            cells = []
+            for load in loads:
+                t = ratio(load, s, ref, key)
+                if t[0] is None:
+                    cells.append("n/a")
+                    continue
+                c = f"{fr(t)}×: {'met' if t[0] >= factor else 'NOT met'}"
+                if key == "qps":
+                    qt = ratio(load, s, ref, key, quiet=True)[0]
+                    n = min(len(sel(load, s, True)), len(sel(load, ref, True)))
+                    c += (f" [quiet: {qt:.2f}×, n={n}: {'met' if qt >= factor else 'NOT met'}]"
+                          if qt else " [quiet: none]")
+                cells.append(c)
+            L.append(f"| {s} ≥ {factor}× {ref} | {by} | " + " | ".join(cells) + " |")
     L.append("")
-    noisy = []
+    spread = []
     for load in loads:
         for s in servers:
             q = cell(load, s, "qps")
             if len(q) > 1 and min(q) > 0 and max(q) / min(q) > 1.15:
-                noisy.append(f"{s} ({load}): {min(q):,.0f}–{max(q):,.0f}")
-    if noisy:
-        L.append("Spread over 15% between rounds (noisy): " + "; ".join(noisy) + ".\n")
+                spread.append(f"{s} ({load}): {min(q):,.0f}–{max(q):,.0f}")
+    if spread:
+        L.append("Spread over 15% between rounds (noisy): " + "; ".join(spread) + ".\n")
     loud = [r for r in runs if r.get("others_cores", 0) > noisy_cores]
     retried = sum(len(r.get("tries", [])) - 1 for r in runs)
     L.append(f"Runs during which other processes used over {noisy_cores} cores (each was tried "
              f"up to {1 + retries} times, the quietest try kept): {len(loud)} of {len(runs)}"
              + (": " + "; ".join(f"round {r['round']} {r['load']} {r['server']} "
                                  f"({r['others_cores']:.2f})" for r in loud) if loud else "")
-             + f". Tries repeated for noise: {retried}.\n")
+             + f". Tries repeated for noise: {retried}; seconds waited for a quiet start: "
+             f"{sum(r.get('waited_s', 0) for r in runs):.0f}.\n")
     L.append("Every run (UTC time; load average at its start; others: CPU used during the run by "
              "processes not ours, in cores, of 2; server busy: the server's CPU over the run's "
              "wall time, 1.00 = its core saturated):\n")
@@ -984,7 +1030,8 @@ def miss_header(meta):
          f"CPU 1; knotd's threads: {meta.get('knotd_pinned', '?')}; nice {meta['nice']}",
          "- versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
          + f"; vnetdns build: {meta.get('vnetdns_rev', '?')}",
-         f"- {meta['rounds']} round(s), {meta['n_miss']:,} miss names", ""]
+         f"- {meta['rounds']} round(s), {meta['n_miss']:,} miss names",
+         f"- command: {meta.get('command', '?')}", ""]
     return "\n".join(L)
 
 
@@ -1202,7 +1249,10 @@ def main():
     ap.add_argument("--noisy", type=float, default=0.3,
                     help="miss rows: a run during which processes not ours used more CPU than "
                          "this (cores) is tried again (0: never)")
-    ap.add_argument("--retries", type=int, default=2, help="miss rows: tries again at most")
+    ap.add_argument("--retries", type=int, default=1, help="miss rows: tries again at most")
+    ap.add_argument("--wait-quiet", type=float, default=0,
+                    help="miss rows: seconds, in all, that tries may wait for a quiet second "
+                         "(other processes under --noisy cores) before they start")
     ap.add_argument("--no-miss-rows", action="store_true",
                     help="full run without the miss rows under both load settings")
     ap.add_argument("--knotd-self-pinned", action="store_true",
@@ -1253,6 +1303,7 @@ def main():
             "loadavg": open("/proc/loadavg").read().split()[0], "nice": a.nice,
             "rounds": rounds, "duration": duration, "n_miss": n_miss,
             "vnetdns_rev": rev, "miss_loads": miss_loads,
+            "command": "bench.py " + " ".join(sys.argv[1:]),
             "knotd_pinned": "knotd's own" if a.knotd_self_pinned else "CPU 1 (pinned back)",
             "versions": {s: version_of(s, opts) for s in servers + ["knotd", "dnsperf"]
                          if s != "echo"}}
@@ -1282,7 +1333,7 @@ def main():
         if miss_servers and miss_loads:
             try:
                 miss_runs = miss_rows(d, opts, up, miss_servers, rounds, miss_loads,
-                                      a.noisy, a.retries)
+                                      a.noisy, a.retries, a.wait_quiet)
             except Exception as e:  # noqa: BLE001 - keep what the other parts measured
                 log(f"   miss rows FAILED: {e}")
                 failures["miss rows"] = str(e)[:2000]
