@@ -125,7 +125,9 @@ void PacketCache::free_all(Shard& s) {
 }
 
 HitInfo PacketCache::lookup(const CacheKey& key, std::uint32_t now, std::uint8_t* out,
-                            std::size_t cap, bool allow_stale, std::uint32_t stale_ttl) {
+                            std::size_t cap, const LookupOptions& options) {
+  const bool allow_stale = options.allow_stale;
+  const std::uint32_t stale_ttl = options.stale_ttl;
   HitInfo info;
   const std::uint64_t hash = key.hash();
   Shard& s = shard_for(hash);

@@ -78,6 +78,12 @@ struct CacheOptions {
   std::uint32_t stale_window = 0;  // seconds past expiry an entry may be served stale
 };
 
+// How PacketCache::lookup treats an expired entry.
+struct LookupOptions {
+  bool allow_stale = false;      // serve an expired entry inside the stale window
+  std::uint32_t stale_ttl = 30;  // the TTL a stale answer goes out with (RFC 8767)
+};
+
 class PacketCache {
  public:
   explicit PacketCache(const CacheOptions& options);
@@ -86,11 +92,11 @@ class PacketCache {
   PacketCache& operator=(const PacketCache&) = delete;
 
   // Copies a live entry into `out` (capacity `cap`) with TTLs aged to `now` (seconds).
-  // A stale entry is copied only when `allow_stale`, with every TTL set to `stale_ttl`.
+  // A stale entry is copied only with `options.allow_stale`, every TTL set to its stale_ttl.
   // Prefetch is due on a hit in the last tenth of the TTL; TTLs count in whole seconds, so
   // entries with a TTL under 10 s are never prefetched.
   HitInfo lookup(const CacheKey& key, std::uint32_t now, std::uint8_t* out, std::size_t cap,
-                 bool allow_stale = false, std::uint32_t stale_ttl = 30);
+                 const LookupOptions& options = {});
   // A failure (kind kFailure) never replaces an entry that may still be served stale: the
   // stale entry is kept and its refresh marked failed instead (RFC 8767 section 4). A failure
   // that replaces an earlier failure of the same question is remembered twice as long as

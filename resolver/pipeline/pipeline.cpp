@@ -383,7 +383,8 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
     const cache::CacheKey key{q.qname, q.qtype, q.qclass, q.dnssec_ok, q.cd()};
     const auto& cs = s.settings.cache;
     const bool serve_stale = cs.serve_stale.count() > 0;
-    cache::HitInfo hit = cache_.lookup(key, second, out, cap, serve_stale, kStaleTtl);
+    cache::HitInfo hit =
+        cache_.lookup(key, second, out, cap, {.allow_stale = serve_stale, .stale_ttl = kStaleTtl});
     pending.cache_missed = hit.freshness != cache::Freshness::kFresh;
     if (hit.freshness == cache::Freshness::kFresh) {
       std::size_t n = hit.len;

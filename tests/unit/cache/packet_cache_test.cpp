@@ -148,14 +148,15 @@ TEST_CASE("PacketCache: stale entries are served only when allowed, within the w
   CHECK(c.lookup(key("www.example.com"), kNow + 110, out.data(), out.size()).freshness ==
         Freshness::kMiss);
   CHECK(c.stats().entries == 1);  // kept for the serve-stale window
-  const HitInfo stale =
-      c.lookup(key("www.example.com"), kNow + 110, out.data(), out.size(), true, 30);
+  const HitInfo stale = c.lookup(key("www.example.com"), kNow + 110, out.data(), out.size(),
+                                 {.allow_stale = true, .stale_ttl = 30});
   REQUIRE(stale.freshness == Freshness::kStale);
   CHECK(stale.remaining_ttl == 0);
   CHECK(ttls_of(out.data(), stale.len) == std::vector<std::uint32_t>{30});  // RFC 8767
   // Past the window: dropped, even when stale answers are allowed.
-  CHECK(c.lookup(key("www.example.com"), kNow + 160, out.data(), out.size(), true, 30).freshness ==
-        Freshness::kMiss);
+  CHECK(c.lookup(key("www.example.com"), kNow + 160, out.data(), out.size(),
+                 {.allow_stale = true, .stale_ttl = 30})
+            .freshness == Freshness::kMiss);
   CHECK(c.stats().entries == 0);
 }
 
