@@ -37,6 +37,7 @@ import time
 import traceback
 
 import dns.edns
+import dns.exception
 import dns.flags
 import dns.message
 import dns.name
@@ -268,6 +269,16 @@ def raw_udp(addr, port, payload, timeout=1.0, source=None):
 def rrsets_text(msg, section="answer"):
     """Lines 'owner ttl class type rdata' of one section, for messages and asserts."""
     return [line for rr in getattr(msg, section) for line in rr.to_text().splitlines()]
+
+
+def timed_query(addr, port, qname, rdtype="A", timeout=5.0, over_tcp=False, **kw):
+    """(response or None on timeout, seconds taken): one query over UDP or TCP."""
+    t0 = time.monotonic()
+    try:
+        m = (tcp if over_tcp else udp)(addr, port, qname, rdtype, timeout=timeout, **kw)
+    except dns.exception.Timeout:
+        m = None
+    return m, time.monotonic() - t0
 
 
 def rcode_text(m):
@@ -709,12 +720,15 @@ def start_authoritative_named(ctx, name, port, options=(), body=()):
 
 
 def unbound_conf(rundir, listen_addr, port, snippet_path, root_forwarders,
-                 clients=("127.0.0.0/8",), private_address=("10.0.0.0/8",)):
+                 clients=("127.0.0.0/8",), private_address=("10.0.0.0/8",), access="allow",
+                 extra=(), logfile=""):
     """An unbound.conf (foreground, iterator only: no DNSSEC, no trust anchor) that includes
     `snippet_path` (the Unbound snippet of deploy/onprem/) and forwards "." to
     `root_forwarders` ("ADDR@PORT"), forward-first no: the root hints are never used.
     `private_address` turns on DNS-rebinding protection for those ranges, which the
-    snippet's private-domain lines must lift for the private-link zones."""
+    snippet's private-domain lines must lift for the private-link zones. Without a snippet
+    (None) it is a plain forwarder; `access` is the access-control action for `clients`,
+    `extra` more server: lines, `logfile` where Unbound logs ("": stderr)."""
     lines = [
         "server:",
         "  verbosity: 1",
@@ -727,17 +741,20 @@ def unbound_conf(rundir, listen_addr, port, snippet_path, root_forwarders,
         f'  directory: "{rundir}"',
         f'  pidfile: "{rundir}/unbound.pid"',
         "  use-syslog: no",
-        '  logfile: ""',
+        f'  logfile: "{logfile}"',
         "  num-threads: 1",
         "  do-not-query-localhost: no",
         '  module-config: "iterator"',
     ]
-    lines += [f"  access-control: {c} allow" for c in clients]
+    lines += [f"  {line}" for line in extra]
+    lines += [f"  access-control: {c} {access}" for c in clients]
     lines += [f"  private-address: {a}" for a in private_address]
     lines += ["remote-control:", "  control-enable: no",
               "forward-zone:", '  name: "."']
     lines += [f"  forward-addr: {f}" for f in root_forwarders]
-    lines += ["  forward-first: no", f'include: "{snippet_path}"']
+    lines += ["  forward-first: no"]
+    if snippet_path is not None:
+        lines += [f'include: "{snippet_path}"']
     return "\n".join(lines) + "\n"
 
 

@@ -448,32 +448,12 @@ def start_unbound(ctx, upstream_addr, upstream_port, name):
     os.makedirs(rundir)
     conf = os.path.join(rundir, "unbound.conf")
     with open(conf, "w") as f:
-        f.write("\n".join([
-            "server:",
-            "  verbosity: 1",
-            f"  interface: {UNBOUND_ADDR}@{port}",
-            f"  port: {port}",
-            "  do-ip6: no",
-            "  do-daemonize: no",
-            '  username: ""',
-            '  chroot: ""',
-            f'  directory: "{rundir}"',
-            '  pidfile: ""',
-            "  use-syslog: no",
-            f'  logfile: "{os.path.join(rundir, "unbound.log")}"',
-            "  num-threads: 1",
-            "  do-not-query-localhost: no",
-            '  module-config: "iterator"',  # no validator: no DNSSEC, no trust anchor
-            "  qname-minimisation: no",
-            # allow_snoop: RD=0 queries are answered from the cache (plain allow REFUSES them).
-            "  access-control: 127.0.0.0/8 allow_snoop",
-            "remote-control:",
-            "  control-enable: no",
-            "forward-zone:",
-            '  name: "."',
-            f"  forward-addr: {upstream_addr}@{upstream_port}",
-            "  forward-first: no",
-        ]) + "\n")
+        # A plain forwarder, iterator only (no validator: no DNSSEC, no trust anchor);
+        # allow_snoop: RD=0 queries are answered from the cache (plain allow REFUSES them).
+        f.write(h.unbound_conf(rundir, UNBOUND_ADDR, port, None,
+                               [f"{upstream_addr}@{upstream_port}"], private_address=(),
+                               access="allow_snoop", extra=("qname-minimisation: no",),
+                               logfile=os.path.join(rundir, "unbound.log")))
     r = h.run_tool(["unbound-checkconf", conf]) if shutil.which("unbound-checkconf") else None
     if r is not None and r.returncode != 0:
         raise RuntimeError(f"unbound-checkconf rejects {conf}:\n{r.stdout}{r.stderr}")

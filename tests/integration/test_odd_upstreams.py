@@ -242,12 +242,7 @@ def start_vnetdns(ctx, rules):
 def ask(v, qname, rdtype="A", timeout=8.0):
     """(response or None on timeout, seconds taken): one UDP query with EDNS to vnetdns."""
     _assert_127(v.addr)
-    t0 = time.monotonic()
-    try:
-        m = h.udp(v.addr, v.port, qname, rdtype, timeout=timeout)
-    except dns.exception.Timeout:
-        m = None
-    return m, time.monotonic() - t0
+    return h.timed_query(v.addr, v.port, qname, rdtype, timeout)
 
 
 def rcode(m):

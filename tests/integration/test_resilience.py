@@ -73,13 +73,7 @@ def start_vnetdns(ctx, upstreams, cache=None, name="vnetdns", extra_toml="", thr
 
 def ask(v, qname, rdtype="A", timeout=5.0, tcp=False, **kw):
     """(response or None on timeout, seconds taken)."""
-    t0 = time.monotonic()
-    try:
-        fn = h.tcp if tcp else h.udp
-        m = fn(h.LOOPBACK4, v.port, qname, rdtype, timeout=timeout, **kw)
-    except dns.exception.Timeout:
-        m = None
-    return m, time.monotonic() - t0
+    return h.timed_query(h.LOOPBACK4, v.port, qname, rdtype, timeout, over_tcp=tcp, **kw)
 
 
 def rcode(m):
