@@ -190,6 +190,15 @@ admin::ReloadOutcome Application::load_and_publish() {
                 z->serial(), n, n == 1 ? "y" : "ies");
     }
   }
+  // Validation switched on or off, or its anchors or exceptions changed: every cached
+  // answer was judged (or not) under the old rules.
+  const auto& nd = next.dnssec;
+  const auto& pd = previous->settings.dnssec;
+  if (nd.mode != pd.mode || nd.trust_anchor_file != pd.trust_anchor_file ||
+      nd.insecure != pd.insecure) {
+    cache_->clear();
+    VLOG_INFO("[dnssec] changed: cache cleared");
+  }
   // A removed zone: what was spliced into it or cached below it goes too.
   for (const auto& z : previous->zones->zones()) {
     if (snap.value()->zones->zone(z->origin()) == nullptr) cache_->erase_below(z->origin());

@@ -174,6 +174,7 @@ HitInfo PacketCache::lookup(const CacheKey& key, std::uint32_t now, std::uint8_t
   info.freshness = stale ? Freshness::kStale : Freshness::kFresh;
   info.len = e.len;
   info.kind = e.kind;
+  info.ede = static_cast<int>(e.ede_plus_one) - 1;
   info.remaining_ttl = stale ? 0 : e.ttl - age;
   info.splice = e.splice_len != 0;
   if (info.splice) info.splice_target.assign_wire(e.splice_target(), e.splice_len);
@@ -210,6 +211,7 @@ void PacketCache::insert(const CacheKey& key, const InsertRequest& r, std::uint3
   e->qname_len = static_cast<std::uint8_t>(key.qname.size());
   e->splice_len = static_cast<std::uint8_t>(splice_len);
   e->kind = r.kind;
+  e->ede_plus_one = r.ede >= 0 && r.ede < 0xffff ? static_cast<std::uint16_t>(r.ede + 1) : 0;
   e->dnssec_ok = key.dnssec_ok;
   e->checking_disabled = key.checking_disabled;
   std::uint8_t* p = e->payload();

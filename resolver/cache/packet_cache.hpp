@@ -40,6 +40,9 @@ struct InsertRequest {
   EntryKind kind = EntryKind::kPositive;
   bool splice = false;  // complete from local data at `splice_target` on each hit
   wire::Name splice_target;
+  // An RFC 8914 info code answered with every hit (why a kFailure failed: a DNSSEC-bogus
+  // answer's reason, say), or -1 for none.
+  int ede = -1;
 };
 
 enum class Freshness : std::uint8_t { kMiss, kFresh, kStale };
@@ -59,6 +62,7 @@ struct HitInfo {
   std::uint32_t remaining_ttl = 0;  // 0 when stale
   bool splice = false;
   wire::Name splice_target;
+  int ede = -1;                  // InsertRequest::ede
   bool prefetch_due = false;     // in the last tenth of its TTL
   bool refresh_blocked = false;  // stale, and a refresh failed less than kRefreshRetry ago
   CacheVersion version;          // read before the lookup (see unchanged())
@@ -152,6 +156,7 @@ class PacketCache {
     EntryKind kind;
     bool dnssec_ok;
     bool checking_disabled;
+    std::uint16_t ede_plus_one;  // InsertRequest::ede + 1 (0: none)
 
     // qname (qname_len bytes), splice target (splice_len), TTL offsets (2 * ttl_count,
     // unaligned), wire (len).

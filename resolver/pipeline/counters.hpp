@@ -50,6 +50,12 @@ struct Counters {
   Counter memo_hits;        // UDP answers repeated from the worker's AnswerMemo
   Counter memo_cache_hits;  // of those, answers that came from the cache
   std::array<Counter, 64> qtypes;  // qtype < 64; others in the last slot
+  // DNSSEC (docs/dnssec.md): answers validated, by dnssec::Security; bogus ones by
+  // dnssec::BogusReason; DS and DNSKEY questions the chain of trust asked (cache misses and
+  // hits alike).
+  std::array<Counter, 4> dnssec_answers;
+  std::array<Counter, 7> dnssec_bogus;
+  Counter dnssec_subqueries;
 
   void count_qtype(std::uint16_t qtype) noexcept { qtypes[qtype < 63 ? qtype : 63].add(); }
   void count_rcode(std::uint16_t rcode) noexcept {

@@ -7,15 +7,19 @@
 namespace vnetdns::pipeline {
 
 namespace {
-constexpr std::uint16_t kKeptFlags = wire::kFlagAA | wire::kFlagTC | wire::kRcodeMask;
+constexpr std::uint16_t kKeptFlags =
+    wire::kFlagAA | wire::kFlagTC | wire::kFlagAD | wire::kRcodeMask;
 }
 
 std::size_t finalize_answer(std::uint8_t* out, std::size_t len, std::size_t cap,
                             const ClientInfo& c, int ede_code, bool* truncated) noexcept {
   const wire::QueryView& q = *c.query;
+  // RFC 6840 section 5.8: AD (set only on validated data) goes to clients that set DO or AD.
+  const std::uint16_t kept =
+      q.dnssec_ok || (q.flags & wire::kFlagAD) != 0 ? kKeptFlags : (kKeptFlags & ~wire::kFlagAD);
   const std::uint16_t flags =
-      static_cast<std::uint16_t>((wire::header_flags(out) & kKeptFlags) | wire::kFlagQR |
-                                 wire::kFlagRA | (q.flags & (wire::kFlagRD | wire::kFlagCD)));
+      static_cast<std::uint16_t>((wire::header_flags(out) & kept) | wire::kFlagQR | wire::kFlagRA |
+                                 (q.flags & (wire::kFlagRD | wire::kFlagCD)));
   wire::store16(out, q.id);
   wire::store16(out + 2, flags);
   std::memcpy(out + wire::kHeaderSize, c.qname_raw, q.qname_wire_len);

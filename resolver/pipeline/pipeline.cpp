@@ -390,8 +390,9 @@ Step Pipeline::run_stages(const std::uint8_t* query, std::size_t len, const util
       std::size_t n = hit.len;
       if (!hit.splice || complete_splice(s, out, n, cap, hit.splice_target, q.qtype)) {
         // A remembered failure (RFC 9520) says why, like a fresh one.
-        const int ede =
-            hit.kind == cache::EntryKind::kFailure ? wire::ede::kNoReachableAuthority : -1;
+        const int ede = hit.ede >= 0                             ? hit.ede
+                        : hit.kind == cache::EntryKind::kFailure ? wire::ede::kNoReachableAuthority
+                                                                 : -1;
         Step step =
             send(out, finalize_answer(out, n, cap, ci, ede), AnswerSource::kCache, &pending);
         if (hit.prefetch_due && cs.prefetch) {

@@ -25,6 +25,8 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "resolver/cache/packet_cache.hpp"
+#include "resolver/dnssec/key_cache.hpp"
+#include "resolver/dnssec/verdict.hpp"
 #include "resolver/pipeline/answer_memo.hpp"
 #include "resolver/pipeline/builder_pool.hpp"
 #include "resolver/pipeline/counters.hpp"
@@ -143,6 +145,31 @@ class Pipeline {
                                    std::shared_ptr<const Snapshot> snap, std::size_t group,
                                    cache::CacheKey key, bool cd);
   std::size_t send_stale(PendingQuery& p, std::uint8_t* out, std::size_t cap);
+
+  // DNSSEC validation (validation.cpp, docs/dnssec.md). The verdict on an answer in the
+  // internal format with its DNSSEC records (`wire`), for `key`'s question; sub-queries for
+  // DS and DNSKEY go through fetch() and must land before `deadline`.
+  boost::asio::awaitable<dnssec::Verdict> validate(std::shared_ptr<const Snapshot> snap,
+                                                   std::vector<std::uint8_t> wire,
+                                                   cache::CacheKey key, bool spliced,
+                                                   util::TimePoint deadline);
+  // The status of the deepest zone at or above `name` the chain of trust reaches.
+  boost::asio::awaitable<dnssec::ZoneKeys> zone_status(std::shared_ptr<const Snapshot> snap,
+                                                       wire::Name name, util::TimePoint deadline);
+  // One step of the walk below `parent`: what `child` is (cached in keys_).
+  boost::asio::awaitable<dnssec::ChainStep> chain_step(std::shared_ptr<const Snapshot> snap,
+                                                       wire::Name child, dnssec::ZoneKeys parent,
+                                                       util::TimePoint deadline);
+  // The answer to `name`/`type` with DO=1 and CD=1 through the cache and the in-flight table
+  // (nullptr: no route, or not back before `deadline`).
+  boost::asio::awaitable<std::shared_ptr<const Processed>> fetch_dnssec(
+      std::shared_ptr<const Snapshot> snap, wire::Name name, std::uint16_t type,
+      util::TimePoint deadline);
+  // True when answers for `name` are validated under `snap`.
+  [[nodiscard]] static bool validates(const Snapshot& snap, const wire::Name& name, bool cd);
+  [[nodiscard]] std::uint32_t unix_now() const noexcept {
+    return clock_.now_seconds() + unix_offset_;
+  }
   TtlPolicy ttl_policy(const Snapshot& snap) const;
 
   // Decides the COOKIE option of the answer; true when the client's server cookie is ours.
@@ -161,6 +188,8 @@ class Pipeline {
   std::unordered_map<cache::CacheKey, std::shared_ptr<Flight>, cache::CacheKeyHash> inflight_;
   std::unique_ptr<policy::RateLimiter> limiter_;  // per worker, from [rate_limit]
   BuilderPool builders_;                          // for resolve()
+  dnssec::KeyCache keys_;                         // the chain of trust, per worker
+  const void* keys_anchors_ = nullptr;            // the trust anchors keys_ was filled under
   QueryLogSink* qlog_ = nullptr;
   xfr::NotifySink* notify_sink_ = nullptr;
   Step answer_notify(const std::uint8_t* query, std::size_t len, const util::Endpoint& client,

@@ -112,6 +112,9 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
   bool truncated = false;
   std::uint8_t rcode = 0;
   AnswerSource source = AnswerSource::kUpstream;
+  bool secure = true;  // every part validated (DNSSEC): AD=1 for clients that want it
+  bool from_upstream = false;
+  int ede = -1;
   // Each round answers `name` from local data or from upstream; a CNAME that crosses from
   // one to the other starts another round. Bounded like any CNAME chain.
   for (std::size_t round = 0;; ++round) {
@@ -123,6 +126,7 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
     if (local && r.zone != nullptr) {
       const zone::LocalResult lr =
           zone::answer_local(*s.zones, *r.zone, name, q.qtype, b, b.count(wire::Section::kAnswer));
+      secure = false;  // local data is never AD (docs/dnssec.md)
       if (lr.status == zone::LocalStatus::kAnswered) {
         rcode = lr.rcode;
         authoritative = authoritative && lr.authoritative;
@@ -159,6 +163,9 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
       got = flight->result;
     }
     if (got->upstream.family() != 0) upstream = got->upstream;
+    from_upstream = true;
+    secure = secure && (wire::header_flags(got->wire.data()) & wire::kFlagAD) != 0;
+    if (got->ede >= 0) ede = got->ede;
     if (got->kind == cache::EntryKind::kFailure) {
       rcode = static_cast<std::uint8_t>(Rcode::kServFail);
       // Drop a partial chain: a SERVFAIL carries no answer.
@@ -185,6 +192,7 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
   }
   std::size_t len = b.size();
   wire::store16(out + 2, static_cast<std::uint16_t>((authoritative ? wire::kFlagAA : 0) |
+                                                    (secure && from_upstream ? wire::kFlagAD : 0) |
                                                     wire::kFlagQR | (rcode & 0x0f)));
   if (truncated) {
     len = keep_question_only(out, q.qname_wire_len);
@@ -194,9 +202,9 @@ asio::awaitable<std::size_t> Pipeline::resolve(PendingQuery& p, std::uint8_t* ou
     counters_.upstream_failures.add();
     len = keep_question_only(out, q.qname_wire_len);
   }
-  len = finalize_answer(  // Stage 18: finalize
-      out, len, cap, ci,
-      rcode == static_cast<std::uint8_t>(Rcode::kServFail) ? wire::ede::kNoReachableAuthority : -1);
+  const bool servfail = rcode == static_cast<std::uint8_t>(Rcode::kServFail);
+  if (servfail && ede < 0) ede = wire::ede::kNoReachableAuthority;
+  len = finalize_answer(out, len, cap, ci, ede);  // Stage 18: finalize
   if (qlog_ != nullptr) log_query(p, out, source, upstream.family() != 0 ? &upstream : nullptr);
   send(out, len, source, nullptr);  // logged just above, with the upstream that answered
   co_return len;
@@ -262,11 +270,14 @@ std::shared_ptr<Pipeline::Flight> Pipeline::start_flight(const asio::any_io_exec
 asio::awaitable<void> Pipeline::fly(std::shared_ptr<Flight> flight,
                                     std::shared_ptr<const Snapshot> snap, std::size_t group,
                                     cache::CacheKey key, bool cd) {
+  // DNSSEC validation (docs/dnssec.md) asks with DO=1 whatever the client asked.
+  const bool validating = validates(*snap, key.qname, cd);
+  const util::TimePoint deadline = clock_.now() + snap->groups[group]->settings().deadline;
   upstream::UpstreamQuery uq;
   uq.qname = key.qname;
   uq.qtype = key.qtype;
   uq.qclass = key.qclass;
-  uq.dnssec_ok = key.dnssec_ok;
+  uq.dnssec_ok = key.dnssec_ok || validating;
   uq.checking_disabled = cd;
   counters_.upstream_queries.add();
   // Stage 14: forward (stage 15, validating each reply, happens inside: sent_query.hpp).
@@ -278,10 +289,49 @@ asio::awaitable<void> Pipeline::fly(std::shared_ptr<Flight> flight,
   if (fr.all_down) counters_.upstream_all_down.add();
   std::shared_ptr<Processed> result;
   if (fr.status == upstream::ForwardStatus::kOk) {
-    // Stage 16: scrub and splice.
+    // Stage 16: scrub and splice (validating: with the DNSSEC records, judged, then
+    // scrubbed again without them for a DO=0 client).
+    cache::CacheKey full_key = key;
+    full_key.dnssec_ok = key.dnssec_ok || validating;
     auto scrubbed =
-        scrub_reply(fr.reply.data(), fr.reply.size(), key, *snap->zones, ttl_policy(*snap));
-    if (scrubbed) {
+        scrub_reply(fr.reply.data(), fr.reply.size(), full_key, *snap->zones, ttl_policy(*snap));
+    if (scrubbed && validating) {
+      const dnssec::Verdict v =
+          co_await validate(snap, scrubbed.value().wire, key, scrubbed.value().splice, deadline);
+      counters_.dnssec_answers[static_cast<std::size_t>(v.security)].add();
+      if (v.security == dnssec::Security::kSecure || v.security == dnssec::Security::kInsecure) {
+        if (!key.dnssec_ok) {
+          scrubbed =
+              scrub_reply(fr.reply.data(), fr.reply.size(), key, *snap->zones, ttl_policy(*snap));
+        }
+        // RFC 4035 section 3.2.3: AD only for data that validated; never for a spliced
+        // answer, whose end is local data (resolve() also clears it for local rounds).
+        if (scrubbed && v.security == dnssec::Security::kSecure && !scrubbed.value().splice) {
+          auto& w = scrubbed.value().wire;
+          wire::store16(w.data() + 2,
+                        static_cast<std::uint16_t>(wire::header_flags(w.data()) | wire::kFlagAD));
+        }
+        if (scrubbed) scrubbed.value().ede = v.ede();
+      } else {
+        // Bogus or indeterminate: SERVFAIL with the reason (RFC 8914), remembered briefly
+        // (RFC 9520), like any failure.
+        if (v.security == dnssec::Security::kBogus) {
+          counters_.dnssec_bogus[static_cast<std::size_t>(v.reason)].add();
+        }
+        auto failed = std::make_shared<Processed>(failure_answer(key, kFailureTtl));
+        failed->ede =
+            v.security == dnssec::Security::kBogus ? v.ede() : wire::ede::kDnssecIndeterminate;
+        std::uint64_t suppressed = 0;
+        if (spdlog::should_log(spdlog::level::debug) && g_scrub_log.allow(suppressed)) {
+          VLOG_DEBUG("answer for {} {} is {} ({}): SERVFAIL", key.qname.to_text(), key.qtype,
+                     dnssec::to_string(v.security), dnssec::to_string(v.reason));
+        }
+        result = std::move(failed);
+      }
+    }
+    if (result) {
+      // Judged bogus or indeterminate above: the failure stands.
+    } else if (scrubbed) {
       result = std::make_shared<Processed>(std::move(scrubbed.value()));
       result->upstream = snap->groups[group]->settings().upstreams[fr.upstream_index];
     } else {
@@ -314,6 +364,7 @@ asio::awaitable<void> Pipeline::fly(std::shared_ptr<Flight> flight,
     ins.kind = result->kind;
     ins.splice = result->splice;
     ins.splice_target = result->splice_target;
+    ins.ede = result->ede;
     cache_.insert(key, ins, clock_.now_seconds());  // Stage 17: cache insert
   }
   flight->result = result;

@@ -77,6 +77,7 @@ util::Result<Processed, ScrubError> scrub_reply(const std::uint8_t* reply, std::
 
   wire::Name current = key.qname;
   wire::Name owner;
+  wire::Name wildcard_signer;  // the signer of a wildcard-synthesised RRset, if any
   std::size_t chain = 0;
   bool have_data = false;
   for (;;) {
@@ -100,6 +101,15 @@ util::Result<Processed, ScrubError> scrub_reply(const std::uint8_t* reply, std::
         if (!write(rr, owner, Section::kAnswer, t)) return util::Err(ScrubError::kTooBig);
         min_ttl = std::min(min_ttl, t);
         if (rr.type != wire::type::kRRSIG) found = true;
+        // RFC 4034 section 3.1.3: fewer labels than the owner: a wildcard expansion.
+        if (rr.type == wire::type::kRRSIG && rr.rdlength > 18 &&
+            reply[rr.rdata_offset + 3] < owner.label_count()) {
+          std::size_t end = 0;
+          if (wire::read_name(reply, len, rr.rdata_offset + 18u, wildcard_signer, &end) !=
+              wire::NameError::kNone) {
+            wildcard_signer = wire::Name();
+          }
+        }
       } else if (rr.type == wire::type::kCNAME && cname == nullptr) {
         cname = &rr;
       }
@@ -125,31 +135,54 @@ util::Result<Processed, ScrubError> scrub_reply(const std::uint8_t* reply, std::
   }
 
   out.rcode = static_cast<std::uint8_t>(rcode);
+  // The NSEC/NSEC3 proofs of the authority section (with DO): those of the zone `apex`, with
+  // their RRSIGs (RFC 4035 section 3.1.3); their owners need not be on the chain (an NSEC
+  // that covers a name is owned by another one).
+  auto keep_proofs = [&](const wire::Name& apex, std::uint32_t max_ttl) -> bool {
+    for (const auto& rr : view.rrs) {
+      if (rr.section != Section::kAuthority) continue;
+      const bool proof = rr.type == wire::type::kNSEC || rr.type == wire::type::kNSEC3;
+      const bool proof_sig = rr.type == wire::type::kRRSIG && rr.rdlength >= 2 &&
+                             (wire::load16(reply + rr.rdata_offset) == wire::type::kNSEC ||
+                              wire::load16(reply + rr.rdata_offset) == wire::type::kNSEC3 ||
+                              wire::load16(reply + rr.rdata_offset) == wire::type::kSOA);
+      if (!proof && !proof_sig) continue;
+      if (!view.owner(rr, owner)) return false;
+      if (!owner.is_subdomain_of(apex)) continue;
+      if (!write(rr, owner, Section::kAuthority, std::min(rr.ttl, max_ttl))) return false;
+    }
+    return true;
+  };
   if (!have_data && !out.splice) {
     // Negative (NXDOMAIN, or NODATA at the end of the chain): keep the SOA of the zone
     // that holds the last name, its TTL lowered to the SOA MINIMUM (RFC 2308 section 5).
     std::uint32_t neg_ttl = 0;
     bool have_soa = false;
+    wire::Name apex;
     for (const auto& rr : view.rrs) {
-      if (rr.section != Section::kAuthority) continue;
+      if (rr.section != Section::kAuthority || rr.type != wire::type::kSOA) continue;
       if (!view.owner(rr, owner)) return util::Err(ScrubError::kMalformed);
-      if (!current.is_subdomain_of(owner)) continue;
-      if (rr.type == wire::type::kSOA && !have_soa && rr.rdlength >= 22) {
-        const std::uint32_t minimum = wire::load32(reply + rr.rdata_offset + rr.rdlength - 4);
-        neg_ttl = std::min({rr.ttl, minimum, policy.max_negative_ttl});
-        if (!write(rr, owner, Section::kAuthority, neg_ttl)) return util::Err(ScrubError::kTooBig);
-        have_soa = true;
-      } else if (key.dnssec_ok && (rr.type == wire::type::kRRSIG || rr.type == wire::type::kNSEC ||
-                                   rr.type == 50 /* NSEC3 */)) {
-        if (!write(rr, owner, Section::kAuthority, std::min(rr.ttl, policy.max_negative_ttl))) {
-          return util::Err(ScrubError::kTooBig);
-        }
-      }
+      if (!current.is_subdomain_of(owner) || rr.rdlength < 22) continue;
+      const std::uint32_t minimum = wire::load32(reply + rr.rdata_offset + rr.rdlength - 4);
+      neg_ttl = std::min({rr.ttl, minimum, policy.max_negative_ttl});
+      if (!write(rr, owner, Section::kAuthority, neg_ttl)) return util::Err(ScrubError::kTooBig);
+      have_soa = true;
+      apex = owner;
+      break;
+    }
+    if (key.dnssec_ok && have_soa && !keep_proofs(apex, policy.max_negative_ttl)) {
+      return util::Err(ScrubError::kTooBig);
     }
     out.kind = cache::EntryKind::kNegative;
     // RFC 2308 section 5: a negative answer without an SOA is not cached.
     out.ttl = have_soa ? std::min(neg_ttl, min_ttl) : 0;
   } else {
+    // An answer synthesised from a wildcard carries the proof that the name itself does not
+    // exist (RFC 4035 section 3.1.3.3): kept with DO, for the zone that signed the data.
+    if (key.dnssec_ok && wildcard_signer.size() > 1 &&
+        !keep_proofs(wildcard_signer, std::numeric_limits<std::uint32_t>::max())) {
+      return util::Err(ScrubError::kTooBig);
+    }
     out.kind = cache::EntryKind::kPositive;
     out.ttl = min_ttl == std::numeric_limits<std::uint32_t>::max() ? 0 : min_ttl;
   }

@@ -35,6 +35,7 @@ struct Processed {
   wire::Name splice_target;
   std::uint8_t rcode = 0;
   util::Endpoint upstream;  // the server that answered (not kept in the cache)
+  int ede = -1;             // RFC 8914 info code to answer with (cache::InsertRequest::ede)
 };
 
 // Why a reply that passed the acceptance check was not used (each has a counter).

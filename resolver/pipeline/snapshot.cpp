@@ -79,6 +79,20 @@ util::Result<std::shared_ptr<const Snapshot>, std::vector<std::string>> build_sn
     }
     snap->groups.push_back(kept ? std::move(kept) : std::make_shared<upstream::ForwardGroup>(fs));
   }
+  if (settings.dnssec.mode == settings::DnssecMode::kValidate) {
+    snap->validate = true;
+    auto anchors = dnssec::load_trust_anchors(settings.dnssec.trust_anchor_file);
+    if (!anchors) {
+      errors.push_back(settings.dnssec.source + ": " + anchors.error());
+    } else {
+      snap->anchors =
+          std::make_shared<const std::vector<dnssec::TrustAnchor>>(std::move(anchors.value()));
+    }
+    for (const auto& name : settings.dnssec.insecure) snap->not_validated.insert(name, true);
+    for (const auto& fs : settings.forwards) {
+      if (!fs.dnssec) snap->not_validated.insert(fs.zone, true);
+    }
+  }
   if (!errors.empty()) return util::Err(std::move(errors));
   snap->settings = std::move(settings);
   return std::shared_ptr<const Snapshot>(std::move(snap));

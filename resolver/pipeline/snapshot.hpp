@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "resolver/dnssec/trust_anchor.hpp"
 #include "resolver/policy/suffix_table.hpp"
 #include "resolver/settings/settings.hpp"
 #include "resolver/upstream/forward_group.hpp"
@@ -32,6 +33,12 @@ struct Snapshot {
   // forwarded. Value: index into settings.zones.
   policy::SuffixTable<std::size_t> unready;
   std::vector<std::string> notes;  // what the reload should log (unready secondaries)
+  // [dnssec] mode = "validate": the trust anchors (loaded from trust_anchor_file), and the
+  // names never validated: negative trust anchors (RFC 7646) from dnssec.insecure and the
+  // zones of [[forward]] rules with dnssec = false.
+  bool validate = false;
+  std::shared_ptr<const std::vector<dnssec::TrustAnchor>> anchors;
+  policy::SuffixTable<bool> not_validated;
 };
 
 struct BuildOptions {

@@ -61,7 +61,7 @@ class Loader : private TomlReader {
   void load_root(const toml::table& root) {
     check_keys(root, "the top level",
                {"server", "log", "query_log", "acl", "rate_limit", "cache", "key", "zone",
-                "forward", "admin"});
+                "forward", "dnssec", "admin"});
     load_server(section(root, "server"));
     load_log(section(root, "log"));
     load_query_log(section(root, "query_log"));
@@ -78,6 +78,7 @@ class Loader : private TomlReader {
       for (const auto& f : *fwds) load_forward(*f.as_table());
       expand_zone_lists();
     }
+    load_dnssec(section(root, "dnssec"));
     load_admin(section(root, "admin"));
   }
 
@@ -325,9 +326,10 @@ class Loader : private TomlReader {
   void load_forward(const toml::table& t) {
     ForwardSettings f;
     f.source = where(t);
-    check_keys(t, "[[forward]]",
-               {"zone", "upstreams", "policy", "timeout", "deadline", "max_outstanding", "max_qps",
-                "protocol", "health_probe", "randomize_case", "source_ports", "avoid_ports"});
+    check_keys(
+        t, "[[forward]]",
+        {"zone", "upstreams", "policy", "timeout", "deadline", "max_outstanding", "max_qps",
+         "protocol", "health_probe", "randomize_case", "source_ports", "avoid_ports", "dnssec"});
     bool ok = true;
     std::string zone_list;  // "@azure-privatelink": every zone of a built-in list
     if (const auto* z = t.get("zone");
@@ -379,6 +381,7 @@ class Loader : private TomlReader {
              {{"udp", UpstreamProtocol::kUdp}, {"tcp", UpstreamProtocol::kTcp}});
     get_name(t, "health_probe", "forward.health_probe", f.health_probe);
     get_bool(t, "randomize_case", "forward.randomize_case", f.randomize_case);
+    get_bool(t, "dnssec", "forward.dnssec", f.dnssec);
     get_enum(t, "source_ports", "forward.source_ports", f.source_ports,
              {{"per-question", SourcePorts::kPerQuestion}, {"pool", SourcePorts::kPool}});
     get_ports(t, "avoid_ports", "forward.avoid_ports", f.avoid_ports);
@@ -410,6 +413,38 @@ class Loader : private TomlReader {
       ForwardSettings f = zone_list_rule_;
       f.zone = zone;
       s_.forwards.push_back(std::move(f));
+    }
+  }
+
+  void load_dnssec(const toml::table* t) {
+    auto& d = s_.dnssec;
+    if (!t) return;
+    d.source = where(*t);
+    check_keys(*t, "[dnssec]", {"mode", "trust_anchor_file", "insecure"});
+    get_enum(*t, "mode", "dnssec.mode", d.mode,
+             {{"off", DnssecMode::kOff}, {"validate", DnssecMode::kValidate}});
+    std::string file;
+    if (get_string(*t, "trust_anchor_file", "dnssec.trust_anchor_file", file)) {
+      if (file.empty()) {
+        error(*t->get("trust_anchor_file"), "dnssec.trust_anchor_file is empty");
+      } else {
+        d.trust_anchor_file = resolve_path(file);
+        d.source = where(*t->get("trust_anchor_file"));
+      }
+    }
+    if (const auto* n = t->get("insecure"); n != nullptr) {
+      if (!expect(*n, toml::node_type::array, "dnssec.insecure")) return;
+      for (const auto& el : *n->as_array()) {
+        if (!expect(el, toml::node_type::string, "dnssec.insecure")) continue;
+        const std::string& v = el.as_string()->get();
+        wire::NameError err = wire::NameError::kNone;
+        wire::Name name = wire::Name::from_text(v, &err);
+        if (!valid_domain_text(v) || err != wire::NameError::kNone) {
+          error(el, "dnssec.insecure: \"" + v + "\" is not a valid domain name");
+          continue;
+        }
+        d.insecure.push_back(name);
+      }
     }
   }
 

@@ -110,7 +110,20 @@ struct ForwardSettings {
   bool randomize_case = false;
   SourcePorts source_ports = SourcePorts::kPerQuestion;
   std::vector<std::uint16_t> avoid_ports;  // sorted; per-question ports never take these
-  std::string source;                      // "FILE:LINE"
+  // false: the rule's zone is not validated (an unsigned on-prem domain that is not
+  // delegated from the public tree): a negative trust anchor (RFC 7646) for it.
+  bool dnssec = true;
+  std::string source;  // "FILE:LINE"
+};
+
+enum class DnssecMode { kOff, kValidate };
+
+// [dnssec] (docs/dnssec.md).
+struct DnssecSettings {
+  DnssecMode mode = DnssecMode::kOff;
+  std::string trust_anchor_file = "/usr/share/dns/root.key";  // DS or DNSKEY lines
+  std::vector<wire::Name> insecure;                           // negative trust anchors
+  std::string source;  // "FILE:LINE" of trust_anchor_file (or of [dnssec]), for messages
 };
 
 struct AdminSettings {
@@ -129,6 +142,7 @@ struct Settings {
   std::vector<TsigKeySettings> keys;
   std::vector<ZoneSettings> zones;
   std::vector<ForwardSettings> forwards;
+  DnssecSettings dnssec;
   AdminSettings admin;
   // Deprecated spellings that were accepted, each "FILE:LINE: what to write instead": the
   // application logs them (serve, reload) and check-config prints them.

@@ -69,6 +69,7 @@ inline constexpr std::uint16_t kDS = 43;
 inline constexpr std::uint16_t kRRSIG = 46;
 inline constexpr std::uint16_t kNSEC = 47;
 inline constexpr std::uint16_t kDNSKEY = 48;
+inline constexpr std::uint16_t kNSEC3 = 50;
 inline constexpr std::uint16_t kIXFR = 251;
 inline constexpr std::uint16_t kAXFR = 252;
 inline constexpr std::uint16_t kMAILB = 253;
@@ -90,7 +91,18 @@ inline constexpr std::uint16_t kFlagDO = 0x8000;
 
 // Extended DNS Error info codes we send (RFC 8914 section 4).
 namespace ede {
+// RFC 8914 section 4 info codes.
+inline constexpr std::uint16_t kUnsupportedDnskeyAlgorithm = 1;
+inline constexpr std::uint16_t kUnsupportedDsDigestType = 2;
 inline constexpr std::uint16_t kStaleAnswer = 3;
+inline constexpr std::uint16_t kDnssecIndeterminate = 5;
+inline constexpr std::uint16_t kDnssecBogus = 6;
+inline constexpr std::uint16_t kSignatureExpired = 7;
+inline constexpr std::uint16_t kSignatureNotYetValid = 8;
+inline constexpr std::uint16_t kDnskeyMissing = 9;
+inline constexpr std::uint16_t kRrsigsMissing = 10;
+inline constexpr std::uint16_t kNsecMissing = 12;
+inline constexpr std::uint16_t kUnsupportedNsec3Iterations = 27;
 inline constexpr std::uint16_t kProhibited = 18;
 inline constexpr std::uint16_t kStaleNxDomain = 19;
 inline constexpr std::uint16_t kNotReady = 14;

@@ -1,0 +1,79 @@
+#include "resolver/dnssec/verifier.hpp"
+
+namespace vnetdns::dnssec {
+
+namespace {
+
+// Higher is more telling: reported when no signature verifies.
+int rank(BogusReason r) {
+  switch (r) {
+    case BogusReason::kSignatureExpired:
+    case BogusReason::kSignatureNotYetValid: return 3;
+    case BogusReason::kBadSignature: return 2;
+    case BogusReason::kDnskeyMissing: return 1;
+    default: return 0;
+  }
+}
+
+BogusReason reason_of(ldns_status st) {
+  switch (st) {
+    case LDNS_STATUS_CRYPTO_SIG_EXPIRED: return BogusReason::kSignatureExpired;
+    case LDNS_STATUS_CRYPTO_SIG_NOT_INCEPTED: return BogusReason::kSignatureNotYetValid;
+    case LDNS_STATUS_CRYPTO_NO_MATCHING_KEYTAG_DNSKEY:
+    case LDNS_STATUS_CRYPTO_NO_DNSKEY: return BogusReason::kDnskeyMissing;
+    default: return BogusReason::kBadSignature;
+  }
+}
+
+}  // namespace
+
+bool rrsig_signer(const ldns_rr* rrsig, wire::Name& out) noexcept {
+  return name_of(ldns_rr_rrsig_signame(rrsig), out);
+}
+
+bool supported_algorithm(std::uint8_t a) noexcept {
+  switch (a) {
+    case LDNS_RSASHA1:
+    case LDNS_RSASHA1_NSEC3:
+    case LDNS_RSASHA256:
+    case LDNS_RSASHA512:
+    case LDNS_ECDSAP256SHA256:
+    case LDNS_ECDSAP384SHA384:
+    case LDNS_ED25519:
+    case LDNS_ED448: return true;
+    default: return false;
+  }
+}
+
+bool supported_digest(std::uint8_t d) noexcept {
+  return d == LDNS_SHA1 || d == LDNS_SHA256 || d == LDNS_SHA384;
+}
+
+SigCheck verify_rrset(const RrSet& set, const wire::Name& zone, const ldns_rr_list* keys,
+                      std::uint32_t now) {
+  SigCheck best{false, BogusReason::kRrsigsMissing, 0};
+  if (!set.signed_()) return best;
+  best.reason = BogusReason::kNone;
+  const std::size_t owner_labels = set.owner.label_count();
+  wire::Name signer;
+  for (std::size_t i = 0; i < ldns_rr_list_rr_count(set.sigs.get()); ++i) {
+    const ldns_rr* sig = ldns_rr_list_rr(set.sigs.get(), i);
+    BogusReason why = BogusReason::kBadSignature;
+    const ldns_rdf* labels_rdf = ldns_rr_rrsig_labels(sig);
+    // RFC 4035 section 5.3.1: the signer is the zone of the keys and encloses the owner; the
+    // labels field is at most the owner's label count (a wildcard "*" label not counted).
+    if (labels_rdf != nullptr && ldns_rdf_size(labels_rdf) == 1 && rrsig_signer(sig, signer) &&
+        signer == zone && set.owner.is_subdomain_of(zone) &&
+        ldns_rdf2native_int8(labels_rdf) <= owner_labels) {
+      const ldns_status st = ldns_verify_rrsig_keylist_time(set.rrs.get(), sig, keys,
+                                                            static_cast<time_t>(now), nullptr);
+      if (st == LDNS_STATUS_OK)
+        return SigCheck{true, BogusReason::kNone, ldns_rdf2native_int8(labels_rdf)};
+      why = reason_of(st);
+    }
+    if (best.reason == BogusReason::kNone || rank(why) > rank(best.reason)) best.reason = why;
+  }
+  return best;
+}
+
+}  // namespace vnetdns::dnssec

@@ -1,0 +1,40 @@
+// verify_rrset(): checks an RRset's signatures against a zone's validated DNSKEY set, with
+// ldns doing the cryptography (RFC 4034 section 3.1.8.1 canonical form, RFC 4035 section
+// 5.3.1 checks). One good signature suffices; when none is good the most telling failure is
+// returned (expired or not yet valid over a bad signature over no matching key), so the EDE a
+// client sees says why. Wildcard expansion (RRSIG labels < owner labels) is reported so the
+// caller can demand the proof that the name itself does not exist (RFC 4035 section 5.3.4).
+// Algorithms: whatever Debian's ldns verifies (RSA/SHA-1, RSA/SHA-256, RSA/SHA-512, ECDSA
+// P-256/P-384, Ed25519, Ed448); supported_algorithm() names them.
+// Thread safety: pure functions; ldns's verification keeps no shared state.
+#pragma once
+
+#include <cstdint>
+
+#include "resolver/dnssec/signed_message.hpp"
+#include "resolver/dnssec/verdict.hpp"
+
+namespace vnetdns::dnssec {
+
+struct SigCheck {
+  bool ok = false;
+  BogusReason reason = BogusReason::kNone;  // when !ok
+  // When ok: the RRSIG labels field (RFC 4034 section 3.1.3) of the good signature; less
+  // than the owner's label count means the RRset was synthesised from a wildcard.
+  std::uint8_t labels = 0;
+};
+
+// `zone` and `keys`: the signer zone and its validated DNSKEY RRset. `now`: Unix time.
+SigCheck verify_rrset(const RrSet& set, const wire::Name& zone, const ldns_rr_list* keys,
+                      std::uint32_t now);
+
+// True for DNSKEY/DS algorithms the validator can verify (RFC 8624 section 3.1 "MUST
+// validate" and "RECOMMENDED", as far as ldns computes them).
+bool supported_algorithm(std::uint8_t algorithm) noexcept;
+// True for DS digest types the validator can compute (SHA-1, SHA-256, SHA-384).
+bool supported_digest(std::uint8_t digest_type) noexcept;
+
+// The signer name of an RRSIG (false when unreadable).
+bool rrsig_signer(const ldns_rr* rrsig, wire::Name& out) noexcept;
+
+}  // namespace vnetdns::dnssec

@@ -1,0 +1,175 @@
+// Pipeline, DNSSEC validation (pipeline.hpp, docs/dnssec.md): the chain of trust walked from
+// the trust anchor down to the zones an answer needs, with DS and DNSKEY answers fetched
+// through this worker's own forwarding path (the cache, the in-flight table, the rule's
+// upstreams: coalesced and cached like any question, asked with DO=1 CD=1 so a validating
+// upstream hands over even what it would call bogus), and judged by resolver/dnssec.
+// What each zone cut turned out to be is kept in keys_ (per worker), so a validation after
+// the first costs lookups and the answer's own signature checks only.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "resolver/dnssec/answer_validator.hpp"
+#include "resolver/dnssec/chain.hpp"
+#include "resolver/pipeline/pipeline.hpp"
+#include "resolver/pipeline/route.hpp"
+
+namespace vnetdns::pipeline {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using dnssec::ChainStep;
+using dnssec::CutKind;
+using dnssec::Verdict;
+using dnssec::ZoneKeys;
+
+namespace {
+
+ZoneKeys ended(Verdict v, const wire::Name& zone, std::uint32_t ttl = 0) {
+  ZoneKeys z;
+  z.verdict = v;
+  z.zone = zone;
+  z.ttl = ttl;
+  return z;
+}
+
+}  // namespace
+
+bool Pipeline::validates(const Snapshot& snap, const wire::Name& name, bool cd) {
+  return snap.validate && !cd && snap.anchors && snap.not_validated.find(name) == nullptr;
+}
+
+asio::awaitable<std::shared_ptr<const Processed>> Pipeline::fetch_dnssec(
+    std::shared_ptr<const Snapshot> snap, wire::Name name, std::uint16_t type,
+    util::TimePoint deadline) {
+  const Route r = route(*snap, name);
+  if (r.group == nullptr) co_return nullptr;
+  counters_.dnssec_subqueries.add();
+  const cache::CacheKey key{name, type, wire::klass::kIN, true, true};
+  auto flight = fetch(co_await asio::this_coro::executor, snap, *r.group, key, true, true);
+  if (!flight->result) {
+    util::Timer timer(co_await asio::this_coro::executor);
+    timer.expires_at(deadline);
+    co_await (flight->done.async_wait(asio::as_tuple(asio::use_awaitable)) ||
+              timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  }
+  co_return flight->result;  // still null when the deadline came first
+}
+
+asio::awaitable<ChainStep> Pipeline::chain_step(std::shared_ptr<const Snapshot> snap,
+                                                wire::Name child, ZoneKeys parent,
+                                                util::TimePoint deadline) {
+  ChainStep step;
+  auto ds_reply = co_await fetch_dnssec(snap, child, wire::type::kDS, deadline);
+  if (!ds_reply || ds_reply->kind == cache::EntryKind::kFailure) {
+    step.keys = ended(Verdict::indeterminate(), child);
+    co_return step;
+  }
+  auto ds_msg = dnssec::SignedMessage::parse(ds_reply->wire.data(), ds_reply->wire.size());
+  if (!ds_msg) {
+    step.keys = ended(Verdict::bogus(dnssec::BogusReason::kBadSignature), child);
+    co_return step;
+  }
+  const dnssec::DsResult ds = dnssec::check_ds(*ds_msg, child, parent, unix_now());
+  if (ds.kind != CutKind::kZone) {
+    step.kind = ds.kind;
+    step.keys = ended(ds.kind == CutKind::kEnd ? ds.end : parent.verdict, parent.zone, ds.ttl);
+    if (ds.kind == CutKind::kEnd) step.keys.zone = child;
+    co_return step;
+  }
+  auto key_reply = co_await fetch_dnssec(snap, child, wire::type::kDNSKEY, deadline);
+  if (!key_reply || key_reply->kind == cache::EntryKind::kFailure) {
+    step.keys = ended(Verdict::indeterminate(), child);
+    co_return step;
+  }
+  auto key_msg = dnssec::SignedMessage::parse(key_reply->wire.data(), key_reply->wire.size());
+  if (!key_msg) {
+    step.keys = ended(Verdict::bogus(dnssec::BogusReason::kDnskeyMissing), child);
+    co_return step;
+  }
+  step.keys = dnssec::check_dnskey(*key_msg, child, ds.ds.get(), unix_now());
+  step.keys.ttl = std::min(step.keys.ttl, ds.ttl);
+  step.kind =
+      step.keys.verdict.security == dnssec::Security::kSecure ? CutKind::kZone : CutKind::kEnd;
+  co_return step;
+}
+
+asio::awaitable<ZoneKeys> Pipeline::zone_status(std::shared_ptr<const Snapshot> snap,
+                                                wire::Name name, util::TimePoint deadline) {
+  // Negative trust anchors (RFC 7646) and names no anchor covers: not validated.
+  if (snap->not_validated.find(name) != nullptr) co_return ended(Verdict::insecure(), name);
+  const dnssec::TrustAnchor* anchor = dnssec::closest_anchor(*snap->anchors, name);
+  if (anchor == nullptr) co_return ended(Verdict::insecure(), name);
+  if (keys_anchors_ != snap->anchors.get()) {
+    keys_.clear();  // a reload brought other anchors: start the chains again
+    keys_anchors_ = snap->anchors.get();
+  }
+  const std::uint32_t now = clock_.now_seconds();
+  ZoneKeys current;
+  if (const ChainStep* c = keys_.find(anchor->zone, now)) {
+    if (c->kind != CutKind::kZone) co_return c->keys;
+    current = c->keys;
+  } else {
+    ChainStep top;
+    auto reply = co_await fetch_dnssec(snap, anchor->zone, wire::type::kDNSKEY, deadline);
+    auto msg = reply && reply->kind != cache::EntryKind::kFailure
+                   ? dnssec::SignedMessage::parse(reply->wire.data(), reply->wire.size())
+                   : std::nullopt;
+    if (!msg) {
+      top.keys = ended(reply && reply->kind != cache::EntryKind::kFailure
+                           ? Verdict::bogus(dnssec::BogusReason::kDnskeyMissing)
+                           : Verdict::indeterminate(),
+                       anchor->zone);
+    } else {
+      top.keys = dnssec::check_dnskey(*msg, anchor->zone, anchor->records.get(), unix_now());
+    }
+    top.kind =
+        top.keys.verdict.security == dnssec::Security::kSecure ? CutKind::kZone : CutKind::kEnd;
+    keys_.put(anchor->zone, top, clock_.now_seconds());
+    if (top.kind != CutKind::kZone) co_return top.keys;
+    current = top.keys;
+  }
+  const std::size_t labels = name.label_count();
+  for (std::size_t depth = anchor->zone.label_count() + 1; depth <= labels; ++depth) {
+    const wire::Name child = name.parent(labels - depth);
+    ChainStep step;
+    if (const ChainStep* c = keys_.find(child, clock_.now_seconds())) {
+      step = *c;
+    } else {
+      step = co_await chain_step(snap, child, current, deadline);
+      keys_.put(child, step, clock_.now_seconds());
+    }
+    switch (step.kind) {
+      case CutKind::kZone: current = step.keys; break;
+      case CutKind::kNotCut: break;
+      case CutKind::kNoName: co_return current;
+      case CutKind::kEnd: co_return step.keys;
+    }
+  }
+  co_return current;
+}
+
+asio::awaitable<Verdict> Pipeline::validate(std::shared_ptr<const Snapshot> snap,
+                                            std::vector<std::uint8_t> wire, cache::CacheKey key,
+                                            bool spliced, util::TimePoint deadline) {
+  auto msg = dnssec::SignedMessage::parse(wire.data(), wire.size());
+  if (!msg) co_return Verdict::bogus(dnssec::BogusReason::kBadSignature);
+  const dnssec::AnswerQuestion q{key.qname, key.qtype, spliced};
+  // Pass 1: which zones the answer needs; their status, from the chain of trust.
+  std::vector<std::pair<wire::Name, ZoneKeys>> found;
+  for (const auto& name : dnssec::needed_zones(*msg, q)) {
+    ZoneKeys z = co_await zone_status(snap, name, deadline);
+    found.emplace_back(name, std::move(z));
+  }
+  // Pass 2: the signatures and proofs of the answer itself.
+  const dnssec::ZoneLookup lookup = [&found](const wire::Name& n) -> const ZoneKeys* {
+    for (const auto& [name, keys] : found) {
+      if (name == n) return &keys;
+    }
+    return nullptr;
+  };
+  co_return dnssec::judge(*msg, q, lookup, unix_now());
+}
+
+}  // namespace vnetdns::pipeline
