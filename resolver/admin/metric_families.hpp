@@ -114,6 +114,14 @@ namespace vnetdns::admin {
     "The first try's timeout each server gets now: RTO from SRTT and RTTVAR, clamped between 0.1 s and the rule's timeout.") \
   X(kUpstreamLatencySeconds, "vnetdns_upstream_latency_seconds", "histogram", "rule, upstream, le", \
     "Round-trip time of answered tries, per upstream server (since the rule last changed).") \
+  X(kUpstreamDnssec, "vnetdns_upstream_dnssec", "gauge", "rule, upstream", \
+    "[dnssec] mode = \"validate\": 1 when the server returned the root DNSKEY with its RRSIG at the last start or reload, 0 when it stripped them (signed names it answers are SERVFAIL), -1 before the check.") \
+  X(kDnssecAnswersTotal, "vnetdns_dnssec_answers_total", "counter", "state", \
+    "Forwarded answers validated, by outcome: secure, insecure, bogus (answered SERVFAIL), indeterminate (the chain of trust could not be fetched: SERVFAIL).") \
+  X(kDnssecBogusTotal, "vnetdns_dnssec_bogus_total", "counter", "reason", \
+    "Bogus answers by reason (the EDE each gets): bad_signature (6), signature_expired (7), signature_not_yet_valid (8), dnskey_missing (9), rrsigs_missing (10), nsec_missing (12).") \
+  X(kDnssecSubqueriesTotal, "vnetdns_dnssec_subqueries_total", "counter", "", \
+    "DS and DNSKEY questions the chain of trust asked (answered from the cache or upstream).") \
   X(kZoneSerial, "vnetdns_zone_serial", "gauge", "zone", \
     "SOA serial of each local zone loaded.") \
   X(kReloadsTotal, "vnetdns_reloads_total", "counter", "", \

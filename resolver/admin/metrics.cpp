@@ -9,6 +9,7 @@
 
 #include "resolver/admin/metric_families.hpp"
 #include "resolver/admin/query_log.hpp"
+#include "resolver/dnssec/verdict.hpp"
 #include "resolver/pipeline/loop_guard.hpp"
 #include "resolver/pipeline/response_scrubber.hpp"
 #include "resolver/util/clock.hpp"
@@ -391,6 +392,23 @@ std::string render_metrics(const AdminContext& cx) {
       w.sample_as("vnetdns_upstream_latency_seconds_count", cumulative,
                   {"rule", r.rule, "upstream", r.upstream});
     }
+    each(Family::kUpstreamDnssec, [&](const Row& r, std::initializer_list<std::string_view> l) {
+      w.sample_double(r.h->dnssec.load(std::memory_order_relaxed), l);
+    });
+    {
+      const auto states = sum(workers, &Counters::dnssec_answers);
+      w.family(Family::kDnssecAnswersTotal);
+      for (std::size_t i = 0; i < states.size(); ++i) {
+        w.sample(states[i], {"state", dnssec::to_string(static_cast<dnssec::Security>(i))});
+      }
+      const auto bogus = sum(workers, &Counters::dnssec_bogus);
+      w.family(Family::kDnssecBogusTotal);
+      for (std::size_t i = 1; i < bogus.size(); ++i) {  // 0 is kNone
+        w.sample(bogus[i], {"reason", dnssec::to_string(static_cast<dnssec::BogusReason>(i))});
+      }
+      w.family(Family::kDnssecSubqueriesTotal);
+      w.sample(sum(workers, &Counters::dnssec_subqueries));
+    }
     w.family(Family::kZoneSerial);
     if (snap->zones) {
       for (const auto& z : snap->zones->zones()) {
@@ -411,7 +429,8 @@ std::string render_metrics(const AdminContext& cx) {
   return out;
 }
 
-Readiness check_readiness(const pipeline::Snapshot& s) {
+namespace {
+Readiness base_readiness(const pipeline::Snapshot& s) {
   Readiness r;
   if (!s.zones) {
     r.reason = "zones are not loaded";
@@ -449,6 +468,33 @@ Readiness check_readiness(const pipeline::Snapshot& s) {
     }
   }
   r.reason = "no upstream of any forward rule is up";
+  return r;
+}
+
+// [dnssec] mode = "validate": the upstreams found stripping DNSSEC data ("" when none).
+std::string dnssec_readiness(const pipeline::Snapshot& s) {
+  if (!s.validate) return {};
+  std::string out;
+  for (const auto& g : s.groups) {
+    for (std::size_t i = 0; i < g->size(); ++i) {
+      if (g->health(i).dnssec.load(std::memory_order_relaxed) !=
+          upstream::ServerHealth::kDnssecStrips) {
+        continue;
+      }
+      out += (out.empty() ? "" : ", ") + g->settings().upstreams[i].to_string() + " (rule " +
+             g->settings().zone.to_text() + ")";
+    }
+  }
+  if (out.empty()) return {};
+  return "; DNSSEC: upstream " + out +
+         " returned no signatures with the root DNSKEY: signed names it answers are SERVFAIL";
+}
+
+}  // namespace
+
+Readiness check_readiness(const pipeline::Snapshot& s) {
+  Readiness r = base_readiness(s);
+  r.reason += dnssec_readiness(s);  // reported, not a reason to be unready: the rule answers
   return r;
 }
 

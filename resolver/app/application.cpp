@@ -19,6 +19,7 @@
 #include "resolver/settings/loader.hpp"
 #include "resolver/upstream/transport.hpp"
 #include "resolver/util/log.hpp"
+#include "resolver/wire/message_view.hpp"
 
 namespace vnetdns::app {
 
@@ -107,7 +108,68 @@ asio::awaitable<void> send_loop_probe(util::Endpoint server, upstream::UpstreamQ
   co_await upstream::exchange(server, query, options);
 }
 
+// [dnssec] mode = "validate" (docs/dnssec.md): asks one upstream for the root DNSKEY with
+// DO=1 CD=1; a server that answers without its RRSIG strips DNSSEC data, and every signed
+// name it answers will be SERVFAIL. Logged loudly, counted, shown in /readyz and /metrics;
+// the rule keeps answering.
+asio::awaitable<void> check_dnssec_upstream(std::shared_ptr<upstream::ForwardGroup> group,
+                                            std::size_t i) {
+  const util::Endpoint server = group->settings().upstreams[i];
+  upstream::UpstreamQuery q;
+  q.qname = wire::Name();
+  q.qtype = wire::type::kDNSKEY;
+  q.dnssec_ok = true;
+  q.checking_disabled = true;
+  upstream::ExchangeOptions options;
+  options.timeout = std::chrono::milliseconds(2000);
+  upstream::ExchangeResult r = co_await upstream::exchange(server, q, options);
+  const auto ok = [&r] { return r.status == upstream::ExchangeStatus::kOk; };
+  if (ok() && r.reply.size() >= wire::kHeaderSize &&
+      (wire::header_flags(r.reply.data()) & wire::kFlagTC) != 0) {
+    options.tcp = true;  // the keys and their signatures did not fit: ask over TCP
+    r = co_await upstream::exchange(server, q, options);
+  }
+  bool signed_keys = false;
+  wire::MessageView view;
+  if (ok() &&
+      wire::parse_message(r.reply.data(), r.reply.size(), view) == wire::MessageError::kNone) {
+    for (const auto& rr : view.rrs) {
+      if (rr.section == wire::Section::kAnswer && rr.type == wire::type::kRRSIG &&
+          rr.rdlength >= 2 && wire::load16(view.msg + rr.rdata_offset) == wire::type::kDNSKEY) {
+        signed_keys = true;
+      }
+    }
+  }
+  auto& h = group->health(i);
+  if (signed_keys) {
+    if (h.dnssec.exchange(upstream::ServerHealth::kDnssecOk) != upstream::ServerHealth::kDnssecOk) {
+      VLOG_INFO("dnssec: upstream {} of forward rule {} returns DNSSEC data", server.to_string(),
+                group->settings().zone.to_text());
+    }
+    co_return;
+  }
+  h.dnssec.store(upstream::ServerHealth::kDnssecStrips);
+  h.dnssec_strips.fetch_add(1);
+  VLOG_ERROR(
+      "dnssec: upstream {} of forward rule {} did not return the root DNSKEY with its RRSIG ({}): "
+      "it strips DNSSEC data or cannot be reached; names it answers that are signed will be "
+      "SERVFAIL (validation cannot be done without the signatures)",
+      server.to_string(), group->settings().zone.to_text(),
+      ok() ? "answer without signatures" : "no answer");
+}
+
 }  // namespace
+
+void Application::check_dnssec_upstreams() {
+  const auto snap = snapshots_->get();
+  if (!snap->validate) return;
+  for (const auto& g : snap->groups) {
+    if (!g->settings().dnssec) continue;  // a rule that is not validated
+    for (std::size_t i = 0; i < g->size(); ++i) {
+      asio::co_spawn(*control_, check_dnssec_upstream(g, i), asio::detached);
+    }
+  }
+}
 
 Application::Application(std::string config_path)
     : config_path_(std::move(config_path)), control_(std::make_unique<asio::io_context>(1)) {}
@@ -226,6 +288,7 @@ admin::ReloadOutcome Application::reload(const std::string& why) {
     reloads_.fetch_add(1);
     for (const auto& n : out.notes) VLOG_WARN("reload: {}", n);
     VLOG_INFO("reloaded {}", config_path_);
+    check_dnssec_upstreams();
     notify_.ready("serving");
   } else {
     reload_failures_.fetch_add(1);
@@ -416,6 +479,7 @@ int Application::run() {
       asio::co_spawn(*control_, send_loop_probe(up, q), asio::detached);
     }
   }
+  check_dnssec_upstreams();
   transfers_->update(snapshots_->get()->settings, *snapshots_->get()->zones);
   transfers_->start();
   if (admin_) admin_->start();

@@ -61,6 +61,9 @@ class Application {
   void release_control();
   admin::ReloadOutcome load_and_publish();
   void update_watch();
+  // [dnssec] mode = "validate": checks that each validated rule's upstreams return DNSSEC
+  // data (runs on the control loop; results in each server's ServerHealth::dnssec).
+  void check_dnssec_upstreams();
   void on_signal(const boost::system::error_code& ec, int signo);
   void begin_stop();
   void drain_step(std::chrono::steady_clock::time_point deadline, int quiet_ticks);

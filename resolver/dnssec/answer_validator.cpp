@@ -29,9 +29,11 @@ Name zone_name_for(const RrSet& set) {
   return set.owner;
 }
 
-// The last name of the question's CNAME chain in the answer section.
-Name chain_end(const SignedMessage& m, const Name& qname) {
+// The last name of the question's CNAME chain in the answer section (a question for the
+// CNAME itself, or for ANY, is answered by the first link).
+Name chain_end(const SignedMessage& m, const Name& qname, std::uint16_t qtype) {
   Name current = qname;
+  if (qtype == wire::type::kCNAME || qtype == wire::type::kANY) return current;
   for (std::size_t hops = 0; hops < 16; ++hops) {
     const RrSet* c = m.find(wire::Section::kAnswer, current, wire::type::kCNAME);
     if (c == nullptr || c->size() == 0) break;
@@ -131,7 +133,7 @@ std::vector<Name> needed_zones(const SignedMessage& m, const AnswerQuestion& q) 
       signed_denial = true;
     }
   }
-  const Name last = chain_end(m, q.qname);
+  const Name last = chain_end(m, q.qname, q.qtype);
   if (!q.spliced && !has_data(m, last, q.qtype) && !signed_denial) need(last);
   return out;
 }
@@ -153,7 +155,7 @@ Verdict judge(const SignedMessage& m, const AnswerQuestion& q, const ZoneLookup&
       wildcards.push_back({set.owner, labels});
     }
   }
-  const Name last = chain_end(m, q.qname);
+  const Name last = chain_end(m, q.qname, q.qtype);
   const bool negative = !q.spliced && !has_data(m, last, q.qtype);
   if (!negative && wildcards.empty()) return j.verdict();
 

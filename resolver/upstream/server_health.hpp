@@ -127,6 +127,11 @@ class ServerHealth {
   std::atomic<std::uint64_t> probes{0};
   std::atomic<std::uint64_t> capped{0};
   std::atomic<std::int64_t> outstanding{0};  // tries waiting for an answer now
+  // [dnssec] mode = "validate": what the start-up/reload check found (kDnssec*), and how
+  // many checks found the server stripping DNSSEC data (docs/dnssec.md).
+  static constexpr int kDnssecUnchecked = -1, kDnssecStrips = 0, kDnssecOk = 1;
+  std::atomic<int> dnssec{kDnssecUnchecked};
+  std::atomic<std::uint64_t> dnssec_strips{0};
   // Round-trip times of answered tries: counts per bucket (not cumulative) and their sum.
   static constexpr std::array<std::uint32_t, 12> kLatencyBoundsUs = {
       500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000};

@@ -183,6 +183,17 @@ CHILDREN = {
 }
 
 
+# The public side of the guide's scenario (guide=True), relative to azurecr.io.: the registry
+# and its data endpoint are CNAMEs into privatelink.azurecr.io., whose public answers are
+# public addresses (what a VM outside the VNet gets).
+GUIDE_PUBLIC = [
+    "myregistry CNAME myregistry.privatelink",
+    "myregistry.privatelink A 20.62.128.1",
+    "myregistry.westeurope.data CNAME myregistry.westeurope.data.privatelink",
+    "myregistry.westeurope.data.privatelink A 20.62.128.2",
+]
+
+
 def validating_unbound_conf(rundir, listen_addr, port, trust_anchor_file, forward_addr,
                             forward_port, extra=()):
     """An unbound.conf for a VALIDATING Unbound (module-config "validator iterator", EDE on)
@@ -252,7 +263,7 @@ class SignedHierarchy:
     `workdir`, starts knotd and the non-validating Unbound; stop() stops both (by PID)."""
 
     def __init__(self, workdir, addr="127.0.0.41", port=None, unbound_port=None,
-                 unbound_verbosity=1):
+                 unbound_verbosity=1, guide=False):
         h._assert_loopback(addr)
         self.knot_addr = self.unbound_addr = addr
         self.knot_port = port or h.free_port((addr,))
@@ -269,6 +280,10 @@ class SignedHierarchy:
         self.zones = []  # zone names served, parents last
         self.knotd = self.unbound = None
         self.unbound_verbosity = unbound_verbosity  # 4 logs every target Unbound queries
+        # guide=True adds the public side of the guide's scenario, signed: io. (RSASHA256)
+        # and azurecr.io. (P256) with myregistry CNAME myregistry.privatelink.azurecr.io.
+        # and the public A records behind it (GUIDE_PUBLIC), like Azure's public DNS.
+        self.guide = guide
         self._stack = None
 
     # -- zones ---------------------------------------------------------------------------
@@ -389,12 +404,15 @@ class SignedHierarchy:
             path, ds, glue = self._child(label, now)
             children.append((f"{label}.vnet.", path))
             vnet_recs += glue + [f"{label} DS {d.to_text()}" for d in ds]
+        root_extra = []
+        if self.guide:
+            root_extra = self._guide_zones(inc, exp)
         vnet_key = _Key(self.keydir, "vnet.", "ECDSAP256SHA256", ksk=True)
         vnet = self._sign("vnet.", self._write("vnet.", vnet_recs), [vnet_key], "nsec", inc, exp)
         ksk = _Key(self.keydir, ".", "RSASHA256", ksk=True)
         zsk = _Key(self.keydir, ".", "RSASHA256", ksk=False)
         root_recs = ["vnet. NS ns.vnet.", f"ns.vnet. A {self.knot_addr}",
-                     f"vnet. DS {vnet_key.ds().to_text()}"]
+                     f"vnet. DS {vnet_key.ds().to_text()}"] + root_extra
         root = self._sign(".", self._write(".", root_recs), [ksk, zsk], "nsec", inc, exp)
         self.zones += children + [("vnet.", vnet), (".", root)]
         self.root_ksk = ksk
@@ -405,6 +423,18 @@ class SignedHierarchy:
             f.write(f". IN DNSKEY {ksk.dnskey_text()} ; keytag {ksk.tag()}\n")
         with open(self.bind_trust_anchors, "w") as f:
             f.write(self.bind_anchor_text())
+
+    def _guide_zones(self, inc, exp):
+        """Signs azurecr.io. and io. (guide=True); returns the root's records for io."""
+        acr_key = _Key(self.keydir, "azurecr.io.", "ECDSAP256SHA256", ksk=True)
+        acr = self._sign("azurecr.io.", self._write("azurecr.io.", GUIDE_PUBLIC), [acr_key],
+                         "nsec", inc, exp)
+        io_key = _Key(self.keydir, "io.", "RSASHA256", ksk=True)
+        io_recs = ["azurecr NS ns.azurecr", f"ns.azurecr A {self.knot_addr}",
+                   f"azurecr DS {acr_key.ds().to_text()}"]
+        io = self._sign("io.", self._write("io.", io_recs), [io_key], "nsec", inc, exp)
+        self.zones += [("azurecr.io.", acr), ("io.", io)]
+        return ["io. NS ns.io.", f"ns.io. A {self.knot_addr}", f"io. DS {io_key.ds().to_text()}"]
 
     def bind_anchor_text(self, kind="static-ds"):
         """The fake root's anchor in BIND's `trust-anchors` syntax (delv -a, named.conf):
