@@ -2,7 +2,7 @@
 # vnetdns benchmark, one command (issue 3): vnetdns against Unbound, dnsdist, PowerDNS
 # Recursor, BIND, Knot Resolver, dnsmasq and a batched echo responder, on loopback only.
 # Usage: tests/bench/run.sh [--quick] [--outage] [--scaling] [--servers a,b,...] [--rounds N]
-#        [--duration S] [--misses N] [--nice N]
+#        [--duration S] [--misses N] [--nice N] | --upstream-stress [...] | --dnssec [...]
 #   --quick: 1 round, 2 s runs, 20k miss names (a smoke test, ~3 minutes; writes quick.md)
 #   default: 3 rounds (median and range), 5 s runs, 200k miss names (~20 minutes)
 #   --scaling: also vnetdns with threads = 1 and 2, server and generator on both CPUs
@@ -10,6 +10,12 @@
 #     Unbound and dnsdist in front of a slow, vanishing or half-dead upstream, in network
 #     namespaces; needs root; ~6 minutes) with the other arguments; writes
 #     results/upstream-stress.md (and .json)
+#   --dnssec: instead of bench.py, tests/bench/dnssec_bench.py (DNSSEC validation: vnetdns with
+#     [dnssec] mode = "validate" against a validating Unbound and vnetdns with mode off, misses
+#     under both miss load settings with DO=1 and DO=0, a wildcard side row, hits validate vs
+#     off; the signed hierarchy of tests/integration/signed_hierarchy.py plus a signed zone of
+#     200k names; ~15 minutes) with the other arguments; writes results/dnssec-<hash>.md
+#     (and .json)
 # Environment: VNETDNS_BIN=path uses that binary instead of building build-bench/vnetdns
 # (it must be a Release build without sanitizers).
 # Writes tests/bench/results/latest.md (and latest.json) and prints the tables.
@@ -19,9 +25,12 @@ root=$(cd "$here/../.." && pwd)
 cd "$root"
 
 stress=0
+dnssec=0
 args=()
 for a in "$@"; do
-  if [ "$a" = "--upstream-stress" ]; then stress=1; else args+=("$a"); fi
+  if [ "$a" = "--upstream-stress" ]; then stress=1
+  elif [ "$a" = "--dnssec" ]; then dnssec=1
+  else args+=("$a"); fi
 done
 set -- ${args[@]+"${args[@]}"}
 
@@ -36,6 +45,9 @@ fi
 export VNETDNS_REV="${VNETDNS_REV:-prebuilt $VNETDNS_BIN}"
 if [ "$stress" = 1 ]; then
   exec /usr/bin/python3 "$here/upstream_stress.py" --binary "$VNETDNS_BIN" "$@"
+fi
+if [ "$dnssec" = 1 ]; then
+  exec /usr/bin/python3 "$here/dnssec_bench.py" --binary "$VNETDNS_BIN" "$@"
 fi
 mkdir -p build-bench/bench
 c++ -O2 -std=c++20 -Wall -Wextra -o build-bench/bench/loadgen "$here/loadgen.cpp"
