@@ -24,19 +24,22 @@ util::Result<std::vector<TrustAnchor>, std::string> load_trust_anchors(const std
     }
     if (st != LDNS_STATUS_OK) {
       if (std::feof(f) != 0 && st == LDNS_STATUS_SYNTAX_ERR && rr == nullptr) break;
-      error = path + ":" + std::to_string(line) + ": " + ldns_get_errorstr_by_id(st);
+      error = path + ":" + std::to_string(line > 1 ? line - 1 : line) + ": " +
+              ldns_get_errorstr_by_id(st);
       break;
     }
+    // ldns has counted the line just read: the record ends on the line before `line`.
+    const int at = line > 1 ? line - 1 : line;
     const ldns_rr_type type = ldns_rr_get_type(rr);
     if (type != LDNS_RR_TYPE_DS && type != LDNS_RR_TYPE_DNSKEY) {
       ldns_rr_free(rr);
-      error = path + ":" + std::to_string(line) + ": a trust anchor is a DS or DNSKEY record";
+      error = path + ":" + std::to_string(at) + ": a trust anchor is a DS or DNSKEY record";
       break;
     }
     wire::Name zone;
     if (!name_of(ldns_rr_owner(rr), zone)) {
       ldns_rr_free(rr);
-      error = path + ":" + std::to_string(line) + ": bad owner name";
+      error = path + ":" + std::to_string(at) + ": bad owner name";
       break;
     }
     TrustAnchor* anchor = nullptr;

@@ -5,8 +5,8 @@
 //     1 answer memo (UDP)  2 NOTIFY  3 sanitize  4 zone transfers  5 TSIG  6 ACL  7 cookies
 //     8 rate limit  9 loop guard and refusals  10 route  11 local zone  12 cache
 //   resolve() (resolve.cpp), the asynchronous rest:
-//     13 coalesce  14 forward (15 validate, in upstream/)  16 scrub and splice
-//     17 cache insert
+//     13 coalesce  14 forward (15 validate, in upstream/)  16 scrub, DNSSEC-validate
+//     (validation.cpp) and splice  17 cache insert
 //   18 finalize (finalize.hpp) at the transport edge, for every answer the stages build.
 // handle() yields bytes to send, a drop, kTransfer, or kAsync with the parsed query left in a
 // PendingQuery for resolve(). One Pipeline per worker thread: its in-flight table, answer

@@ -15,7 +15,7 @@ bool same_rule(const settings::ForwardSettings& a, const settings::ForwardSettin
          a.max_outstanding == b.max_outstanding && a.max_qps == b.max_qps &&
          a.protocol == b.protocol && a.health_probe == b.health_probe &&
          a.randomize_case == b.randomize_case && a.source_ports == b.source_ports &&
-         a.avoid_ports == b.avoid_ports;
+         a.avoid_ports == b.avoid_ports && a.dnssec == b.dnssec;
 }
 
 }  // namespace

@@ -231,6 +231,36 @@ allow = ["127.0.0.1"]
   CHECK_FALSE(s.admin.allow.contains(ep("127.0.0.2")));
 }
 
+TEST_CASE("settings: [dnssec] and [[forward]] dnssec", "[unit][settings]") {
+  const Settings off = ok("");
+  CHECK(off.dnssec.mode == vnetdns::settings::DnssecMode::kOff);
+  CHECK(off.dnssec.trust_anchor_file == "/usr/share/dns/root.key");
+  CHECK(off.dnssec.insecure.empty());
+  const Settings s = ok(R"(
+[dnssec]
+mode = "validate"
+trust_anchor_file = "anchors/root.ds"
+insecure = ["corp.example", "Internal."]
+
+[[forward]]
+zone = "."
+upstreams = ["127.0.0.2"]
+
+[[forward]]
+zone = "corp.example"
+upstreams = ["127.0.0.3"]
+dnssec = false
+)");
+  CHECK(s.dnssec.mode == vnetdns::settings::DnssecMode::kValidate);
+  CHECK(s.dnssec.trust_anchor_file == "/etc/vnetdns/anchors/root.ds");  // beside the config
+  CHECK(s.dnssec.source == std::string(kPath) + ":4");
+  REQUIRE(s.dnssec.insecure.size() == 2);
+  CHECK(s.dnssec.insecure[1] == Name::from_text("internal"));
+  REQUIRE(s.forwards.size() == 2);
+  CHECK(s.forwards[0].dnssec);
+  CHECK_FALSE(s.forwards[1].dnssec);
+}
+
 TEST_CASE("settings: durations", "[unit][settings]") {
   struct Row {
     const char* text;
@@ -325,6 +355,15 @@ TEST_CASE("settings: each mistake is reported with its line", "[unit][settings]"
       {"[rate_limit]\nipv4_prefix = 33\n", 2, "rate_limit.ipv4_prefix = 33 is out of range"},
       {"[cache]\nmin_ttl = \"2h\"\nmax_ttl = \"1h\"\n", 3, "min_ttl is greater than cache.max_ttl"},
       {"[admin]\nlisten = \"nowhere\"\n", 2, "admin.listen"},
+      // [dnssec]
+      {"[dnssec]\nmode = \"strict\"\n", 2,
+       "dnssec.mode = \"strict\" is not one of \"off\", \"validate\""},
+      {"[dnssec]\ninsecure = [\"bad name.example\"]\n", 2, "is not a valid domain name"},
+      {"[dnssec]\ninsecure = \"corp.example\"\n", 2, "dnssec.insecure must be an array"},
+      {"[dnssec]\ntrust_anchor_file = \"\"\n", 2, "dnssec.trust_anchor_file is empty"},
+      {"[dnssec]\nanchor = \"x\"\n", 2, "unknown key 'anchor' in [dnssec]"},
+      {"[[forward]]\nzone = \".\"\nupstreams = [\"127.0.0.2\"]\ndnssec = \"no\"\n", 4,
+       "forward.dnssec must be a boolean"},
       // zones
       {"[[zone]]\nname = \"bad name.example\"\nfile = \"x\"\n", 2, "is not a valid domain name"},
       {"[[zone]]\nname = \"a..example\"\nfile = \"x\"\n", 2, "is not a valid domain name"},
