@@ -116,6 +116,8 @@ namespace vnetdns::admin {
     "Round-trip time of answered tries, per upstream server (since the rule last changed).") \
   X(kUpstreamDnssec, "vnetdns_upstream_dnssec", "gauge", "rule, upstream", \
     "[dnssec] mode = \"validate\": 1 when the server returned the root DNSKEY with its RRSIG at the last start or reload, 0 when it stripped them (signed names it answers are SERVFAIL), -1 before the check.") \
+  X(kUpstreamDnssecStripsTotal, "vnetdns_upstream_dnssec_strips_total", "counter", "rule, upstream", \
+    "Start-up and reload checks that found the server stripping DNSSEC data (or not answering the root DNSKEY).") \
   X(kDnssecAnswersTotal, "vnetdns_dnssec_answers_total", "counter", "state", \
     "Forwarded answers validated, by outcome: secure, insecure, bogus (answered SERVFAIL), indeterminate (the chain of trust could not be fetched: SERVFAIL).") \
   X(kDnssecBogusTotal, "vnetdns_dnssec_bogus_total", "counter", "reason", \

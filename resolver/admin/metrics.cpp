@@ -395,6 +395,10 @@ std::string render_metrics(const AdminContext& cx) {
     each(Family::kUpstreamDnssec, [&](const Row& r, std::initializer_list<std::string_view> l) {
       w.sample_double(r.h->dnssec.load(std::memory_order_relaxed), l);
     });
+    each(Family::kUpstreamDnssecStripsTotal,
+         [&](const Row& r, std::initializer_list<std::string_view> l) {
+           w.sample(r.h->dnssec_strips.load(std::memory_order_relaxed), l);
+         });
     {
       const auto states = sum(workers, &Counters::dnssec_answers);
       w.family(Family::kDnssecAnswersTotal);

@@ -201,6 +201,8 @@ def check_stripping_upstream_and_metrics(ctx, t):
          "vnetdns_dnssec_subqueries_total counts DS/DNSKEY questions")
     t.eq(h.metric(samples, "vnetdns_upstream_dnssec", rule="azurecr.io.",
                   upstream=s.upstream()), 0, "vnetdns_upstream_dnssec = 0 for the stripper")
+    t.eq(h.metric(samples, "vnetdns_upstream_dnssec_strips_total", rule="azurecr.io.",
+                  upstream=s.upstream()), 1, "vnetdns_upstream_dnssec_strips_total = 1 for it")
     t.eq(h.metric(samples, "vnetdns_upstream_dnssec", rule=".", upstream=up), 1,
          "vnetdns_upstream_dnssec = 1 for the validating path's upstream")
 
