@@ -1,6 +1,7 @@
 #include "resolver/dnssec/answer_validator.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include "resolver/dnssec/denial.hpp"
 #include "resolver/dnssec/verifier.hpp"
@@ -11,21 +12,51 @@ namespace {
 
 using wire::Name;
 
-// Whether `set` needs its own signature: a CNAME synthesised from a DNAME in the same answer
-// is unsigned by design (RFC 6672 section 5.3.1); the DNAME carries the proof.
+// The CNAME a DNAME owned by `dname_owner` with target `dname_target` synthesises for
+// `owner` (RFC 6672 section 2.2); false when it would be too long.
+bool dname_substitution(const Name& owner, const Name& dname_owner, const Name& dname_target,
+                        Name& out) {
+  const std::size_t prefix = owner.suffix_offset(dname_owner.label_count());
+  if (prefix + dname_target.size() > wire::kMaxNameLength) return false;
+  std::array<std::uint8_t, wire::kMaxNameLength> buf{};
+  std::copy(owner.data(), owner.data() + prefix, buf.begin());
+  std::copy(dname_target.data(), dname_target.data() + dname_target.size(),
+            buf.begin() + static_cast<std::ptrdiff_t>(prefix));
+  return out.assign_wire(buf.data(), prefix + dname_target.size());
+}
+
+// Whether `set` is a CNAME synthesised from a DNAME of the same answer (RFC 6672 section
+// 5.3.1): unsigned by design, the signed DNAME carries the proof. It must be exactly the
+// DNAME's substitution, or it is any other unsigned CNAME.
 bool synthesised_cname(const SignedMessage& m, const RrSet& set) {
-  if (set.type != wire::type::kCNAME || set.signed_()) return false;
+  if (set.type != wire::type::kCNAME || set.signed_() || set.size() != 1) return false;
+  Name target;
+  if (!name_of(ldns_rr_rdf(set.rr(0), 0), target)) return false;
   return std::any_of(m.answer().begin(), m.answer().end(), [&](const RrSet& d) {
-    return d.type == wire::type::kDNAME && set.owner != d.owner &&
-           set.owner.is_subdomain_of(d.owner);
+    if (d.type != wire::type::kDNAME || d.size() != 1 || set.owner == d.owner ||
+        !set.owner.is_subdomain_of(d.owner)) {
+      return false;
+    }
+    Name dname_target;
+    Name expected;
+    return name_of(ldns_rr_rdf(d.rr(0), 0), dname_target) &&
+           dname_substitution(set.owner, d.owner, dname_target, expected) && expected == target;
   });
 }
 
-// The zone name a signed RRset needs keys for (its first signature's signer), or its owner
-// when unsigned.
-Name zone_name_for(const RrSet& set) {
+// The zone a signed RRset needs keys for: the signer of its first RRSIG whose signer
+// encloses the owner (RFC 4035 section 5.3.1; a signer elsewhere is no signature of this
+// data), with `has_signer` true. Else the owner itself: its zone must be proven insecure.
+Name zone_name_for(const RrSet& set, bool* has_signer = nullptr) {
   Name signer;
-  if (set.signed_() && rrsig_signer(ldns_rr_list_rr(set.sigs.get(), 0), signer)) return signer;
+  for (std::size_t i = 0; i < ldns_rr_list_rr_count(set.sigs.get()); ++i) {
+    if (rrsig_signer(ldns_rr_list_rr(set.sigs.get(), i), signer) &&
+        set.owner.is_subdomain_of(signer)) {
+      if (has_signer != nullptr) *has_signer = true;
+      return signer;
+    }
+  }
+  if (has_signer != nullptr) *has_signer = false;
   return set.owner;
 }
 
@@ -54,16 +85,22 @@ bool wildcard_owner(const Name& n) {
   return n.label_count() > 0 && n.data()[0] == 1 && n.data()[1] == '*';
 }
 
+bool is_proof(const RrSet& set) {
+  return (set.type == wire::type::kNSEC || set.type == wire::type::kNSEC3) && set.signed_();
+}
+
 class Judge {
  public:
-  Judge(const SignedMessage& m, const ZoneLookup& lookup, std::uint32_t now)
-      : m_(m), lookup_(lookup), now_(now) {}
+  Judge(const ZoneLookup& lookup, std::uint32_t now) : lookup_(lookup), now_(now) {}
 
   // Verifies one RRset; returns false when the verdict is already settled as bogus or
-  // indeterminate. `labels` gets the good signature's labels field.
+  // indeterminate. `labels` gets the good signature's labels field (0: not verified, as in
+  // an insecure zone).
   bool check(const RrSet& set, std::uint8_t& labels) {
     labels = 0;
-    const ZoneKeys* zk = lookup_(zone_name_for(set));
+    bool has_signer = false;
+    const Name zone = zone_name_for(set, &has_signer);
+    const ZoneKeys* zk = lookup_(zone);
     if (zk == nullptr) return settle(Verdict::indeterminate());
     switch (zk->verdict.security) {
       case Security::kInsecure: weaken(zk->verdict); return true;
@@ -72,12 +109,11 @@ class Judge {
       case Security::kSecure:
       case Security::kCount: break;
     }
-    if (!set.signed_()) return settle(Verdict::bogus(BogusReason::kRrsigsMissing));
-    if (zk->zone != zone_name_for(set)) {
-      // The signer names a zone the chain of trust does not reach as a cut.
-      return settle(Verdict::bogus(BogusReason::kDnskeyMissing));
-    }
-    const SigCheck sc = verify_rrset(set, zk->zone, zk->keys.get(), now_);
+    // Unsigned (or signed only by zones that do not hold it) in a secure zone.
+    if (!has_signer) return settle(Verdict::bogus(BogusReason::kRrsigsMissing));
+    // A signer that the chain of trust does not reach as a zone cut.
+    if (zk->zone != zone) return settle(Verdict::bogus(BogusReason::kDnskeyMissing));
+    const SigCheck sc = verify_rrset(set, zk->zone, zk->keys.get(), now_, &budget_);
     if (!sc.ok) return settle(Verdict::bogus(sc.reason));
     labels = sc.labels;
     return true;
@@ -93,27 +129,41 @@ class Judge {
   void weaken(const Verdict& insecure) {
     if (verdict_.security == Security::kSecure) verdict_ = insecure;
   }
+  // Applies a denial proof's outcome.
+  void apply(Proof p) {
+    switch (p) {
+      case Proof::kProven: break;
+      case Proof::kOptOut: weaken(Verdict::insecure()); break;
+      case Proof::kUnsupported:
+        weaken(Verdict::insecure(wire::ede::kUnsupportedNsec3Iterations));
+        break;
+      case Proof::kMissing: settle(Verdict::bogus(BogusReason::kNsecMissing)); break;
+    }
+  }
   [[nodiscard]] bool settled() const { return settled_; }
   [[nodiscard]] Verdict verdict() const { return verdict_; }
 
  private:
-  const SignedMessage& m_;
   const ZoneLookup& lookup_;
   std::uint32_t now_;
+  CryptoBudget budget_;
   Verdict verdict_ = Verdict::secure();
   bool settled_ = false;
 };
 
-// Applies a denial proof's outcome to `j`.
-void apply(Judge& j, Proof p) {
-  switch (p) {
-    case Proof::kProven: break;
-    case Proof::kOptOut: j.weaken(Verdict::insecure()); break;
-    case Proof::kUnsupported:
-      j.weaken(Verdict::insecure(wire::ede::kUnsupportedNsec3Iterations));
-      break;
-    case Proof::kMissing: j.settle(Verdict::bogus(BogusReason::kNsecMissing)); break;
+// The proofs of zone `zone` in the authority section, each verified with that zone's keys.
+// An insecure or failing zone settles or weakens `j` and leaves the Denial empty.
+Denial proofs_of(const SignedMessage& m, const Name& zone, Judge& j) {
+  Denial denial;
+  for (const auto& set : m.authority()) {
+    if (!is_proof(set) || zone_name_for(set) != zone) continue;
+    std::uint8_t labels = 0;
+    const Security before = j.verdict().security;
+    if (!j.check(set, labels)) return Denial();
+    if (j.verdict().security != before) return Denial();  // an insecure zone
+    denial.add(set);
   }
+  return denial;
 }
 
 }  // namespace
@@ -128,7 +178,7 @@ std::vector<Name> needed_zones(const SignedMessage& m, const AnswerQuestion& q) 
   }
   bool signed_denial = false;
   for (const auto& set : m.authority()) {
-    if ((set.type == wire::type::kNSEC || set.type == wire::type::kNSEC3) && set.signed_()) {
+    if (is_proof(set)) {
       need(zone_name_for(set));
       signed_denial = true;
     }
@@ -140,9 +190,10 @@ std::vector<Name> needed_zones(const SignedMessage& m, const AnswerQuestion& q) 
 
 Verdict judge(const SignedMessage& m, const AnswerQuestion& q, const ZoneLookup& lookup,
               std::uint32_t now) {
-  Judge j(m, lookup, now);
+  Judge j(lookup, now);
   struct Wild {
     Name owner;
+    Name zone;
     std::uint8_t labels;
   };
   std::vector<Wild> wildcards;
@@ -152,28 +203,36 @@ Verdict judge(const SignedMessage& m, const AnswerQuestion& q, const ZoneLookup&
     if (!j.check(set, labels)) return j.verdict();
     if (labels > 0 && labels < set.owner.label_count() &&
         !(wildcard_owner(set.owner) && labels + 1u == set.owner.label_count())) {
-      wildcards.push_back({set.owner, labels});
+      wildcards.push_back({set.owner, zone_name_for(set), labels});
     }
   }
   const Name last = chain_end(m, q.qname, q.qtype);
   const bool negative = !q.spliced && !has_data(m, last, q.qtype);
-  if (!negative && wildcards.empty()) return j.verdict();
 
-  // The proofs: NSEC/NSEC3 of the authority section, each verified with its zone's keys.
-  Denial denial;
-  bool unsigned_denial = true;
-  for (const auto& set : m.authority()) {
-    if (set.type != wire::type::kNSEC && set.type != wire::type::kNSEC3) continue;
-    if (!set.signed_()) continue;
-    unsigned_denial = false;
-    std::uint8_t labels = 0;
-    const Verdict before = j.verdict();
-    if (!j.check(set, labels)) return j.verdict();
-    if (j.verdict().security != before.security) return j.verdict();  // an insecure zone
-    denial.add(set);
+  // A wildcard answer: the proof, from the zone that signed the data, that the name itself
+  // does not exist.
+  for (const auto& w : wildcards) {
+    const Denial d = proofs_of(m, w.zone, j);
+    if (j.settled()) return j.verdict();
+    j.apply(d.wildcard_answer(w.owner, w.labels));
+    if (j.settled()) return j.verdict();
   }
-  if (negative && unsigned_denial) {
-    // No signed proof at all: fine in an insecure zone, bogus in a secure one.
+  if (!negative) return j.verdict();
+
+  // A denial: the proofs of the deepest zone that holds the name (records another zone
+  // signed say nothing about it).
+  Name zone;
+  bool found = false;
+  for (const auto& set : m.authority()) {
+    if (!is_proof(set)) continue;
+    const Name z = zone_name_for(set);
+    if (last.is_subdomain_of(z) && (!found || z.label_count() > zone.label_count())) {
+      zone = z;
+      found = true;
+    }
+  }
+  if (!found) {
+    // No signed proof: fine in an insecure zone, bogus in a secure one.
     const ZoneKeys* zk = lookup(last);
     if (zk == nullptr) return Verdict::indeterminate();
     if (zk->verdict.security == Security::kSecure) {
@@ -185,13 +244,10 @@ Verdict judge(const SignedMessage& m, const AnswerQuestion& q, const ZoneLookup&
     }
     return j.verdict();
   }
-  for (const auto& w : wildcards) {
-    apply(j, denial.wildcard_answer(w.owner, w.labels));
-    if (j.settled()) return j.verdict();
-  }
-  if (negative) {
-    apply(j, m.rcode() == 3 ? denial.nxdomain(last) : denial.nodata(last, q.qtype));
-  }
+  const Security before = j.verdict().security;
+  const Denial d = proofs_of(m, zone, j);
+  if (j.settled() || j.verdict().security != before) return j.verdict();
+  j.apply(m.rcode() == 3 ? d.nxdomain(last) : d.nodata(last, q.qtype));
   return j.verdict();
 }
 

@@ -1,6 +1,7 @@
 #include "resolver/dnssec/denial.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "resolver/dnssec/ldns_ptr.hpp"
 
@@ -66,6 +67,26 @@ void Denial::add(const RrSet& set) {
       if (ldns_rr_rd_count(rr) < 1 || !name_of(ldns_rr_rdf(rr, 0), n.next)) continue;
       nsec_.push_back(n);
     } else if (set.type == wire::type::kNSEC3) {
+      if (ldns_rr_rd_count(rr) < 5) continue;
+      const std::uint8_t algorithm = ldns_nsec3_algorithm(rr);
+      const std::uint16_t iterations = ldns_nsec3_iterations(rr);
+      if (algorithm != 1 || iterations > kMaxNsec3Iterations) {
+        nsec3_unsupported_ = true;  // RFC 5155 section 8.1, RFC 9276 section 3.2
+        continue;
+      }
+      std::uint8_t* salt_data = ldns_nsec3_salt_data(rr);  // a copy the caller frees
+      const std::string salt =
+          salt_data != nullptr
+              ? std::string(reinterpret_cast<const char*>(salt_data), ldns_nsec3_salt_length(rr))
+              : std::string();
+      std::free(salt_data);  // NOLINT(cppcoreguidelines-no-malloc): ldns's allocation
+      if (nsec3_.empty()) {
+        hash_algorithm_ = algorithm;
+        iterations_ = iterations;
+        salt_ = salt;
+      } else if (iterations != iterations_ || salt != salt_) {
+        continue;  // one zone, one set of parameters (RFC 5155 section 7.1)
+      }
       Nsec3 n{{}, {}, set.owner.parent(1), rr};
       const std::uint8_t* label = set.owner.data();
       if (set.owner.label_count() < 1 || !base32hex_decode(label + 1, label[0], n.hash)) continue;
@@ -113,6 +134,8 @@ const Denial::Nsec* Denial::nsec_cover(const Name& n) const {
 Proof Denial::nsec_nxdomain(const Name& qname) const {
   const Nsec* c = nsec_cover(qname);
   if (c == nullptr) return Proof::kMissing;
+  // A name with names below it exists (an empty non-terminal): no NXDOMAIN.
+  if (c->next.is_subdomain_of(qname)) return Proof::kMissing;
   // RFC 4592: the closest encloser is the longer common ancestor of the name with either
   // end of the covering span; the wildcard below it must not exist either.
   const Name a = common_ancestor(qname, c->owner);
@@ -129,23 +152,21 @@ bool Denial::nsec3_has(const Nsec3& n, std::uint16_t type) const {
   return bitmap_has(ldns_nsec3_bitmap(n.rr), type);
 }
 
-bool Denial::nsec3_usable() const {
-  if (nsec3_.empty()) return false;
-  const ldns_rr* rr = nsec3_.front().rr;
-  return ldns_nsec3_algorithm(rr) == 1 && ldns_nsec3_iterations(rr) <= kMaxNsec3Iterations;
-}
-
 std::string Denial::hash3(const Name& n) const {
-  const ldns_rr* rr = nsec3_.front().rr;
+  for (const auto& [name, hash] : hashes_) {
+    if (name == n) return hash;
+  }
+  if (hashes_.size() >= kMaxHashes) return {};
   LdnsRdf name(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, n.size(), n.data()));
   if (!name) return {};
-  LdnsRdf hashed(ldns_nsec3_hash_name(name.get(), ldns_nsec3_algorithm(rr),
-                                      ldns_nsec3_iterations(rr), ldns_nsec3_salt_length(rr),
-                                      ldns_nsec3_salt_data(rr)));
+  LdnsRdf hashed(ldns_nsec3_hash_name(name.get(), hash_algorithm_, iterations_,
+                                      static_cast<std::uint8_t>(salt_.size()),
+                                      reinterpret_cast<const std::uint8_t*>(salt_.data())));
   std::string out;
   if (!hashed || ldns_rdf_size(hashed.get()) < 2) return {};
   const std::uint8_t* label = ldns_rdf_data(hashed.get());
   if (!base32hex_decode(label + 1, label[0], out)) return {};
+  hashes_.emplace_back(n, out);
   return out;
 }
 
@@ -211,14 +232,22 @@ Proof Denial::nsec3_nxdomain(const Name& qname) const {
 
 Proof Denial::nxdomain(const Name& qname) const {
   if (nsec_nxdomain(qname) == Proof::kProven) return Proof::kProven;
-  if (nsec3_.empty()) return Proof::kMissing;
-  if (!nsec3_usable()) return Proof::kUnsupported;
+  if (nsec3_.empty()) return no_nsec3_proof();
   return nsec3_nxdomain(qname);
 }
 
 Proof Denial::nodata(const Name& qname, std::uint16_t qtype) const {
+  // The record at the name must come from the side of a zone cut that answers the type:
+  // the parent's delegation record (NS without SOA) speaks only for DS, the child's apex
+  // (SOA) for everything but DS (RFC 4035 section 5.4, RFC 6840 section 4.4).
+  auto right_side = [qtype](bool ns, bool soa) {
+    return qtype == wire::type::kDS ? !soa : (soa || !ns);
+  };
   if (const Nsec* m = nsec_match(qname); m != nullptr) {
-    if (!nsec_has(*m, qtype) && !nsec_has(*m, wire::type::kCNAME)) return Proof::kProven;
+    if (!nsec_has(*m, qtype) && !nsec_has(*m, wire::type::kCNAME) &&
+        right_side(nsec_has(*m, wire::type::kNS), nsec_has(*m, wire::type::kSOA))) {
+      return Proof::kProven;
+    }
   } else if (const Nsec* c = nsec_cover(qname); c != nullptr) {
     // An empty non-terminal: the next name lies below it (RFC 4035 section 3.1.3.2).
     if (c->next != qname && c->next.is_subdomain_of(qname)) return Proof::kProven;
@@ -233,11 +262,11 @@ Proof Denial::nodata(const Name& qname, std::uint16_t qtype) const {
       }
     }
   }
-  if (nsec3_.empty()) return Proof::kMissing;
-  if (!nsec3_usable()) return Proof::kUnsupported;
+  if (nsec3_.empty()) return no_nsec3_proof();
   if (const Nsec3* m = nsec3_match(qname); m != nullptr) {
-    return !nsec3_has(*m, qtype) && !nsec3_has(*m, wire::type::kCNAME) ? Proof::kProven
-                                                                       : Proof::kMissing;
+    const bool proven = !nsec3_has(*m, qtype) && !nsec3_has(*m, wire::type::kCNAME) &&
+                        right_side(nsec3_has(*m, wire::type::kNS), nsec3_has(*m, wire::type::kSOA));
+    return proven ? Proof::kProven : Proof::kMissing;
   }
   Name ce;
   const Nsec3* nc = nullptr;
@@ -258,10 +287,16 @@ Proof Denial::nodata(const Name& qname, std::uint16_t qtype) const {
 }
 
 Proof Denial::wildcard_answer(const Name& owner, std::uint8_t labels) const {
-  if (const Nsec* c = nsec_cover(owner); c != nullptr) return Proof::kProven;
-  if (nsec3_.empty()) return Proof::kMissing;
-  if (!nsec3_usable()) return Proof::kUnsupported;
   if (owner.label_count() <= labels) return Proof::kMissing;
+  if (const Nsec* c = nsec_cover(owner); c != nullptr) {
+    // The span must end where the wildcard used begins: its closest encloser is the
+    // wildcard's parent (`labels` labels); a longer one is a closer name, which another
+    // wildcard or the name itself would have answered from (RFC 4592 section 3.3.1).
+    const Name a = common_ancestor(owner, c->owner);
+    const Name b = common_ancestor(owner, c->next);
+    if (std::max(a.label_count(), b.label_count()) == labels) return Proof::kProven;
+  }
+  if (nsec3_.empty()) return no_nsec3_proof();
   return nsec3_cover(suffix(owner, labels + 1u)) != nullptr ? Proof::kProven : Proof::kMissing;
 }
 
@@ -278,8 +313,9 @@ CutProof Denial::ds_absent(const Name& name) const {
     if (c->next != name && c->next.is_subdomain_of(name)) return CutProof::kNotCut;
     return CutProof::kNoName;
   }
-  if (nsec3_.empty()) return CutProof::kMissing;
-  if (!nsec3_usable()) return CutProof::kUnsupported;
+  if (nsec3_.empty()) {
+    return nsec3_unsupported_ ? CutProof::kUnsupported : CutProof::kMissing;
+  }
   if (const Nsec3* m = nsec3_match(name); m != nullptr) {
     return from_bitmap(nsec3_has(*m, wire::type::kDS), nsec3_has(*m, wire::type::kSOA),
                        nsec3_has(*m, wire::type::kNS));

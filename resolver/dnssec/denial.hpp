@@ -9,8 +9,10 @@
 // Thread safety: a Denial borrows the records it was built from; pure functions otherwise.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "resolver/dnssec/signed_message.hpp"
@@ -39,9 +41,14 @@ enum class CutProof : std::uint8_t {
 
 class Denial {
  public:
-  // Adds a verified NSEC or NSEC3 RRset (others are ignored).
+  // Adds a verified NSEC or NSEC3 RRset of the one zone this Denial speaks for (others are
+  // ignored). NSEC3 records whose parameters differ from the first usable one, or that use
+  // an unknown hash or too many iterations, are not used (the latter noted: kUnsupported).
   void add(const RrSet& set);
   [[nodiscard]] bool empty() const noexcept { return nsec_.empty() && nsec3_.empty(); }
+  // Most NSEC3 hashes one Denial computes (CVE-2023-50868: a name of many labels under a
+  // zone with many iterations); past it, proofs that need more hashes fail.
+  static constexpr std::size_t kMaxHashes = 64;
 
   // NXDOMAIN for `qname`: it does not exist and no wildcard could have answered it.
   [[nodiscard]] Proof nxdomain(const wire::Name& qname) const;
@@ -77,12 +84,21 @@ class Denial {
   // RFC 5155 section 8.3: the closest provable encloser of `n` (a matching NSEC3) and the
   // NSEC3 covering the next closer name; false when there is no such proof.
   bool closest_encloser(const wire::Name& n, wire::Name& ce, const Nsec3*& next_closer) const;
-  [[nodiscard]] bool nsec3_usable() const;
   [[nodiscard]] Proof nsec_nxdomain(const wire::Name& qname) const;
   [[nodiscard]] Proof nsec3_nxdomain(const wire::Name& qname) const;
+  // kMissing, or kUnsupported when only unusable NSEC3 records were offered.
+  [[nodiscard]] Proof no_nsec3_proof() const {
+    return nsec3_unsupported_ ? Proof::kUnsupported : Proof::kMissing;
+  }
 
   std::vector<Nsec> nsec_;
   std::vector<Nsec3> nsec3_;
+  bool nsec3_unsupported_ = false;
+  // The NSEC3 parameters of nsec3_ (from its first record).
+  std::uint8_t hash_algorithm_ = 0;
+  std::uint16_t iterations_ = 0;
+  std::string salt_;
+  mutable std::vector<std::pair<wire::Name, std::string>> hashes_;  // memo of hash3()
 };
 
 // Decodes base32hex (RFC 4648 section 7, either case); false on a bad character.

@@ -17,6 +17,7 @@ util::Result<std::vector<TrustAnchor>, std::string> load_trust_anchors(const std
   std::string error;
   while (std::feof(f) == 0) {
     ldns_rr* rr = nullptr;
+    const int at = line;  // the line the next record starts on
     const ldns_status st = ldns_rr_new_frm_fp_l(&rr, f, &ttl, &origin, &prev, &line);
     if (st == LDNS_STATUS_SYNTAX_EMPTY || st == LDNS_STATUS_SYNTAX_TTL ||
         st == LDNS_STATUS_SYNTAX_ORIGIN || st == LDNS_STATUS_SYNTAX_INCLUDE) {
@@ -24,12 +25,9 @@ util::Result<std::vector<TrustAnchor>, std::string> load_trust_anchors(const std
     }
     if (st != LDNS_STATUS_OK) {
       if (std::feof(f) != 0 && st == LDNS_STATUS_SYNTAX_ERR && rr == nullptr) break;
-      error = path + ":" + std::to_string(line > 1 ? line - 1 : line) + ": " +
-              ldns_get_errorstr_by_id(st);
+      error = path + ":" + std::to_string(at) + ": " + ldns_get_errorstr_by_id(st);
       break;
     }
-    // ldns has counted the line just read: the record ends on the line before `line`.
-    const int at = line > 1 ? line - 1 : line;
     const ldns_rr_type type = ldns_rr_get_type(rr);
     if (type != LDNS_RR_TYPE_DS && type != LDNS_RR_TYPE_DNSKEY) {
       ldns_rr_free(rr);

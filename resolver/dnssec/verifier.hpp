@@ -9,6 +9,7 @@
 // Thread safety: pure functions; ldns's verification keeps no shared state.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "resolver/dnssec/signed_message.hpp"
@@ -24,9 +25,21 @@ struct SigCheck {
   std::uint8_t labels = 0;
 };
 
+// Bounds on the work a hostile answer can ask for (KeyTrap, CVE-2023-50387: many keys with
+// one key tag times many signatures): at most kMaxSigsPerRrset signatures of an RRset are
+// tried, each against at most kMaxKeysPerSig keys (those whose algorithm and key tag match),
+// and a CryptoBudget caps the verifications of one answer or one chain step.
+inline constexpr std::size_t kMaxSigsPerRrset = 8;
+inline constexpr std::size_t kMaxKeysPerSig = 4;
+struct CryptoBudget {
+  std::size_t left = 64;  // signature verifications allowed
+};
+
 // `zone` and `keys`: the signer zone and its validated DNSKEY RRset. `now`: Unix time.
+// With `budget`, each verification is taken from it; an empty budget fails the RRset as a
+// bad signature.
 SigCheck verify_rrset(const RrSet& set, const wire::Name& zone, const ldns_rr_list* keys,
-                      std::uint32_t now);
+                      std::uint32_t now, CryptoBudget* budget = nullptr);
 
 // True for DNSKEY/DS algorithms the validator can verify (RFC 8624 section 3.1 "MUST
 // validate" and "RECOMMENDED", as far as ldns computes them).
