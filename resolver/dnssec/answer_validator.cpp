@@ -91,7 +91,8 @@ bool is_proof(const RrSet& set) {
 
 class Judge {
  public:
-  Judge(const ZoneLookup& lookup, std::uint32_t now) : lookup_(lookup), now_(now) {}
+  Judge(const ZoneLookup& lookup, std::uint32_t now, SignatureCache* cache)
+      : lookup_(lookup), now_(now), cache_(cache) {}
 
   // Verifies one RRset; returns false when the verdict is already settled as bogus or
   // indeterminate. `labels` gets the good signature's labels field (0: not verified, as in
@@ -113,7 +114,8 @@ class Judge {
     if (!has_signer) return settle(Verdict::bogus(BogusReason::kRrsigsMissing));
     // A signer that the chain of trust does not reach as a zone cut.
     if (zk->zone != zone) return settle(Verdict::bogus(BogusReason::kDnskeyMissing));
-    const SigCheck sc = verify_rrset(set, zk->zone, zk->keys.get(), now_, &budget_);
+    const SigCheck sc =
+        verify_rrset(set, zk->zone, zk->keys.get(), now_, {&budget_, cache_, zk->id});
     if (!sc.ok) return settle(Verdict::bogus(sc.reason));
     labels = sc.labels;
     return true;
@@ -146,6 +148,7 @@ class Judge {
  private:
   const ZoneLookup& lookup_;
   std::uint32_t now_;
+  SignatureCache* cache_;
   CryptoBudget budget_;
   Verdict verdict_ = Verdict::secure();
   bool settled_ = false;
@@ -189,8 +192,8 @@ std::vector<Name> needed_zones(const SignedMessage& m, const AnswerQuestion& q) 
 }
 
 Verdict judge(const SignedMessage& m, const AnswerQuestion& q, const ZoneLookup& lookup,
-              std::uint32_t now) {
-  Judge j(lookup, now);
+              std::uint32_t now, SignatureCache* cache) {
+  Judge j(lookup, now, cache);
   struct Wild {
     Name owner;
     Name zone;

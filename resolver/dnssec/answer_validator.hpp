@@ -16,6 +16,7 @@
 #include <functional>
 #include <vector>
 
+#include "resolver/dnssec/signature_cache.hpp"
 #include "resolver/dnssec/signed_message.hpp"
 #include "resolver/dnssec/verdict.hpp"
 #include "resolver/dnssec/zone_keys.hpp"
@@ -39,7 +40,8 @@ std::vector<wire::Name> needed_zones(const SignedMessage& m, const AnswerQuestio
 
 // The verdict on `m`. `now`: Unix time for signature validity. A name whose lookup is
 // unknown makes the verdict indeterminate.
+// `cache`: signatures verified before (by this worker) are not checked again.
 Verdict judge(const SignedMessage& m, const AnswerQuestion& q, const ZoneLookup& lookup,
-              std::uint32_t now);
+              std::uint32_t now, SignatureCache* cache = nullptr);
 
 }  // namespace vnetdns::dnssec

@@ -1,6 +1,7 @@
 #include "resolver/dnssec/chain.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 #include "resolver/dnssec/denial.hpp"
 #include "resolver/dnssec/verifier.hpp"
@@ -144,6 +145,7 @@ ZoneKeys check_dnskey(const SignedMessage& reply, const Name& zone, const ldns_r
       if (sc.ok) {
         out.verdict = Verdict::secure();
         out.keys = share_list(keys->rrs.get());
+        out.id = next_key_set_id();
         out.ttl = set_ttl(*keys);
         return out;
       }
@@ -153,6 +155,11 @@ ZoneKeys check_dnskey(const SignedMessage& reply, const Name& zone, const ldns_r
   out.verdict = any_supported ? Verdict::bogus(worst)
                               : Verdict::insecure(wire::ede::kUnsupportedDnskeyAlgorithm);
   return out;
+}
+
+std::uint64_t next_key_set_id() noexcept {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
 }
 
 std::shared_ptr<const ldns_rr_list> share_list(const ldns_rr_list* list) {

@@ -75,7 +75,8 @@ bool supported_digest(std::uint8_t d) noexcept {
 }
 
 SigCheck verify_rrset(const RrSet& set, const wire::Name& zone, const ldns_rr_list* keys,
-                      std::uint32_t now, CryptoBudget* budget) {
+                      std::uint32_t now, const VerifyOptions& options) {
+  CryptoBudget* budget = options.budget;
   SigCheck best{false, BogusReason::kRrsigsMissing, 0};
   if (!set.signed_()) return best;
   best.reason = BogusReason::kNone;
@@ -96,6 +97,12 @@ SigCheck verify_rrset(const RrSet& set, const wire::Name& zone, const ldns_rr_li
       note(BogusReason::kBadSignature);
       continue;
     }
+    SignatureCache::Fingerprint fp;
+    if (options.cache != nullptr) {
+      fp = options.cache->fingerprint(set, sig, options.keys_id);
+      std::uint8_t labels = 0;
+      if (options.cache->known(fp, now, labels)) return SigCheck{true, BogusReason::kNone, labels};
+    }
     const LdnsRrList candidates = keys_for(sig, keys);
     const std::size_t n = ldns_rr_list_rr_count(candidates.get());
     if (n == 0) {
@@ -111,6 +118,9 @@ SigCheck verify_rrset(const RrSet& set, const wire::Name& zone, const ldns_rr_li
     }
     const ldns_status st = ldns_verify_rrsig_keylist_time(set.rrs.get(), sig, candidates.get(),
                                                           static_cast<time_t>(now), nullptr);
+    if (st == LDNS_STATUS_OK && options.cache != nullptr) {
+      options.cache->remember(fp, sig, ldns_rdf2native_int8(labels_rdf));
+    }
     if (st == LDNS_STATUS_OK)
       return SigCheck{true, BogusReason::kNone, ldns_rdf2native_int8(labels_rdf)};
     note(reason_of(st));

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "resolver/dnssec/signature_cache.hpp"
 #include "resolver/dnssec/signed_message.hpp"
 #include "resolver/dnssec/verdict.hpp"
 
@@ -35,11 +36,17 @@ struct CryptoBudget {
   std::size_t left = 64;  // signature verifications allowed
 };
 
+struct VerifyOptions {
+  // Each verification is taken from it; an empty budget fails the RRset as a bad signature.
+  CryptoBudget* budget = nullptr;
+  // Signatures that verified before with the key set `keys_id` are not checked again.
+  SignatureCache* cache = nullptr;
+  std::uint64_t keys_id = 0;
+};
+
 // `zone` and `keys`: the signer zone and its validated DNSKEY RRset. `now`: Unix time.
-// With `budget`, each verification is taken from it; an empty budget fails the RRset as a
-// bad signature.
 SigCheck verify_rrset(const RrSet& set, const wire::Name& zone, const ldns_rr_list* keys,
-                      std::uint32_t now, CryptoBudget* budget = nullptr);
+                      std::uint32_t now, const VerifyOptions& options = {});
 
 // True for DNSKEY/DS algorithms the validator can verify (RFC 8624 section 3.1 "MUST
 // validate" and "RECOMMENDED", as far as ldns computes them).

@@ -21,7 +21,11 @@ struct ZoneKeys {
   wire::Name zone;  // the zone whose keys these are (secure), or where the chain ended
   std::shared_ptr<const ldns_rr_list> keys;  // the validated DNSKEY RRset (secure only)
   std::uint32_t ttl = 0;                     // seconds this may be reused
+  std::uint64_t id = 0;  // unique per validated key set (SignatureCache); 0: none
 };
+
+// A fresh ZoneKeys::id (never 0; unique in the process).
+std::uint64_t next_key_set_id() noexcept;
 
 // Makes a shared, deep-owned copy of `list` (nullptr stays nullptr).
 std::shared_ptr<const ldns_rr_list> share_list(const ldns_rr_list* list);

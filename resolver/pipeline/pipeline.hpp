@@ -26,6 +26,7 @@
 
 #include "resolver/cache/packet_cache.hpp"
 #include "resolver/dnssec/key_cache.hpp"
+#include "resolver/dnssec/signature_cache.hpp"
 #include "resolver/dnssec/verdict.hpp"
 #include "resolver/pipeline/answer_memo.hpp"
 #include "resolver/pipeline/builder_pool.hpp"
@@ -189,6 +190,7 @@ class Pipeline {
   std::unique_ptr<policy::RateLimiter> limiter_;  // per worker, from [rate_limit]
   BuilderPool builders_;                          // for resolve()
   dnssec::KeyCache keys_;                         // the chain of trust, per worker
+  dnssec::SignatureCache signatures_;             // signatures verified, per worker
   const void* keys_anchors_ = nullptr;            // the trust anchors keys_ was filled under
   QueryLogSink* qlog_ = nullptr;
   xfr::NotifySink* notify_sink_ = nullptr;

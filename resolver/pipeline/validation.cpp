@@ -169,7 +169,7 @@ asio::awaitable<Verdict> Pipeline::validate(std::shared_ptr<const Snapshot> snap
     }
     return nullptr;
   };
-  co_return dnssec::judge(*msg, q, lookup, unix_now());
+  co_return dnssec::judge(*msg, q, lookup, unix_now(), &signatures_);
 }
 
 }  // namespace vnetdns::pipeline
