@@ -154,6 +154,13 @@ class Pipeline {
                                                    std::vector<std::uint8_t> wire,
                                                    cache::CacheKey key, bool spliced,
                                                    util::TimePoint deadline);
+  // Stage 16 when validating: judges `scrubbed` (the reply scrubbed with its DNSSEC records)
+  // for `key`. Secure or insecure: rewrites it for the client (scrubbed again from `reply`
+  // without DNSSEC records for DO=0, AD when secure, the verdict's EDE) and returns null.
+  // Bogus or indeterminate: returns the failure answer to cache and send.
+  boost::asio::awaitable<std::shared_ptr<Processed>> judge_answer(
+      std::shared_ptr<const Snapshot> snap, const std::vector<std::uint8_t>& reply,
+      cache::CacheKey key, util::Result<Processed, ScrubError>& scrubbed, util::TimePoint deadline);
   // The status of the deepest zone at or above `name` the chain of trust reaches.
   boost::asio::awaitable<dnssec::ZoneKeys> zone_status(std::shared_ptr<const Snapshot> snap,
                                                        wire::Name name, util::TimePoint deadline);
@@ -212,6 +219,8 @@ class Pipeline {
   static constexpr std::size_t kMaxInflight = 20000;
   // RFC 8767 section 4: stale answers go out with a 30-second TTL.
   static constexpr std::uint32_t kStaleTtl = 30;
+  // RFC 9520 section 3.2: a resolution failure is remembered at least 1 s; we start at 5.
+  static constexpr std::uint32_t kFailureTtl = 5;
 };
 
 }  // namespace vnetdns::pipeline

@@ -31,9 +31,6 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
-// RFC 9520 section 3.2: remember a resolution failure for a short while (at least 1 s).
-constexpr std::uint32_t kFailureTtl = 5;
-
 util::LogLimiter g_scrub_log(10);
 
 // Appends the records of an internal-format message (answer, then authority) to `b`.
@@ -296,38 +293,7 @@ asio::awaitable<void> Pipeline::fly(std::shared_ptr<Flight> flight,
     auto scrubbed =
         scrub_reply(fr.reply.data(), fr.reply.size(), full_key, *snap->zones, ttl_policy(*snap));
     if (scrubbed && validating) {
-      const dnssec::Verdict v =
-          co_await validate(snap, scrubbed.value().wire, key, scrubbed.value().splice, deadline);
-      counters_.dnssec_answers[static_cast<std::size_t>(v.security)].add();
-      if (v.security == dnssec::Security::kSecure || v.security == dnssec::Security::kInsecure) {
-        if (!key.dnssec_ok) {
-          scrubbed =
-              scrub_reply(fr.reply.data(), fr.reply.size(), key, *snap->zones, ttl_policy(*snap));
-        }
-        // RFC 4035 section 3.2.3: AD only for data that validated; never for a spliced
-        // answer, whose end is local data (resolve() also clears it for local rounds).
-        if (scrubbed && v.security == dnssec::Security::kSecure && !scrubbed.value().splice) {
-          auto& w = scrubbed.value().wire;
-          wire::store16(w.data() + 2,
-                        static_cast<std::uint16_t>(wire::header_flags(w.data()) | wire::kFlagAD));
-        }
-        if (scrubbed) scrubbed.value().ede = v.ede();
-      } else {
-        // Bogus or indeterminate: SERVFAIL with the reason (RFC 8914), remembered briefly
-        // (RFC 9520), like any failure.
-        if (v.security == dnssec::Security::kBogus) {
-          counters_.dnssec_bogus[static_cast<std::size_t>(v.reason)].add();
-        }
-        auto failed = std::make_shared<Processed>(failure_answer(key, kFailureTtl));
-        failed->ede =
-            v.security == dnssec::Security::kBogus ? v.ede() : wire::ede::kDnssecIndeterminate;
-        std::uint64_t suppressed = 0;
-        if (spdlog::should_log(spdlog::level::debug) && g_scrub_log.allow(suppressed)) {
-          VLOG_DEBUG("answer for {} {} is {} ({}): SERVFAIL", key.qname.to_text(), key.qtype,
-                     dnssec::to_string(v.security), dnssec::to_string(v.reason));
-        }
-        result = std::move(failed);
-      }
+      result = co_await judge_answer(snap, fr.reply, key, scrubbed, deadline);
     }
     if (result) {
       // Judged bogus or indeterminate above: the failure stands.

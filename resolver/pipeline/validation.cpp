@@ -14,6 +14,8 @@
 #include "resolver/dnssec/chain.hpp"
 #include "resolver/pipeline/pipeline.hpp"
 #include "resolver/pipeline/route.hpp"
+#include "resolver/util/log.hpp"
+#include "resolver/util/log_limiter.hpp"
 
 namespace vnetdns::pipeline {
 
@@ -25,6 +27,8 @@ using dnssec::Verdict;
 using dnssec::ZoneKeys;
 
 namespace {
+
+util::LogLimiter g_bogus_log(10);
 
 ZoneKeys ended(Verdict v, const wire::Name& zone, std::uint32_t ttl = 0) {
   ZoneKeys z;
@@ -170,6 +174,42 @@ asio::awaitable<Verdict> Pipeline::validate(std::shared_ptr<const Snapshot> snap
     return nullptr;
   };
   co_return dnssec::judge(*msg, q, lookup, unix_now(), &signatures_);
+}
+
+asio::awaitable<std::shared_ptr<Processed>> Pipeline::judge_answer(
+    std::shared_ptr<const Snapshot> snap, const std::vector<std::uint8_t>& reply,
+    cache::CacheKey key, util::Result<Processed, ScrubError>& scrubbed, util::TimePoint deadline) {
+  const Verdict v =
+      co_await validate(snap, scrubbed.value().wire, key, scrubbed.value().splice, deadline);
+  counters_.dnssec_answers[static_cast<std::size_t>(v.security)].add();
+  if (v.security == dnssec::Security::kSecure || v.security == dnssec::Security::kInsecure) {
+    if (!key.dnssec_ok) {
+      scrubbed = scrub_reply(reply.data(), reply.size(), key, *snap->zones, ttl_policy(*snap));
+    }
+    // RFC 4035 section 3.2.3: AD only for data that validated; never for a spliced answer,
+    // whose end is local data (resolve() also clears it for local rounds).
+    if (scrubbed && v.security == dnssec::Security::kSecure && !scrubbed.value().splice) {
+      auto& w = scrubbed.value().wire;
+      wire::store16(w.data() + 2,
+                    static_cast<std::uint16_t>(wire::header_flags(w.data()) | wire::kFlagAD));
+    }
+    if (scrubbed) scrubbed.value().ede = v.ede();
+    co_return nullptr;
+  }
+  // Bogus or indeterminate: SERVFAIL with the reason (RFC 8914), remembered briefly (RFC
+  // 9520), like any failure.
+  if (v.security == dnssec::Security::kBogus) {
+    counters_.dnssec_bogus[static_cast<std::size_t>(v.reason)].add();
+  }
+  auto failed = std::make_shared<Processed>(failure_answer(key, kFailureTtl));
+  failed->ede = v.security == dnssec::Security::kBogus ? v.ede() : wire::ede::kDnssecIndeterminate;
+  std::uint64_t suppressed = 0;
+  if (spdlog::should_log(spdlog::level::debug) && g_bogus_log.allow(suppressed)) {
+    VLOG_DEBUG("answer for {} {} is {} ({}): SERVFAIL{}", key.qname.to_text(), key.qtype,
+               dnssec::to_string(v.security), dnssec::to_string(v.reason),
+               suppressed > 0 ? " (and " + std::to_string(suppressed) + " more)" : "");
+  }
+  co_return failed;
 }
 
 }  // namespace vnetdns::pipeline
