@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -27,6 +28,7 @@
 #include "resolver/cache/packet_cache.hpp"
 #include "resolver/dnssec/key_cache.hpp"
 #include "resolver/dnssec/signature_cache.hpp"
+#include "resolver/dnssec/signed_message.hpp"
 #include "resolver/dnssec/verdict.hpp"
 #include "resolver/pipeline/answer_memo.hpp"
 #include "resolver/pipeline/builder_pool.hpp"
@@ -168,11 +170,17 @@ class Pipeline {
   boost::asio::awaitable<dnssec::ChainStep> chain_step(std::shared_ptr<const Snapshot> snap,
                                                        wire::Name child, dnssec::ZoneKeys parent,
                                                        util::TimePoint deadline);
-  // The answer to `name`/`type` with DO=1 and CD=1 through the cache and the in-flight table
-  // (nullptr: no route, or not back before `deadline`).
-  boost::asio::awaitable<std::shared_ptr<const Processed>> fetch_dnssec(
-      std::shared_ptr<const Snapshot> snap, wire::Name name, std::uint16_t type,
-      util::TimePoint deadline);
+  // The answer to `name`/`type` (DS or DNSKEY), asked with DO=1 and CD=1 through the cache
+  // and the in-flight table, parsed; or, without `msg`, why not: indeterminate (no route, a
+  // failure, not back before `deadline`), or bogus with `unreadable` when it cannot be parsed.
+  struct Fetched {
+    std::optional<dnssec::SignedMessage> msg;
+    dnssec::Verdict failure;
+  };
+  boost::asio::awaitable<Fetched> fetch_dnssec(std::shared_ptr<const Snapshot> snap,
+                                               wire::Name name, std::uint16_t type,
+                                               util::TimePoint deadline,
+                                               dnssec::BogusReason unreadable);
   // True when answers for `name` are validated under `snap`.
   [[nodiscard]] static bool validates(const Snapshot& snap, const wire::Name& name, bool cd);
   [[nodiscard]] std::uint32_t unix_now() const noexcept {
@@ -198,7 +206,8 @@ class Pipeline {
   BuilderPool builders_;                          // for resolve()
   dnssec::KeyCache keys_;                         // the chain of trust, per worker
   dnssec::SignatureCache signatures_;             // signatures verified, per worker
-  const void* keys_anchors_ = nullptr;            // the trust anchors keys_ was filled under
+  // The trust anchors keys_ was filled under (held, so a new set never takes its address).
+  std::shared_ptr<const std::vector<dnssec::TrustAnchor>> keys_anchors_;
   QueryLogSink* qlog_ = nullptr;
   xfr::NotifySink* notify_sink_ = nullptr;
   Step answer_notify(const std::uint8_t* query, std::size_t len, const util::Endpoint& client,

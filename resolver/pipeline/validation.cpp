@@ -44,11 +44,13 @@ bool Pipeline::validates(const Snapshot& snap, const wire::Name& name, bool cd) 
   return snap.validate && !cd && snap.anchors && snap.not_validated.find(name) == nullptr;
 }
 
-asio::awaitable<std::shared_ptr<const Processed>> Pipeline::fetch_dnssec(
-    std::shared_ptr<const Snapshot> snap, wire::Name name, std::uint16_t type,
-    util::TimePoint deadline) {
+asio::awaitable<Pipeline::Fetched> Pipeline::fetch_dnssec(std::shared_ptr<const Snapshot> snap,
+                                                          wire::Name name, std::uint16_t type,
+                                                          util::TimePoint deadline,
+                                                          dnssec::BogusReason unreadable) {
+  Fetched out{std::nullopt, Verdict::indeterminate()};
   const Route r = route(*snap, name);
-  if (r.group == nullptr) co_return nullptr;
+  if (r.group == nullptr) co_return out;
   counters_.dnssec_subqueries.add();
   const cache::CacheKey key{name, type, wire::klass::kIN, true, true};
   auto flight = fetch(co_await asio::this_coro::executor, snap, *r.group, key, true, true);
@@ -58,41 +60,38 @@ asio::awaitable<std::shared_ptr<const Processed>> Pipeline::fetch_dnssec(
     co_await (flight->done.async_wait(asio::as_tuple(asio::use_awaitable)) ||
               timer.async_wait(asio::as_tuple(asio::use_awaitable)));
   }
-  co_return flight->result;  // still null when the deadline came first
+  // Still null when the deadline came first.
+  const std::shared_ptr<const Processed> got = flight->result;
+  if (!got || got->kind == cache::EntryKind::kFailure) co_return out;
+  out.msg = dnssec::SignedMessage::parse(got->wire.data(), got->wire.size());
+  if (!out.msg) out.failure = Verdict::bogus(unreadable);
+  co_return out;
 }
 
 asio::awaitable<ChainStep> Pipeline::chain_step(std::shared_ptr<const Snapshot> snap,
                                                 wire::Name child, ZoneKeys parent,
                                                 util::TimePoint deadline) {
   ChainStep step;
-  auto ds_reply = co_await fetch_dnssec(snap, child, wire::type::kDS, deadline);
-  if (!ds_reply || ds_reply->kind == cache::EntryKind::kFailure) {
-    step.keys = ended(Verdict::indeterminate(), child);
+  const Fetched ds_reply = co_await fetch_dnssec(snap, child, wire::type::kDS, deadline,
+                                                 dnssec::BogusReason::kBadSignature);
+  if (!ds_reply.msg) {
+    step.keys = ended(ds_reply.failure, child);
     co_return step;
   }
-  auto ds_msg = dnssec::SignedMessage::parse(ds_reply->wire.data(), ds_reply->wire.size());
-  if (!ds_msg) {
-    step.keys = ended(Verdict::bogus(dnssec::BogusReason::kBadSignature), child);
-    co_return step;
-  }
-  const dnssec::DsResult ds = dnssec::check_ds(*ds_msg, child, parent, unix_now());
+  const dnssec::DsResult ds = dnssec::check_ds(*ds_reply.msg, child, parent, unix_now());
   if (ds.kind != CutKind::kZone) {
     step.kind = ds.kind;
     step.keys = ended(ds.kind == CutKind::kEnd ? ds.end : parent.verdict, parent.zone, ds.ttl);
     if (ds.kind == CutKind::kEnd) step.keys.zone = child;
     co_return step;
   }
-  auto key_reply = co_await fetch_dnssec(snap, child, wire::type::kDNSKEY, deadline);
-  if (!key_reply || key_reply->kind == cache::EntryKind::kFailure) {
-    step.keys = ended(Verdict::indeterminate(), child);
+  const Fetched key_reply = co_await fetch_dnssec(snap, child, wire::type::kDNSKEY, deadline,
+                                                  dnssec::BogusReason::kDnskeyMissing);
+  if (!key_reply.msg) {
+    step.keys = ended(key_reply.failure, child);
     co_return step;
   }
-  auto key_msg = dnssec::SignedMessage::parse(key_reply->wire.data(), key_reply->wire.size());
-  if (!key_msg) {
-    step.keys = ended(Verdict::bogus(dnssec::BogusReason::kDnskeyMissing), child);
-    co_return step;
-  }
-  step.keys = dnssec::check_dnskey(*key_msg, child, ds.ds.get(), unix_now());
+  step.keys = dnssec::check_dnskey(*key_reply.msg, child, ds.ds.get(), unix_now());
   step.keys.ttl = std::min(step.keys.ttl, ds.ttl);
   step.kind =
       step.keys.verdict.security == dnssec::Security::kSecure ? CutKind::kZone : CutKind::kEnd;
@@ -105,9 +104,9 @@ asio::awaitable<ZoneKeys> Pipeline::zone_status(std::shared_ptr<const Snapshot> 
   if (snap->not_validated.find(name) != nullptr) co_return ended(Verdict::insecure(), name);
   const dnssec::TrustAnchor* anchor = dnssec::closest_anchor(*snap->anchors, name);
   if (anchor == nullptr) co_return ended(Verdict::insecure(), name);
-  if (keys_anchors_ != snap->anchors.get()) {
+  if (keys_anchors_ != snap->anchors) {
     keys_.clear();  // a reload brought other anchors: start the chains again
-    keys_anchors_ = snap->anchors.get();
+    keys_anchors_ = snap->anchors;
   }
   const std::uint32_t now = clock_.now_seconds();
   ZoneKeys current;
@@ -116,18 +115,11 @@ asio::awaitable<ZoneKeys> Pipeline::zone_status(std::shared_ptr<const Snapshot> 
     current = c->keys;
   } else {
     ChainStep top;
-    auto reply = co_await fetch_dnssec(snap, anchor->zone, wire::type::kDNSKEY, deadline);
-    auto msg = reply && reply->kind != cache::EntryKind::kFailure
-                   ? dnssec::SignedMessage::parse(reply->wire.data(), reply->wire.size())
-                   : std::nullopt;
-    if (!msg) {
-      top.keys = ended(reply && reply->kind != cache::EntryKind::kFailure
-                           ? Verdict::bogus(dnssec::BogusReason::kDnskeyMissing)
-                           : Verdict::indeterminate(),
-                       anchor->zone);
-    } else {
-      top.keys = dnssec::check_dnskey(*msg, anchor->zone, anchor->records.get(), unix_now());
-    }
+    const Fetched reply = co_await fetch_dnssec(snap, anchor->zone, wire::type::kDNSKEY, deadline,
+                                                dnssec::BogusReason::kDnskeyMissing);
+    top.keys = reply.msg ? dnssec::check_dnskey(*reply.msg, anchor->zone, anchor->records.get(),
+                                                unix_now())
+                         : ended(reply.failure, anchor->zone);
     top.kind =
         top.keys.verdict.security == dnssec::Security::kSecure ? CutKind::kZone : CutKind::kEnd;
     keys_.put(anchor->zone, top, clock_.now_seconds());

@@ -233,6 +233,18 @@ struct Message {
   }
 };
 
+// The answer RRset of `owner`/`type` in a message holding `records`.
+struct OneSet {
+  explicit OneSet(const Records& records, const char* owner = "www.example.",
+                  std::uint16_t type = LDNS_RR_TYPE_A)
+      : msg(Message{owner, type, 0, clone(records), {}}.parse()) {
+    set = msg.find(wire::Section::kAnswer, N(owner), type);
+    REQUIRE(set != nullptr);
+  }
+  SignedMessage msg;
+  const RrSet* set = nullptr;
+};
+
 // A Denial over the NSEC/NSEC3 records given, with the message that owns them.
 struct Proofs {
   explicit Proofs(const Records& records) : msg(Message{".", 1, 0, {}, clone(records)}.parse()) {

@@ -19,23 +19,12 @@ using test::kDay;
 using test::kNow;
 using test::Message;
 using test::N;
+using test::OneSet;
 using test::operator+;
 using test::Records;
 using test::rrs;
 using test::Validity;
 using test::Zone;
-
-// The answer RRset of `owner`/`type` in a message holding `records`.
-struct OneSet {
-  explicit OneSet(const Records& records, const char* owner = "www.example.",
-                  std::uint16_t type = wire::type::kA)
-      : msg(Message{owner, type, 0, test::clone(records), {}}.parse()) {
-    set = msg.find(wire::Section::kAnswer, N(owner), type);
-    REQUIRE(set != nullptr);
-  }
-  SignedMessage msg;
-  const RrSet* set = nullptr;
-};
 
 Records www() {
   return rrs({"www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.2"});
