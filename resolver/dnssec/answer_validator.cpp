@@ -179,15 +179,15 @@ std::vector<Name> needed_zones(const SignedMessage& m, const AnswerQuestion& q) 
   for (const auto& set : m.answer()) {
     if (!synthesised_cname(m, set)) need(zone_name_for(set));
   }
-  bool signed_denial = false;
-  for (const auto& set : m.authority()) {
-    if (is_proof(set)) {
-      need(zone_name_for(set));
-      signed_denial = true;
-    }
-  }
   const Name last = chain_end(m, q.qname, q.qtype);
-  if (!q.spliced && !has_data(m, last, q.qtype) && !signed_denial) need(last);
+  bool denial_zone = false;  // a signed proof of a zone that holds `last` (as judge() picks)
+  for (const auto& set : m.authority()) {
+    if (!is_proof(set)) continue;
+    const Name zone = zone_name_for(set);
+    need(zone);
+    if (last.is_subdomain_of(zone)) denial_zone = true;
+  }
+  if (!q.spliced && !has_data(m, last, q.qtype) && !denial_zone) need(last);
   return out;
 }
 

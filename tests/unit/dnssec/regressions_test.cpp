@@ -5,6 +5,7 @@
 // (H), trust anchor error lines (G). Each failed before its fix.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include <catch2/catch.hpp>
@@ -64,6 +65,11 @@ TEST_CASE("BUG B: an NSEC of another zone proves NXDOMAIN", "[dnssec][bug]") {
   const AnswerQuestion q{N("www.example."), wire::type::kA, false};
   const Verdict v = judge(m, q, zones.lookup(), kNow);
   CHECK(v.security == Security::kBogus);  // got kSecure
+  // What judge() then asks about (the name itself: is its zone signed?) is among the names
+  // needed_zones() lists, so the pipeline has looked it up (found by fuzz_validator:
+  // tests/fuzz/regressions/fuzz_validator/crash-denial-of-another-zone).
+  const auto needed = needed_zones(m, q);
+  CHECK(std::find(needed.begin(), needed.end(), N("www.example.")) != needed.end());
 }
 
 // BUG B, second form (denial.cpp Denial::nsec3_usable and hash3 use the first NSEC3 record's
