@@ -16,9 +16,6 @@
 
 namespace vnetdns::dnssec {
 
-// Longest time a validated key set or DS verdict is reused, whatever the TTLs say.
-inline constexpr std::uint32_t kMaxKeyTtl = 3600;
-
 struct DsResult {
   CutKind kind = CutKind::kEnd;  // kZone here: a verified DS set, `ds` holds it
   std::shared_ptr<const ldns_rr_list> ds;

@@ -16,7 +16,7 @@ void KeyCache::put(const wire::Name& name, ChainStep step, std::uint32_t now) {
   if (step.kind == CutKind::kEnd && (s == Security::kBogus || s == Security::kIndeterminate)) {
     ttl = kBogusTtl;
   }
-  ttl = std::min(ttl, std::uint32_t{3600});
+  ttl = std::min(ttl, kMaxKeyTtl);
   if (ttl == 0) return;
   if (map_.size() >= kMaxEntries) map_.clear();
   map_[name] = Entry{std::move(step), now + ttl};

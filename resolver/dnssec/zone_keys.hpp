@@ -16,6 +16,9 @@
 
 namespace vnetdns::dnssec {
 
+// Longest time a validated key set or DS verdict is reused, whatever the TTLs say.
+inline constexpr std::uint32_t kMaxKeyTtl = 3600;
+
 struct ZoneKeys {
   Verdict verdict;  // kSecure: `keys` verify the zone's data
   wire::Name zone;  // the zone whose keys these are (secure), or where the chain ended

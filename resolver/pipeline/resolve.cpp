@@ -269,7 +269,9 @@ asio::awaitable<void> Pipeline::fly(std::shared_ptr<Flight> flight,
                                     cache::CacheKey key, bool cd) {
   // DNSSEC validation (docs/dnssec.md) asks with DO=1 whatever the client asked.
   const bool validating = validates(*snap, key.qname, cd);
-  const util::TimePoint deadline = clock_.now() + snap->groups[group]->settings().deadline;
+  // The DS/DNSKEY lookups of validation must land within the question's own deadline.
+  const util::TimePoint deadline =
+      validating ? clock_.now() + snap->groups[group]->settings().deadline : util::TimePoint{};
   upstream::UpstreamQuery uq;
   uq.qname = key.qname;
   uq.qtype = key.qtype;
