@@ -144,7 +144,7 @@ ZoneKeys check_dnskey(const SignedMessage& reply, const Name& zone, const ldns_r
       const SigCheck sc = verify_rrset(*keys, zone, one.get(), now);
       if (sc.ok) {
         out.verdict = Verdict::secure();
-        out.keys = share_list(keys->rrs.get());
+        out.keys = share_keys(keys->rrs.get());
         out.id = next_key_set_id();
         out.ttl = set_ttl(*keys);
         return out;
@@ -162,9 +162,9 @@ std::uint64_t next_key_set_id() noexcept {
   return next.fetch_add(1, std::memory_order_relaxed);
 }
 
-std::shared_ptr<const ldns_rr_list> share_list(const ldns_rr_list* list) {
-  if (list == nullptr) return nullptr;
-  return std::shared_ptr<const ldns_rr_list>(ldns_rr_list_clone(list), RrListDeepFree());
+std::shared_ptr<const KeySet> share_keys(const ldns_rr_list* dnskeys) {
+  if (dnskeys == nullptr) return nullptr;
+  return std::make_shared<const KeySet>(dnskeys);
 }
 
 }  // namespace vnetdns::dnssec

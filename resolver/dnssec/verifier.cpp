@@ -1,6 +1,14 @@
 #include "resolver/dnssec/verifier.hpp"
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
 #include <algorithm>
+#include <array>
+#include <memory>
+#include <vector>
+
+#include "resolver/dnssec/signed_data.hpp"
 
 namespace vnetdns::dnssec {
 
@@ -17,37 +25,73 @@ int rank(BogusReason r) {
   }
 }
 
-BogusReason reason_of(ldns_status st) {
-  switch (st) {
-    case LDNS_STATUS_CRYPTO_SIG_EXPIRED: return BogusReason::kSignatureExpired;
-    case LDNS_STATUS_CRYPTO_SIG_NOT_INCEPTED: return BogusReason::kSignatureNotYetValid;
-    case LDNS_STATUS_CRYPTO_NO_MATCHING_KEYTAG_DNSKEY:
-    case LDNS_STATUS_CRYPTO_NO_DNSKEY: return BogusReason::kDnskeyMissing;
-    default: return BogusReason::kBadSignature;
+// RFC 4034 section 3.1.5: inception <= now <= expiration in serial number arithmetic (RFC
+// 1982), so the window works across 2106.
+BogusReason check_window(const ldns_rr* sig, std::uint32_t now) {
+  const ldns_rdf* inc = ldns_rr_rrsig_inception(sig);
+  const ldns_rdf* exp = ldns_rr_rrsig_expiration(sig);
+  if (inc == nullptr || exp == nullptr || ldns_rdf_size(inc) != 4 || ldns_rdf_size(exp) != 4) {
+    return BogusReason::kBadSignature;
   }
+  const std::uint32_t inception = ldns_rdf2native_int32(inc);
+  const std::uint32_t expiration = ldns_rdf2native_int32(exp);
+  auto before = [](std::uint32_t a, std::uint32_t b) {  // a < b in serial arithmetic
+    return static_cast<std::int32_t>(a - b) < 0;
+  };
+  if (before(expiration, inception)) return BogusReason::kBadSignature;
+  if (before(now, inception)) return BogusReason::kSignatureNotYetValid;
+  if (before(expiration, now)) return BogusReason::kSignatureExpired;
+  return BogusReason::kNone;
 }
 
 // The keys of `keys` that may have made `sig` (its algorithm and key tag, RFC 4035 section
-// 5.3.1), at most kMaxKeysPerSig of them.
-LdnsRrList keys_for(const ldns_rr* sig, const ldns_rr_list* keys) {
-  LdnsRrList out = new_list();
+// 5.3.1), at most kMaxKeysPerSig of them; returns how many.
+std::size_t keys_for(const ldns_rr* sig, const KeySet& keys,
+                     std::array<const KeySet::Key*, kMaxKeysPerSig>& out) {
   const ldns_rdf* alg = ldns_rr_rrsig_algorithm(sig);
   const ldns_rdf* tag = ldns_rr_rrsig_keytag(sig);
   if (alg == nullptr || tag == nullptr || ldns_rdf_size(alg) != 1 || ldns_rdf_size(tag) != 2) {
-    return out;
+    return 0;
   }
-  for (std::size_t k = 0; k < ldns_rr_list_rr_count(keys); ++k) {
-    ldns_rr* key = ldns_rr_list_rr(keys, k);
-    const ldns_rdf* key_alg = ldns_rr_dnskey_algorithm(key);
-    if (key_alg == nullptr || ldns_rdf_size(key_alg) != 1 ||
-        ldns_rdf2native_int8(key_alg) != ldns_rdf2native_int8(alg) ||
-        ldns_calc_keytag(key) != ldns_rdf2native_int16(tag)) {
-      continue;
-    }
-    ldns_rr_list_push_rr(out.get(), key);
-    if (ldns_rr_list_rr_count(out.get()) == kMaxKeysPerSig) break;
+  const std::uint8_t a = ldns_rdf2native_int8(alg);
+  const std::uint16_t t = ldns_rdf2native_int16(tag);
+  std::size_t n = 0;
+  for (const KeySet::Key& k : keys.keys()) {
+    if (k.algorithm != a || k.tag != t) continue;
+    out[n++] = &k;
+    if (n == kMaxKeysPerSig) break;
   }
-  return out;
+  return n;
+}
+
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
+};
+struct BufferFree {
+  void operator()(ldns_buffer* b) const noexcept { ldns_buffer_free(b); }
+};
+
+// One signature check with a decoded key. ECDSA signatures are r|s in the DNS (RFC 6605
+// section 4) and DER for OpenSSL; RSA and EdDSA signatures go as they are.
+bool crypto_ok(const KeySet::Key& key, const ldns_rdf* signature,
+               const std::vector<std::uint8_t>& data) {
+  if (key.pkey == nullptr || signature == nullptr) return false;
+  const unsigned char* sig = ldns_rdf_data(signature);
+  std::size_t sig_len = ldns_rdf_size(signature);
+  if (key.algorithm == LDNS_ECDSAP256SHA256 || key.algorithm == LDNS_ECDSAP384SHA384) {
+    thread_local const std::unique_ptr<ldns_buffer, BufferFree> der(ldns_buffer_new(128));
+    ldns_buffer_clear(der.get());
+    if (ldns_convert_ecdsa_rrsig_rdf2asn1(der.get(), signature) != LDNS_STATUS_OK) return false;
+    sig = ldns_buffer_begin(der.get());
+    sig_len = ldns_buffer_position(der.get());
+  }
+  thread_local const std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  if (ctx == nullptr) return false;
+  EVP_MD_CTX_reset(ctx.get());
+  const bool ok = EVP_DigestVerifyInit(ctx.get(), nullptr, key.digest, nullptr, key.pkey) == 1 &&
+                  EVP_DigestVerify(ctx.get(), sig, sig_len, data.data(), data.size()) == 1;
+  if (!ok) ERR_clear_error();  // a bad signature leaves OpenSSL errors on this thread's queue
+  return ok;
 }
 
 }  // namespace
@@ -76,6 +120,12 @@ bool supported_digest(std::uint8_t d) noexcept {
 
 SigCheck verify_rrset(const RrSet& set, const wire::Name& zone, const ldns_rr_list* keys,
                       std::uint32_t now, const VerifyOptions& options) {
+  const KeySet decoded(keys);
+  return verify_rrset(set, zone, &decoded, now, options);
+}
+
+SigCheck verify_rrset(const RrSet& set, const wire::Name& zone, const KeySet* keys,
+                      std::uint32_t now, const VerifyOptions& options) {
   CryptoBudget* budget = options.budget;
   SigCheck best{false, BogusReason::kRrsigsMissing, 0};
   if (!set.signed_()) return best;
@@ -86,13 +136,17 @@ SigCheck verify_rrset(const RrSet& set, const wire::Name& zone, const ldns_rr_li
   const std::size_t owner_labels = set.owner.label_count();
   const std::size_t sigs = std::min(ldns_rr_list_rr_count(set.sigs.get()), kMaxSigsPerRrset);
   wire::Name signer;
+  thread_local std::vector<std::uint8_t> data;
   for (std::size_t i = 0; i < sigs; ++i) {
     const ldns_rr* sig = ldns_rr_list_rr(set.sigs.get(), i);
     const ldns_rdf* labels_rdf = ldns_rr_rrsig_labels(sig);
-    // RFC 4035 section 5.3.1: the signer is the zone of the keys and encloses the owner; the
-    // labels field is at most the owner's label count (a wildcard "*" label not counted).
-    if (labels_rdf == nullptr || ldns_rdf_size(labels_rdf) != 1 || !rrsig_signer(sig, signer) ||
-        signer != zone || !set.owner.is_subdomain_of(zone) ||
+    const ldns_rdf* covered = ldns_rr_rrsig_typecovered(sig);
+    // RFC 4035 section 5.3.1: the RRSIG covers this type; the signer is the zone of the
+    // keys and encloses the owner; the labels field is at most the owner's label count (a
+    // wildcard "*" label not counted).
+    if (labels_rdf == nullptr || ldns_rdf_size(labels_rdf) != 1 || covered == nullptr ||
+        ldns_rdf_size(covered) != 2 || ldns_rdf2native_int16(covered) != set.type ||
+        !rrsig_signer(sig, signer) || signer != zone || !set.owner.is_subdomain_of(zone) ||
         ldns_rdf2native_int8(labels_rdf) > owner_labels) {
       note(BogusReason::kBadSignature);
       continue;
@@ -103,8 +157,8 @@ SigCheck verify_rrset(const RrSet& set, const wire::Name& zone, const ldns_rr_li
       std::uint8_t labels = 0;
       if (options.cache->known(fp, now, labels)) return SigCheck{true, BogusReason::kNone, labels};
     }
-    const LdnsRrList candidates = keys_for(sig, keys);
-    const std::size_t n = ldns_rr_list_rr_count(candidates.get());
+    std::array<const KeySet::Key*, kMaxKeysPerSig> candidates{};
+    const std::size_t n = keys != nullptr ? keys_for(sig, *keys, candidates) : 0;
     if (n == 0) {
       note(BogusReason::kDnskeyMissing);
       continue;
@@ -116,14 +170,27 @@ SigCheck verify_rrset(const RrSet& set, const wire::Name& zone, const ldns_rr_li
       }
       budget->left -= n;
     }
-    const ldns_status st = ldns_verify_rrsig_keylist_time(set.rrs.get(), sig, candidates.get(),
-                                                          static_cast<time_t>(now), nullptr);
-    if (st == LDNS_STATUS_OK && options.cache != nullptr) {
-      options.cache->remember(fp, sig, ldns_rdf2native_int8(labels_rdf));
+    if (!signed_data(set, sig, data)) {
+      note(BogusReason::kBadSignature);
+      continue;
     }
-    if (st == LDNS_STATUS_OK)
-      return SigCheck{true, BogusReason::kNone, ldns_rdf2native_int8(labels_rdf)};
-    note(reason_of(st));
+    const ldns_rdf* signature = ldns_rr_rrsig_sig(sig);
+    bool good = false;
+    for (std::size_t k = 0; k < n && !good; ++k) good = crypto_ok(*candidates[k], signature, data);
+    if (!good) {
+      note(BogusReason::kBadSignature);
+      continue;
+    }
+    // The window is checked after the signature, as ldns does: a forged signature is
+    // reported as bad, not as expired.
+    const BogusReason window = check_window(sig, now);
+    if (window != BogusReason::kNone) {
+      note(window);
+      continue;
+    }
+    const std::uint8_t labels = ldns_rdf2native_int8(labels_rdf);
+    if (options.cache != nullptr) options.cache->remember(fp, sig, labels);
+    return SigCheck{true, BogusReason::kNone, labels};
   }
   return best;
 }

@@ -1,17 +1,19 @@
-// verify_rrset(): checks an RRset's signatures against a zone's validated DNSKEY set, with
-// ldns doing the cryptography (RFC 4034 section 3.1.8.1 canonical form, RFC 4035 section
-// 5.3.1 checks). One good signature suffices; when none is good the most telling failure is
-// returned (expired or not yet valid over a bad signature over no matching key), so the EDE a
-// client sees says why. Wildcard expansion (RRSIG labels < owner labels) is reported so the
-// caller can demand the proof that the name itself does not exist (RFC 4035 section 5.3.4).
-// Algorithms: whatever Debian's ldns verifies (RSA/SHA-1, RSA/SHA-256, RSA/SHA-512, ECDSA
-// P-256/P-384, Ed25519, Ed448); supported_algorithm() names them.
-// Thread safety: pure functions; ldns's verification keeps no shared state.
+// verify_rrset(): checks an RRset's signatures against a zone's validated DNSKEY set (RFC 4035
+// section 5.3): the RRSIG's fields, the signed data in canonical form (signed_data.hpp), the
+// signature with the key set's decoded keys (key_set.hpp, OpenSSL through the EVP interface),
+// then the validity window (RFC 4034 section 3.1.5, serial number arithmetic). One good signature
+// suffices; when none is good the most telling failure is returned (expired or not yet valid over a
+// bad signature over no matching key), so the EDE a client sees says why. Wildcard expansion (RRSIG
+// labels < owner labels) is reported so the caller can demand the proof that the name itself does
+// not exist (RFC 4035 section 5.3.4). Algorithms: whatever Debian's ldns verifies (RSA/SHA-1,
+// RSA/SHA-256, RSA/SHA-512, ECDSA P-256/P-384, Ed25519, Ed448); supported_algorithm() names them.
+// Thread safety: pure functions; the key set is read only, scratch buffers are per thread.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "resolver/dnssec/key_set.hpp"
 #include "resolver/dnssec/signature_cache.hpp"
 #include "resolver/dnssec/signed_message.hpp"
 #include "resolver/dnssec/verdict.hpp"
@@ -45,6 +47,9 @@ struct VerifyOptions {
 };
 
 // `zone` and `keys`: the signer zone and its validated DNSKEY RRset. `now`: Unix time.
+SigCheck verify_rrset(const RrSet& set, const wire::Name& zone, const KeySet* keys,
+                      std::uint32_t now, const VerifyOptions& options = {});
+// The same with keys not yet decoded (a DNSKEY RRset checked against a DS or anchor).
 SigCheck verify_rrset(const RrSet& set, const wire::Name& zone, const ldns_rr_list* keys,
                       std::uint32_t now, const VerifyOptions& options = {});
 

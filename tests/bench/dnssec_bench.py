@@ -23,6 +23,9 @@ forwarding "." to the same non-validating Unbound (pinned, with knotd, dnsperf a
 script, to CPU 1):
   vnetdns-validate  [dnssec] mode = "validate", trust_anchor_file = the fake root's DS
   vnetdns-off       the same binary, no [dnssec] section (mode off: the baseline)
+  vnetdns-validate-pool  vnetdns-validate with [[forward]] source_ports = "pool" (issue 17's
+                    shared source-port pool, the user's other choice; miss rows only, beside
+                    the default, not instead of it)
   unbound-validate  validating_unbound_conf() of the fixture ("validator iterator", the same
                     anchor, forward-zone "." to the non-validating Unbound), with bench.py's
                     Unbound cache sizes
@@ -100,9 +103,11 @@ import signed_hierarchy as shm  # noqa: E402
 
 HIER_ADDR = "127.0.0.41"  # knotd and the non-validating Unbound (the fixture's default)
 ADDR = {"vnetdns-validate": "127.0.0.42", "vnetdns-off": "127.0.0.43",
-        "unbound-validate": "127.0.0.44"}
+        "unbound-validate": "127.0.0.44", "vnetdns-validate-pool": "127.0.0.45"}
 SERVERS = list(ADDR)
-VNETDNS = ("vnetdns-validate", "vnetdns-off")
+VNETDNS = ("vnetdns-validate", "vnetdns-off", "vnetdns-validate-pool")
+VALIDATE = ("vnetdns-validate", "vnetdns-validate-pool")
+MISS_ONLY = ("vnetdns-validate-pool",)  # only changes the miss path: not in wildcard/hit rows
 SERVER_CPU, LOAD_CPU = b.SERVER_CPU, b.LOAD_CPU  # "0", "1"
 MISS_LOADS = b.MISS_LOADS  # c8 (the project's own), c10 (dnsperf -c 10 -q 100)
 HIT_CLIENTS, HIT_OUTSTANDING = 8, 128  # bench.py's dnsperf() defaults for the hit runs
@@ -206,7 +211,7 @@ class Server:
         sh = ctx["sh"]
         if kind in VNETDNS:
             extra = h.admin_toml(self.admin_port, self.addr)
-            if kind == "vnetdns-validate":
+            if kind in VALIDATE:
                 extra += ('\n[dnssec]\nmode = "validate"\n'
                           f"trust_anchor_file = {h._toml_value(sh.trust_anchor)}\n")
             v = h.Vnetdns(ctx["binary"], ctx["workdir"], name=kind, listen_addrs=(self.addr,),
@@ -217,7 +222,9 @@ class Server:
                                      # bench.py's forward settings: the defaults cap an
                                      # upstream at Azure DNS's limits; lifted here
                                      "timeout": "1s", "deadline": "2s",
-                                     "max_qps": 1000000, "max_outstanding": 1000}],
+                                     "max_qps": 1000000, "max_outstanding": 1000,
+                                     **({"source_ports": "pool"} if kind == "vnetdns-validate-pool"
+                                        else {})}],
                           extra_toml=extra)
             self.dir, self.config_text = v.dir, v.config_text
             argv = [ctx["binary"], "serve", "-c", v.config]
@@ -670,10 +677,12 @@ def report(meta, runs, upstream_warm, odd, failures):
             continue
         L.append(f"## {title}\n")
         L.append("q/s: dnsperf's queries per second; ratio: vnetdns-validate / unbound-validate "
-                 "(target ≥ 2); validate/off: vnetdns-validate / vnetdns-off.\n")
+                 "(target ≥ 2); validate/off: vnetdns-validate / vnetdns-off; pool: "
+                 "vnetdns-validate-pool (source_ports = \"pool\"), its ratio to "
+                 "unbound-validate.\n")
         L.append("| setting | vnetdns-validate q/s | unbound-validate q/s | ratio | "
-                 "vnetdns-off q/s | validate/off |")
-        L.append("|---|---|---|---|---|---|")
+                 "vnetdns-off q/s | validate/off | pool q/s | pool ratio |")
+        L.append("|---|---|---|---|---|---|---|---|")
         for load, do in settings(kind):
             sel = sel_f(kind, load, do)
             L.append(f"| {label(load, do)} | "
@@ -681,7 +690,9 @@ def report(meta, runs, upstream_warm, odd, failures):
                      f"{fmt(med([r['qps'] for r in sel('unbound-validate')]))} | "
                      f"{fr(ratio_t(runs, sel, 'vnetdns-validate', 'unbound-validate'))} | "
                      f"{fmt(med([r['qps'] for r in sel('vnetdns-off')]))} | "
-                     f"{fr(ratio_t(runs, sel, 'vnetdns-validate', 'vnetdns-off'))} |")
+                     f"{fr(ratio_t(runs, sel, 'vnetdns-validate', 'vnetdns-off'))} | "
+                     f"{fmt(med([r['qps'] for r in sel('vnetdns-validate-pool')]))} | "
+                     f"{fr(ratio_t(runs, sel, 'vnetdns-validate-pool', 'unbound-validate'))} |")
         L.append("")
         L.append("CPU per miss (µs of the server's CPU per answered query, user+system; capacity "
                  "ratio: unbound's µs/q over vnetdns-validate's, the q/s ratio when the server's "
@@ -716,6 +727,11 @@ def report(meta, runs, upstream_warm, odd, failures):
             cap = ratio_t(runs, sel, "vnetdns-validate", "unbound-validate", "us_per_q", True)
             L.append(f"| {label(load, do)} | capacity ratio validate/unbound | | {fr(cap)}"
                      " | | | | | | | | |")
+            if sel("vnetdns-validate-pool"):
+                cap = ratio_t(runs, sel, "vnetdns-validate-pool", "unbound-validate", "us_per_q",
+                              True)
+                L.append(f"| {label(load, do)} | capacity ratio validate-pool/unbound | | "
+                         f"{fr(cap)} | | | | | | | | |")
         L.append("")
 
     if any(r["kind"] == "hit" for r in runs):
@@ -748,11 +764,14 @@ def report(meta, runs, upstream_warm, odd, failures):
     L.append("## Targets (the issue's; measured, not tuned)\n")
     L.append("| target | setting | measured (median ratio, per-round range) | met |")
     L.append("|---|---|---|---|")
-    for load, do in settings("miss"):
-        t = ratio_t(runs, sel_f("miss", load, do), "vnetdns-validate", "unbound-validate")
-        L.append(f"| misses: vnetdns-validate ≥ {TARGET_MISS}× unbound-validate q/s | "
-                 f"{label(load, do)} | {fr(t)} | "
-                 f"{'n/a' if t[0] is None else ('yes' if t[0] >= TARGET_MISS else 'NO')} |")
+    for srv in VALIDATE:
+        for load, do in settings("miss"):
+            t = ratio_t(runs, sel_f("miss", load, do), srv, "unbound-validate")
+            if t[0] is None and srv in MISS_ONLY:
+                continue
+            L.append(f"| misses: {srv} ≥ {TARGET_MISS}× unbound-validate q/s | "
+                     f"{label(load, do)} | {fr(t)} | "
+                     f"{'n/a' if t[0] is None else ('yes' if t[0] >= TARGET_MISS else 'NO')} |")
     for load, do in settings("hit"):
         t = ratio_t(runs, sel_f("hit", load, do), "vnetdns-validate", "vnetdns-off")
         L.append(f"| hits: validate within 10% of off (≥ {TARGET_HIT}) | DO={do} | {fr(t)} | "
@@ -760,8 +779,8 @@ def report(meta, runs, upstream_warm, odd, failures):
     L.append("")
 
     L.append("## Correctness during the run\n")
-    val = [r for r in runs if r["server"] == "vnetdns-validate"]
-    L.append(f"- vnetdns-validate: {sum(r['before_checked'] for r in val)} fresh misses and "
+    val = [r for r in runs if r["server"] in VALIDATE]
+    L.append(f"- vnetdns-validate(-pool): {sum(r['before_checked'] for r in val)} fresh misses and "
              f"{sum(r['after_checked'] for r in val)} names of the runs asked with DO=1: every one "
              f"NOERROR with AD=1 (otherwise the run would have aborted).")
     sums = {}
@@ -912,8 +931,9 @@ def main():
             miss_loads = [x for x in a.miss_loads.split(",") if x]
             wild_loads = [x for x in a.wild_loads.split(",") if x] if a.wild_names else []
             rounds_done, last_round_s = 0, 0.0
-            ctx["planned_runs"] = a.rounds * (len(servers) * (
-                2 * len(miss_loads) + len(wild_loads) + (0 if a.no_hits else 2)))
+            full = len([s for s in servers if s not in MISS_ONLY])
+            ctx["planned_runs"] = a.rounds * (len(servers) * 2 * len(miss_loads) + full * (
+                len(wild_loads) + (0 if a.no_hits else 2)))
             ctx["runs_done"], ctx["retries_skipped"] = 0, 0
             ctx["t_rounds"] = time.monotonic()
             for rnd in range(1, a.rounds + 1):
@@ -933,10 +953,14 @@ def main():
                             runs.append(run_with_retries(ctx, "miss", s, load, do, rnd))
                 for load in wild_loads:
                     for s in order:
+                        if s in MISS_ONLY:
+                            continue
                         runs.append(run_with_retries(ctx, "wild", s, load, True, rnd))
                 if not a.no_hits:
                     for do in dos:
                         for s in order:
+                            if s in MISS_ONLY:
+                                continue
                             runs.append(run_with_retries(ctx, "hit", s, "hit", do, rnd))
                 rounds_done = rnd
                 last_round_s = time.monotonic() - t_round

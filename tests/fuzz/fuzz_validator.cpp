@@ -86,7 +86,7 @@ class SecureEverywhere {
     dnssec::LdnsRrList one = dnssec::new_list();
     dnssec::LdnsRr key = dnskey_at(zone);
     ldns_rr_list_push_rr(one.get(), key.get());
-    dnssec::ZoneKeys z{dnssec::Verdict::secure(), zone, dnssec::share_list(one.get()), 3600};
+    dnssec::ZoneKeys z{dnssec::Verdict::secure(), zone, dnssec::share_keys(one.get()), 3600};
     return &zones_.emplace(zone.to_text(), std::move(z)).first->second;
   }
 
@@ -188,7 +188,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_verdict(k.verdict);
     FUZZ_CHECK(k.zone == q.qname);
     if (k.verdict.security == dnssec::Security::kSecure) {
-      FUZZ_CHECK(k.keys != nullptr && ldns_rr_list_rr_count(k.keys.get()) > 0);
+      FUZZ_CHECK(k.keys != nullptr && k.keys->size() > 0);
     }
   }
 

@@ -144,9 +144,9 @@ class Zone {
   [[nodiscard]] std::uint16_t keytag(std::size_t i = 0) const {
     return ldns_key_keytag(ldns_key_list_key(keys_, i));
   }
-  // The DNSKEY RRset as a deep-owned list (what ZoneKeys::keys holds).
-  [[nodiscard]] std::shared_ptr<const ldns_rr_list> key_list() const {
-    return share_list(list_of(dnskeys_).get());
+  // The DNSKEY RRset as a decoded key set (what ZoneKeys::keys holds).
+  [[nodiscard]] std::shared_ptr<const KeySet> key_list() const {
+    return share_keys(list_of(dnskeys_).get());
   }
   // The DS record of key `i`.
   [[nodiscard]] LdnsRr ds(std::size_t i = 0, ldns_hash h = LDNS_SHA256) const {

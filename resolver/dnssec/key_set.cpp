@@ -1,0 +1,82 @@
+#include "resolver/dnssec/key_set.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+
+namespace vnetdns::dnssec {
+
+namespace {
+
+// The hash each DNSKEY algorithm signs with (RFC 3110, 5702, 6605, 8080); nullptr for EdDSA,
+// which hashes internally, and for algorithms not verified.
+const EVP_MD* digest_of(std::uint8_t algorithm) {
+  switch (algorithm) {
+    case LDNS_RSASHA1:
+    case LDNS_RSASHA1_NSEC3: return EVP_sha1();
+    case LDNS_RSASHA256:
+    case LDNS_ECDSAP256SHA256: return EVP_sha256();
+    case LDNS_RSASHA512: return EVP_sha512();
+    case LDNS_ECDSAP384SHA384: return EVP_sha384();
+    default: return nullptr;
+  }
+}
+
+EVP_PKEY* rsa_key(const unsigned char* data, std::size_t len) {
+  RSA* rsa = ldns_key_buf2rsa_raw(data, len);
+  if (rsa == nullptr) return nullptr;
+  EVP_PKEY* pkey = EVP_PKEY_new();
+  // ldns hands out a legacy RSA object, and wrapping it takes OpenSSL 3's deprecated legacy
+  // API (the key is exported to the provider once, on first use, and kept with the EVP_PKEY).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  const bool ok = pkey != nullptr && EVP_PKEY_assign_RSA(pkey, rsa) == 1;
+  if (!ok) RSA_free(rsa);
+#pragma GCC diagnostic pop
+  if (ok) return pkey;
+  EVP_PKEY_free(pkey);
+  return nullptr;
+}
+
+EVP_PKEY* decode(std::uint8_t algorithm, const ldns_rdf* data) {
+  if (data == nullptr || ldns_rdf_size(data) == 0) return nullptr;
+  const unsigned char* p = ldns_rdf_data(data);
+  const std::size_t n = ldns_rdf_size(data);
+  switch (algorithm) {
+    case LDNS_RSASHA1:
+    case LDNS_RSASHA1_NSEC3:
+    case LDNS_RSASHA256:
+    case LDNS_RSASHA512: return rsa_key(p, n);
+    case LDNS_ECDSAP256SHA256:
+    case LDNS_ECDSAP384SHA384: return ldns_ecdsa2pkey_raw(p, n, algorithm);
+    case LDNS_ED25519: return ldns_ed255192pkey_raw(p, n);
+    case LDNS_ED448: return ldns_ed4482pkey_raw(p, n);
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+KeySet::KeySet(const ldns_rr_list* dnskeys)
+    : list_(dnskeys != nullptr ? ldns_rr_list_clone(dnskeys) : ldns_rr_list_new()) {
+  const std::size_t n = ldns_rr_list_rr_count(list_.get());
+  keys_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const ldns_rr* rr = ldns_rr_list_rr(list_.get(), i);
+    Key k;
+    k.rr = rr;
+    const ldns_rdf* alg = ldns_rr_dnskey_algorithm(rr);
+    if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_DNSKEY && alg != nullptr && ldns_rdf_size(alg) == 1) {
+      k.algorithm = ldns_rdf2native_int8(alg);
+      k.tag = ldns_calc_keytag(rr);
+      k.digest = digest_of(k.algorithm);
+      k.pkey = decode(k.algorithm, ldns_rr_dnskey_key(rr));
+    }
+    keys_.push_back(k);
+  }
+}
+
+KeySet::~KeySet() {
+  for (const Key& k : keys_) EVP_PKEY_free(k.pkey);
+}
+
+}  // namespace vnetdns::dnssec
