@@ -6,7 +6,8 @@ set -euo pipefail
 what=${1:-test}
 
 build_pkgs=(build-essential cmake ninja-build pkg-config
-  libboost1.81-dev libldns-dev libc-ares-dev libspdlog-dev libfmt-dev libtomlplusplus-dev catch2)
+  libboost1.81-dev libldns-dev libssl-dev libc-ares-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
+  catch2)
 test_pkgs=(clang clang-format libclang-rt-14-dev bind9-dnsutils knot-dnsutils ldnsutils knot
   python3-dnspython python3-cryptography python3-minimal iproute2 procps systemd prometheus
   bind9 unbound dnsmasq-base cloud-init dpkg-dev mandoc)

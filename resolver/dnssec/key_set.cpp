@@ -54,10 +54,27 @@ EVP_PKEY* decode(std::uint8_t algorithm, const ldns_rdf* data) {
   }
 }
 
+// A verification context for `key`, ready for EVP_PKEY_verify over a digest (RSA: PKCS #1
+// v1.5 padding with the algorithm's DigestInfo, RFC 3110 section 3; ECDSA: RFC 6605).
+EVP_PKEY_CTX* verify_context(const KeySet::Key& key) {
+  if (key.pkey == nullptr || key.digest == nullptr) return nullptr;
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new(key.pkey, nullptr);
+  if (ctx == nullptr) return nullptr;
+  const bool rsa = EVP_PKEY_get_base_id(key.pkey) == EVP_PKEY_RSA;
+  if (EVP_PKEY_verify_init(ctx) == 1 &&
+      (!rsa || EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1) &&
+      EVP_PKEY_CTX_set_signature_md(ctx, key.digest) == 1) {
+    return ctx;
+  }
+  EVP_PKEY_CTX_free(ctx);
+  return nullptr;
+}
+
 }  // namespace
 
 KeySet::KeySet(const ldns_rr_list* dnskeys)
-    : list_(dnskeys != nullptr ? ldns_rr_list_clone(dnskeys) : ldns_rr_list_new()) {
+    : list_(dnskeys != nullptr ? ldns_rr_list_clone(dnskeys) : ldns_rr_list_new()),
+      owner_(std::this_thread::get_id()) {
   const std::size_t n = ldns_rr_list_rr_count(list_.get());
   keys_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -70,13 +87,17 @@ KeySet::KeySet(const ldns_rr_list* dnskeys)
       k.tag = ldns_calc_keytag(rr);
       k.digest = digest_of(k.algorithm);
       k.pkey = decode(k.algorithm, ldns_rr_dnskey_key(rr));
+      k.verify_ctx = verify_context(k);
     }
     keys_.push_back(k);
   }
 }
 
 KeySet::~KeySet() {
-  for (const Key& k : keys_) EVP_PKEY_free(k.pkey);
+  for (const Key& k : keys_) {
+    EVP_PKEY_CTX_free(k.verify_ctx);
+    EVP_PKEY_free(k.pkey);
+  }
 }
 
 }  // namespace vnetdns::dnssec

@@ -1,0 +1,110 @@
+// KeySet: each DNSKEY decoded once (P-256, P-384, Ed25519, RSA/SHA-256, RSA/SHA-512), a
+// ready verification context for RSA and ECDSA only, and an undecodable key that verifies
+// nothing. verify_rrset with a KeySet gives the same verdicts on the thread that built it
+// (the ready context) and on another thread (a context per check): good signatures pass,
+// tampered data and a signature of another RRset fail, for every algorithm.
+#include "resolver/dnssec/key_set.hpp"
+
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "resolver/dnssec/verifier.hpp"
+
+#include "tests/unit/dnssec/signing.hpp"
+
+namespace vnetdns::dnssec {
+namespace {
+
+using test::kNow;
+using test::OneSet;
+using test::operator+;
+using test::Records;
+using test::rrs;
+using test::Zone;
+
+Records www() {
+  return rrs({"www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.2"});
+}
+
+// verify_rrset on another thread than the one that built `keys`.
+SigCheck elsewhere(const RrSet& set, const Zone& z, const KeySet* keys) {
+  SigCheck out;
+  std::thread t([&] {
+    CHECK_FALSE(keys->owned_here());
+    out = verify_rrset(set, z.name(), keys, kNow);
+  });
+  t.join();
+  return out;
+}
+
+TEST_CASE("KeySet decodes every key once; RSA and ECDSA get a ready context", "[dnssec][key_set]") {
+  const auto alg = GENERATE(LDNS_SIGN_ECDSAP256SHA256, LDNS_SIGN_ECDSAP384SHA384, LDNS_SIGN_ED25519,
+                            LDNS_SIGN_RSASHA256, LDNS_SIGN_RSASHA512);
+  CAPTURE(static_cast<int>(alg));
+  Zone z("example.", alg);
+  const auto keys = z.key_list();
+  REQUIRE(keys->size() == 1);
+  const KeySet::Key& k = keys->keys().front();
+  CHECK(k.pkey != nullptr);
+  CHECK(k.algorithm == static_cast<std::uint8_t>(alg));
+  CHECK(k.tag == z.keytag());
+  CHECK((k.verify_ctx != nullptr) == (alg != LDNS_SIGN_ED25519));
+  CHECK(keys->owned_here());
+
+  OneSet good(z.signed_set(www()));
+  OneSet tampered(rrs({"www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.99"}) +
+                  z.sign(www()));
+  const Records other = rrs({"www.example. 300 IN A 198.51.100.7"});
+  OneSet swapped(www() + z.sign(other));
+  for (int round = 0; round < 2; ++round) {  // the ready context is used again
+    CHECK(verify_rrset(*good.set, z.name(), keys.get(), kNow).ok);
+    CHECK(verify_rrset(*tampered.set, z.name(), keys.get(), kNow).reason ==
+          BogusReason::kBadSignature);
+    CHECK(verify_rrset(*swapped.set, z.name(), keys.get(), kNow).reason ==
+          BogusReason::kBadSignature);
+    CHECK(verify_rrset(*good.set, z.name(), keys.get(), kNow).ok);
+  }
+  CHECK(elsewhere(*good.set, z, keys.get()).ok);
+  CHECK(elsewhere(*tampered.set, z, keys.get()).reason == BogusReason::kBadSignature);
+  CHECK(elsewhere(*swapped.set, z, keys.get()).reason == BogusReason::kBadSignature);
+}
+
+TEST_CASE("KeySet: a key that does not decode verifies nothing", "[dnssec][key_set]") {
+  Zone z("example.");
+  // The zone's key with its public key data cut short.
+  LdnsRr broken(ldns_rr_clone(z.dnskey()));
+  const ldns_rdf* data = ldns_rr_dnskey_key(broken.get());
+  ldns_rdf* shorter = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_B64, 10, ldns_rdf_data(data));
+  ldns_rdf_deep_free(ldns_rr_set_rdf(broken.get(), shorter, 3));
+  LdnsRrList list = new_list();
+  ldns_rr_list_push_rr(list.get(), broken.get());
+  const KeySet keys(list.get());
+  REQUIRE(keys.size() == 1);
+  const KeySet::Key& k = keys.keys().front();
+  CHECK(k.pkey == nullptr);
+  CHECK(k.verify_ctx == nullptr);
+  CHECK(k.tag == ldns_calc_keytag(broken.get()));
+  // A signature that names the broken key (its tag and algorithm): tried, and bad.
+  Records sigs = z.sign(www());
+  ldns_rdf_deep_free(
+      ldns_rr_set_rdf(sigs.front().get(), ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, k.tag), 6));
+  OneSet s(www() + sigs);
+  const SigCheck c = verify_rrset(*s.set, z.name(), &keys, kNow);
+  CHECK_FALSE(c.ok);
+  CHECK(c.reason == BogusReason::kBadSignature);
+}
+
+TEST_CASE("KeySet of no list and of records that are not DNSKEYs", "[dnssec][key_set]") {
+  const KeySet none(nullptr);
+  CHECK(none.size() == 0);
+  const Records a = rrs({"example. 300 IN A 192.0.2.1"});
+  LdnsRrList list = new_list();
+  ldns_rr_list_push_rr(list.get(), a.front().get());
+  const KeySet not_keys(list.get());
+  REQUIRE(not_keys.size() == 1);
+  CHECK(not_keys.keys().front().pkey == nullptr);
+}
+
+}  // namespace
+}  // namespace vnetdns::dnssec
