@@ -9,7 +9,10 @@ The zones: tests/integration/signed_hierarchy.py (a fake root, vnet. and its chi
 signed offline with ldns-signzone, served by one knotd, behind a NON-validating Unbound, the
 "upstream"), plus one zone of our own, added by BenchHierarchy below (a subclass; the fixture
 is not edited):
-  bench.vnet.   ECDSAP256SHA256 (one key, KSK flag, signs everything), NSEC, DS in vnet.;
+  bench.vnet.   ECDSAP256SHA256 (--alg RSASHA256: a 2048-bit RSA/SHA-256 key, the algorithm
+                of the root and most TLDs; its checks cost a third of P-256's, which shifts the
+                ratio towards what is not crypto) (one key, KSK flag, signs everything), NSEC,
+                DS in vnet.;
                 `h<N> A 192.0.2.x` for N = 0 .. names + CHECK_NAMES - 1 (default 200,000 + 100)
 and every zone's TTL is one day (the fixture's is 300 s), so nothing warmed expires during the
 run. wild.vnet. (the fixture's, ECDSAP384SHA384, NSEC, `* A 192.0.2.50`) gives the wildcard
@@ -112,7 +115,7 @@ SERVER_CPU, LOAD_CPU = b.SERVER_CPU, b.LOAD_CPU  # "0", "1"
 MISS_LOADS = b.MISS_LOADS  # c8 (the project's own), c10 (dnsperf -c 10 -q 100)
 HIT_CLIENTS, HIT_OUTSTANDING = 8, 128  # bench.py's dnsperf() defaults for the hit runs
 BENCH_ZONE = "bench.vnet."
-BENCH_ALG = "ECDSAP256SHA256"
+BENCH_ALGS = ("ECDSAP256SHA256", "RSASHA256")  # --alg: bench.vnet.'s key (RSA: 2048 bits)
 ZONE_TTL = 86400
 CHECK_NAMES = 100  # h<names> .. h<names+99>: never in a load, asked by the checks
 CHECK_SAMPLE = 10  # fresh check names per run (the first also warms the chain)
@@ -144,9 +147,10 @@ class BenchHierarchy(shm.SignedHierarchy):
     delegation and DS of bench.vnet., whose zone is built and signed there, when vnet.'s
     records are final and before vnet. is signed) and _unbound_conf (cache sizes)."""
 
-    def __init__(self, workdir, names, **kw):
+    def __init__(self, workdir, names, alg=BENCH_ALGS[0], **kw):
         super().__init__(workdir, addr=HIER_ADDR, **kw)
         self.n_names = names
+        self.alg = alg
         self.timings = {}
 
     def _write(self, name, records):
@@ -170,14 +174,14 @@ class BenchHierarchy(shm.SignedHierarchy):
         recs = (f"h{i} A 192.0.2.{i % 250 + 1}" for i in range(self.n_names + CHECK_NAMES))
         src = self._write(BENCH_ZONE, recs)
         t1 = time.monotonic()
-        key = shm._Key(self.keydir, BENCH_ZONE, BENCH_ALG, ksk=True)
+        key = shm._Key(self.keydir, BENCH_ZONE, self.alg, ksk=True)
         now = int(time.time())
         signed = self._sign(BENCH_ZONE, src, [key], "nsec", now - shm.DAY, now + 30 * shm.DAY)
         t2 = time.monotonic()
         self.timings.update({"bench_zone_generate_s": t1 - t0, "bench_zone_sign_s": t2 - t1,
                              "bench_zone_signed_bytes": os.path.getsize(signed)})
         log(f"   {BENCH_ZONE}: {self.n_names + CHECK_NAMES:,} names written in {t1 - t0:.1f} s, "
-            f"signed (ldns-signzone, {BENCH_ALG}, NSEC) in {t2 - t1:.1f} s, "
+            f"signed (ldns-signzone, {self.alg}, NSEC) in {t2 - t1:.1f} s, "
             f"{os.path.getsize(signed) / 1e6:.0f} MB")
         self.zones.append((BENCH_ZONE, signed))
         return ["bench NS ns.bench", f"ns.bench A {self.knot_addr}",
@@ -613,7 +617,7 @@ def report(meta, runs, upstream_warm, odd, failures):
     L.append("## Setup\n")
     t = meta["timings"]
     L.append(f"- zones: tests/integration/signed_hierarchy.py (fake root RSASHA256, vnet. and its "
-             f"children) plus {BENCH_ZONE} ({BENCH_ALG}, NSEC, one key, DS in vnet.) with "
+             f"children) plus {BENCH_ZONE} ({meta['alg']}, NSEC, one key, DS in vnet.) with "
              f"{meta['names']:,} miss names h0..h{meta['names'] - 1} and {CHECK_NAMES} check "
              f"names; every TTL {ZONE_TTL} s. {BENCH_ZONE}: generated in "
              f"{t.get('bench_zone_generate_s', 0):.1f} s, signed by ldns-signzone in "
@@ -837,6 +841,8 @@ def main():
     ap.add_argument("--binary", required=True, help="vnetdns (a Release build, no sanitizers)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--names", type=int, default=200000, help="miss names in bench.vnet.")
+    ap.add_argument("--alg", default=BENCH_ALGS[0], choices=BENCH_ALGS,
+                    help="bench.vnet.'s algorithm (RSA signs slowly: use fewer --names)")
     ap.add_argument("--per-run", type=int, default=40000,
                     help="miss names asked (once each) in each miss run: a slice of the "
                          "--names, the next slice each round")
@@ -879,14 +885,15 @@ def main():
     t_start = time.monotonic()
     head = git("rev-parse", "--short", "HEAD") or "unknown"
     dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    out = a.out or os.path.join(HERE, "results", f"dnssec-{head}.md")
+    suffix = "" if a.alg == BENCH_ALGS[0] else f"-{a.alg.lower()}"
+    out = a.out or os.path.join(HERE, "results", f"dnssec{suffix}-{head}.md")
     meta = {"date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
             "nproc": os.cpu_count(), "kernel": platform.release(),
             "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                          if l.startswith("model name")), "?"),
             "mem_gib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
             "loadavg": open("/proc/loadavg").read().split()[0], "nice": a.nice,
-            "rounds": a.rounds, "names": a.names, "wild_names": a.wild_names,
+            "rounds": a.rounds, "names": a.names, "alg": a.alg, "wild_names": a.wild_names,
             "per_run": min(a.per_run, a.names),
             "duration": a.duration, "noisy": a.noisy, "retries": a.retries,
             "vnetdns_rev": os.environ.get("VNETDNS_REV", f"prebuilt {a.binary}"),
@@ -904,7 +911,7 @@ def main():
             checks, wild, hot, files, slices = write_queries(workdir, a.names, a.wild_names,
                                                              per_run, a.rounds)
             t0 = time.monotonic()
-            sh = BenchHierarchy(workdir, a.names)
+            sh = BenchHierarchy(workdir, a.names, a.alg)
             stack.callback(sh.stop)
             sh.start(deadline_s=180.0)
             sh.timings["hierarchy_s"] = time.monotonic() - t0

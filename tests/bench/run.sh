@@ -15,7 +15,8 @@
 #     under both miss load settings with DO=1 and DO=0, a wildcard side row, hits validate vs
 #     off; the signed hierarchy of tests/integration/signed_hierarchy.py plus a signed zone of
 #     200k names; ~15 minutes) with the other arguments; writes results/dnssec-<hash>.md
-#     (and .json)
+#     (and .json). Its zone is signed with ECDSA P-256; `--dnssec --alg RSASHA256 --names
+#     120000` measures RSA/SHA-256 (results/dnssec-rsasha256-<hash>.md)
 # Environment: VNETDNS_BIN=path uses that binary instead of building build-bench/vnetdns
 # (it must be a Release build without sanitizers).
 # Writes tests/bench/results/latest.md (and latest.json) and prints the tables.
