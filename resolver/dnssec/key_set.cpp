@@ -54,6 +54,16 @@ EVP_PKEY* decode(std::uint8_t algorithm, const ldns_rdf* data) {
   }
 }
 
+// RFC 4034 sections 2.1.1 and 2.1.2: only a key with the Zone Key flag (bit 7) and protocol 3
+// verifies RRSIGs (RFC 4035 section 5.3.1); any other DNSKEY is some other kind of key.
+bool zone_key(const ldns_rr* rr) {
+  const ldns_rdf* flags = ldns_rr_dnskey_flags(rr);
+  const ldns_rdf* protocol = ldns_rr_dnskey_protocol(rr);
+  return flags != nullptr && ldns_rdf_size(flags) == 2 && protocol != nullptr &&
+         ldns_rdf_size(protocol) == 1 && (ldns_rdf2native_int16(flags) & 0x0100) != 0 &&
+         ldns_rdf2native_int8(protocol) == 3;
+}
+
 // A verification context for `key`, ready for EVP_PKEY_verify over a digest (RSA: PKCS #1
 // v1.5 padding with the algorithm's DigestInfo, RFC 3110 section 3; ECDSA: RFC 6605).
 EVP_PKEY_CTX* verify_context(const KeySet::Key& key) {
@@ -86,8 +96,10 @@ KeySet::KeySet(const ldns_rr_list* dnskeys)
       k.algorithm = ldns_rdf2native_int8(alg);
       k.tag = ldns_calc_keytag(rr);
       k.digest = digest_of(k.algorithm);
-      k.pkey = decode(k.algorithm, ldns_rr_dnskey_key(rr));
-      k.verify_ctx = verify_context(k);
+      if (zone_key(rr)) {
+        k.pkey = decode(k.algorithm, ldns_rr_dnskey_key(rr));
+        k.verify_ctx = verify_context(k);
+      }
     }
     keys_.push_back(k);
   }

@@ -5,7 +5,8 @@
 // Keys are decoded by ldns's own helpers (ldns_ecdsa2pkey_raw, ldns_key_buf2rsa_raw,
 // ldns_ed255192pkey_raw, ldns_ed4482pkey_raw), so what decodes is what ldns accepts.
 // Invariant: keys()[i].rr is the i-th record of list(); a key whose algorithm the validator
-// cannot verify, or whose data does not decode, has pkey == nullptr and verifies nothing.
+// cannot verify, whose data does not decode, or that is not a zone key (Zone Key flag and
+// protocol 3, RFC 4034 section 2.1) has pkey == nullptr and verifies nothing.
 // Thread safety: shared read-only between threads (OpenSSL 3 allows concurrent verifications
 // with one EVP_PKEY, each with its own context). The one exception is `verify_ctx`, a context
 // set up once for the key, which OpenSSL mutates while verifying: only the thread that built

@@ -88,7 +88,6 @@ import random
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -598,7 +597,7 @@ def fr(t):
 
 
 def report(meta, runs, upstream_warm, odd, failures):
-    L = [f"# DNSSEC benchmark: vnetdns validating vs Unbound validating vs vnetdns off\n",
+    L = ["# DNSSEC benchmark: vnetdns validating vs Unbound validating vs vnetdns off\n",
          f"- date: {meta['date']}; vnetdns build: {meta['vnetdns_rev']} (git HEAD "
          f"{meta['git_head']}{', tree dirty' if meta['git_dirty'] else ''})",
          f"- machine: {meta['nproc']} CPUs, {meta['cpu']}, kernel {meta['kernel']}, "

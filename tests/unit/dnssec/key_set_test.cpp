@@ -1,8 +1,8 @@
 // KeySet: each DNSKEY decoded once (P-256, P-384, Ed25519, RSA/SHA-256, RSA/SHA-512), a
-// ready verification context for RSA and ECDSA only, and an undecodable key that verifies
-// nothing. verify_rrset with a KeySet gives the same verdicts on the thread that built it
-// (the ready context) and on another thread (a context per check): good signatures pass,
-// tampered data and a signature of another RRset fail, for every algorithm.
+// ready verification context for RSA and ECDSA only; an undecodable key and a key that is not
+// a zone key (flags, protocol) verify nothing. verify_rrset with a KeySet gives the same verdicts
+// on the thread that built it (the ready context) and on another thread (a context per check): good
+// signatures pass, tampered data and a signature of another RRset fail, for every algorithm.
 #include "resolver/dnssec/key_set.hpp"
 
 #include <thread>
@@ -93,6 +93,47 @@ TEST_CASE("KeySet: a key that does not decode verifies nothing", "[dnssec][key_s
   const SigCheck c = verify_rrset(*s.set, z.name(), &keys, kNow);
   CHECK_FALSE(c.ok);
   CHECK(c.reason == BogusReason::kBadSignature);
+}
+
+// The zone's key with RDATA field `field` replaced, as a KeySet, and a signature by the zone's
+// key that names the changed key's tag (flags and protocol are part of the tag): the key is
+// tried, so whatever makes it fail is the key itself.
+void changed_key_fails(std::size_t field, ldns_rdf* value) {
+  Zone z("example.");
+  LdnsRr other(ldns_rr_clone(z.dnskey()));
+  ldns_rdf_deep_free(ldns_rr_set_rdf(other.get(), value, field));
+  LdnsRrList list = new_list();
+  ldns_rr_list_push_rr(list.get(), other.get());
+  const KeySet keys(list.get());
+  REQUIRE(keys.size() == 1);
+  CHECK(keys.keys().front().pkey == nullptr);
+  Records sigs = z.sign(www());
+  ldns_rdf_deep_free(ldns_rr_set_rdf(
+      sigs.front().get(), ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, keys.keys().front().tag), 6));
+  OneSet s(www() + sigs);
+  const SigCheck c = verify_rrset(*s.set, z.name(), &keys, kNow);
+  CHECK_FALSE(c.ok);
+  CHECK(c.reason == BogusReason::kBadSignature);
+}
+
+TEST_CASE("KeySet: a DNSKEY without the Zone Key flag or with protocol 4 verifies nothing",
+          "[dnssec][key_set]") {
+  SECTION("flags 0 (RFC 4034 section 2.1.1: some other kind of key)") {
+    changed_key_fails(0, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, 0));
+  }
+  SECTION("flags 1 (SEP alone, no Zone Key flag)") {
+    changed_key_fails(0, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, 1));
+  }
+  SECTION("protocol 4 (RFC 4034 section 2.1.2: must be 3)") {
+    changed_key_fails(1, ldns_native2rdf_int8(LDNS_RDF_TYPE_INT8, 4));
+  }
+  SECTION("a ZSK (flags 256) and a KSK (257) are zone keys") {
+    const auto flags = GENERATE(256, 257);
+    Zone z("example.", LDNS_SIGN_ECDSAP256SHA256, static_cast<std::uint16_t>(flags));
+    CHECK(z.key_list()->keys().front().pkey != nullptr);
+    OneSet s(z.signed_set(www()));
+    CHECK(verify_rrset(*s.set, z.name(), z.key_list().get(), kNow).ok);
+  }
 }
 
 TEST_CASE("KeySet of no list and of records that are not DNSKEYs", "[dnssec][key_set]") {
