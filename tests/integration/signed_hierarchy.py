@@ -217,8 +217,8 @@ def validating_unbound_conf(rundir, listen_addr, port, trust_anchor_file, forwar
     return "\n".join(lines) + "\n"
 
 
-def _run(argv, cwd):
-    r = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=60,
+def _run(argv, cwd, timeout=60):
+    r = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                        stdin=subprocess.DEVNULL)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
@@ -299,9 +299,10 @@ class SignedHierarchy:
             f.write("\n".join(head + list(records)) + "\n")
         return path
 
-    def _sign(self, name, src, keys, denial, inception, expiration, no_add=False):
+    def _sign(self, name, src, keys, denial, inception, expiration, no_add=False, timeout=60):
         """ldns-signzone `src` with `keys` (the KSK signs DNSKEY, the ZSK the rest, a lone
-        key everything) into NAME.signed; returns the path."""
+        key everything) into NAME.signed; returns the path. `timeout`: seconds (the
+        benchmark's large zones take longer)."""
         out = src[:-len(".zone")] + ".signed"
         argv = [LDNS_SIGNZONE, "-i", str(int(inception)), "-e", str(int(expiration)),
                 "-o", name, "-f", out]
@@ -312,7 +313,7 @@ class SignedHierarchy:
             argv += ["-n", "-a", "1", "-t", str(iterations)] + (["-s", salt] if salt else [])
             if optout:
                 argv.append("-p")
-        _run(argv + [src] + [k.base for k in keys], self.zonedir)
+        _run(argv + [src] + [k.base for k in keys], self.zonedir, timeout)
         return out
 
     def _child(self, label, now):
