@@ -1,5 +1,6 @@
 #include "resolver/dnssec/key_set.hpp"
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
@@ -39,6 +40,10 @@ EVP_PKEY* rsa_key(const unsigned char* data, std::size_t len) {
 
 EVP_PKEY* decode(std::uint8_t algorithm, const ldns_rdf* data) {
   if (data == nullptr || ldns_rdf_size(data) == 0) return nullptr;
+  // Errors of a key that does not decode stay off this thread's OpenSSL error queue.
+  struct ClearErrors {
+    ~ClearErrors() { ERR_clear_error(); }
+  } clear;
   const unsigned char* p = ldns_rdf_data(data);
   const std::size_t n = ldns_rdf_size(data);
   switch (algorithm) {
@@ -64,12 +69,17 @@ bool zone_key(const ldns_rr* rr) {
          ldns_rdf2native_int8(protocol) == 3;
 }
 
+constexpr std::uint16_t kRevokeFlag = 0x0080;
+
 // A verification context for `key`, ready for EVP_PKEY_verify over a digest (RSA: PKCS #1
 // v1.5 padding with the algorithm's DigestInfo, RFC 3110 section 3; ECDSA: RFC 6605).
 EVP_PKEY_CTX* verify_context(const KeySet::Key& key) {
   if (key.pkey == nullptr || key.digest == nullptr) return nullptr;
   EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new(key.pkey, nullptr);
-  if (ctx == nullptr) return nullptr;
+  if (ctx == nullptr) {
+    ERR_clear_error();
+    return nullptr;
+  }
   const bool rsa = EVP_PKEY_get_base_id(key.pkey) == EVP_PKEY_RSA;
   if (EVP_PKEY_verify_init(ctx) == 1 &&
       (!rsa || EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1) &&
@@ -77,6 +87,7 @@ EVP_PKEY_CTX* verify_context(const KeySet::Key& key) {
     return ctx;
   }
   EVP_PKEY_CTX_free(ctx);
+  ERR_clear_error();
   return nullptr;
 }
 
@@ -87,6 +98,7 @@ KeySet::KeySet(const ldns_rr_list* dnskeys)
       owner_(std::this_thread::get_id()) {
   const std::size_t n = ldns_rr_list_rr_count(list_.get());
   keys_.reserve(n);
+  std::size_t eager = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const ldns_rr* rr = ldns_rr_list_rr(list_.get(), i);
     Key k;
@@ -96,13 +108,25 @@ KeySet::KeySet(const ldns_rr_list* dnskeys)
       k.algorithm = ldns_rdf2native_int8(alg);
       k.tag = ldns_calc_keytag(rr);
       k.digest = digest_of(k.algorithm);
-      if (zone_key(rr)) {
-        k.pkey = decode(k.algorithm, ldns_rr_dnskey_key(rr));
+      k.usable = zone_key(rr) && verifiable_algorithm(k.algorithm);
+      k.revoked = k.usable && (ldns_rdf2native_int16(ldns_rr_dnskey_flags(rr)) & kRevokeFlag) != 0;
+      if (k.usable && eager < kEagerKeys) {
+        ++eager;
+        k.pkey = decode_key(k);
         k.verify_ctx = verify_context(k);
       }
     }
     keys_.push_back(k);
   }
+}
+
+bool verifiable_algorithm(std::uint8_t a) noexcept {
+  return digest_of(a) != nullptr || a == LDNS_ED25519 || a == LDNS_ED448;
+}
+
+EVP_PKEY* KeySet::decode_key(const Key& key) {
+  if (!key.usable || key.rr == nullptr) return nullptr;
+  return decode(key.algorithm, ldns_rr_dnskey_key(key.rr));
 }
 
 KeySet::~KeySet() {

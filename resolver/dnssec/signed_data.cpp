@@ -13,9 +13,14 @@ struct BufferFree {
   void operator()(ldns_buffer* b) const noexcept { ldns_buffer_free(b); }
 };
 
+// This thread's scratch buffer, emptied; made again after a failed allocation (an ldns
+// buffer keeps its error status); nullptr when memory is out.
 ldns_buffer* scratch() {
-  thread_local const std::unique_ptr<ldns_buffer, BufferFree> buffer(ldns_buffer_new(512));
-  ldns_buffer_clear(buffer.get());
+  thread_local std::unique_ptr<ldns_buffer, BufferFree> buffer;
+  if (buffer == nullptr || ldns_buffer_status(buffer.get()) != LDNS_STATUS_OK) {
+    buffer.reset(ldns_buffer_new(512));
+  }
+  if (buffer != nullptr) ldns_buffer_clear(buffer.get());
   return buffer.get();
 }
 
@@ -51,7 +56,7 @@ bool signed_data(const RrSet& set, const ldns_rr* rrsig, std::vector<std::uint8_
 
   // The RRSIG RDATA without the signature: 18 fixed octets, then the signer name.
   ldns_buffer* buf = scratch();
-  if (ldns_rrsig2buffer_wire(buf, rrsig) != LDNS_STATUS_OK) return false;
+  if (buf == nullptr || ldns_rrsig2buffer_wire(buf, rrsig) != LDNS_STATUS_OK) return false;
   const std::uint8_t* b = ldns_buffer_begin(buf);
   out.assign(b, b + ldns_buffer_position(buf));  // ldns writes the signer name lowered
 
@@ -64,14 +69,18 @@ bool signed_data(const RrSet& set, const ldns_rr* rrsig, std::vector<std::uint8_
   for (std::size_t i = 0; i < set.size(); ++i) {
     const ldns_rr* rr = set.rr(i);
     ldns_buffer* one = scratch();
-    if (ldns_rr2buffer_wire_canonical(one, rr, LDNS_SECTION_ANSWER) != LDNS_STATUS_OK) {
+    if (one == nullptr ||
+        ldns_rr2buffer_wire_canonical(one, rr, LDNS_SECTION_ANSWER) != LDNS_STATUS_OK) {
       return false;
     }
     const std::size_t owner_len = ldns_rdf_size(ldns_rr_owner(rr));
     const std::size_t len = ldns_buffer_position(one);
     const std::uint8_t* p = ldns_buffer_begin(one);
     if (len < owner_len + 10) return false;
-    klass = static_cast<std::uint16_t>((p[owner_len + 2] << 8) | p[owner_len + 3]);
+    // RFC 4035 section 5.3.1: the RRSIG's class is the RRset's; one class per RRset.
+    const auto rr_class = static_cast<std::uint16_t>((p[owner_len + 2] << 8) | p[owner_len + 3]);
+    if (rr_class != ldns_rr_get_class(rrsig)) return false;
+    klass = rr_class;
     const std::size_t rdlen = len - owner_len - 10;
     if (rdlen > 0xffff) return false;
     spans.push_back(

@@ -18,7 +18,8 @@
 
 namespace vnetdns::dnssec {
 
-// Writes into `out` (cleared first) what `rrsig` signs for `set`. False when a record cannot
+// Writes into `out` (cleared first) what `rrsig` signs for `set`. False when a record is not
+// of the RRSIG's class (RFC 4035 section 5.3.1: every record of the set shares it), cannot
 // be written or the RRSIG's labels field exceeds the owner's label count.
 bool signed_data(const RrSet& set, const ldns_rr* rrsig, std::vector<std::uint8_t>& out);
 

@@ -45,8 +45,8 @@ BogusReason check_window(const ldns_rr* sig, std::uint32_t now) {
 }
 
 // The keys of `keys` that may have made `sig` (its algorithm and key tag, RFC 4035 section
-// 5.3.1), at most kMaxKeysPerSig of them; returns how many.
-std::size_t keys_for(const ldns_rr* sig, const KeySet& keys,
+// 5.3.1) and can verify it, at most kMaxKeysPerSig of them; returns how many.
+std::size_t keys_for(const ldns_rr* sig, const KeySet& keys, std::uint16_t type,
                      std::array<const KeySet::Key*, kMaxKeysPerSig>& out) {
   const ldns_rdf* alg = ldns_rr_rrsig_algorithm(sig);
   const ldns_rdf* tag = ldns_rr_rrsig_keytag(sig);
@@ -57,7 +57,10 @@ std::size_t keys_for(const ldns_rr* sig, const KeySet& keys,
   const std::uint16_t t = ldns_rdf2native_int16(tag);
   std::size_t n = 0;
   for (const KeySet::Key& k : keys.keys()) {
-    if (k.algorithm != a || k.tag != t) continue;
+    // A revoked key signs only its DNSKEY RRset (RFC 5011 section 2.1).
+    if (!k.usable || k.algorithm != a || k.tag != t || (k.revoked && type != wire::type::kDNSKEY)) {
+      continue;
+    }
     out[n++] = &k;
     if (n == kMaxKeysPerSig) break;
   }
@@ -70,6 +73,20 @@ struct MdCtxFree {
 struct BufferFree {
   void operator()(ldns_buffer* b) const noexcept { ldns_buffer_free(b); }
 };
+struct PkeyFree {
+  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
+};
+
+// This thread's buffer for DER signatures, emptied; made again after a failed allocation
+// (an ldns buffer keeps its error status); nullptr when memory is out.
+ldns_buffer* scratch_buffer() {
+  thread_local std::unique_ptr<ldns_buffer, BufferFree> buffer;
+  if (buffer == nullptr || ldns_buffer_status(buffer.get()) != LDNS_STATUS_OK) {
+    buffer.reset(ldns_buffer_new(128));
+  }
+  if (buffer != nullptr) ldns_buffer_clear(buffer.get());
+  return buffer.get();
+}
 
 // One signature check with a decoded key. ECDSA signatures are r|s in the DNS (RFC 6605
 // section 4) and DER for OpenSSL; RSA and EdDSA signatures go as they are. On the thread that
@@ -77,15 +94,26 @@ struct BufferFree {
 // no per-check context setup, which costs OpenSSL 3 several lookups).
 bool crypto_ok(const KeySet& keys, const KeySet::Key& key, const ldns_rdf* signature,
                const std::vector<std::uint8_t>& data) {
-  if (key.pkey == nullptr || signature == nullptr) return false;
+  if (signature == nullptr) return false;
   const unsigned char* sig = ldns_rdf_data(signature);
   std::size_t sig_len = ldns_rdf_size(signature);
   if (key.algorithm == LDNS_ECDSAP256SHA256 || key.algorithm == LDNS_ECDSAP384SHA384) {
-    thread_local const std::unique_ptr<ldns_buffer, BufferFree> der(ldns_buffer_new(128));
-    ldns_buffer_clear(der.get());
-    if (ldns_convert_ecdsa_rrsig_rdf2asn1(der.get(), signature) != LDNS_STATUS_OK) return false;
-    sig = ldns_buffer_begin(der.get());
-    sig_len = ldns_buffer_position(der.get());
+    // RFC 6605 section 4: r and s, 32 octets each for P-256, 48 for P-384.
+    if (sig_len != (key.algorithm == LDNS_ECDSAP256SHA256 ? 64U : 96U)) return false;
+    ldns_buffer* der = scratch_buffer();
+    if (der == nullptr || ldns_convert_ecdsa_rrsig_rdf2asn1(der, signature) != LDNS_STATUS_OK) {
+      return false;
+    }
+    sig = ldns_buffer_begin(der);
+    sig_len = ldns_buffer_position(der);
+  }
+  // A key past the set's eagerly decoded ones is decoded for this check only.
+  std::unique_ptr<EVP_PKEY, PkeyFree> own;
+  EVP_PKEY* pkey = key.pkey;
+  if (pkey == nullptr) {
+    own.reset(KeySet::decode_key(key));
+    pkey = own.get();
+    if (pkey == nullptr) return false;
   }
   bool ok = false;
   if (key.verify_ctx != nullptr && keys.owned_here()) {
@@ -98,7 +126,7 @@ bool crypto_ok(const KeySet& keys, const KeySet::Key& key, const ldns_rdf* signa
     thread_local const std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
     if (ctx == nullptr) return false;
     EVP_MD_CTX_reset(ctx.get());
-    ok = EVP_DigestVerifyInit(ctx.get(), nullptr, key.digest, nullptr, key.pkey) == 1 &&
+    ok = EVP_DigestVerifyInit(ctx.get(), nullptr, key.digest, nullptr, pkey) == 1 &&
          EVP_DigestVerify(ctx.get(), sig, sig_len, data.data(), data.size()) == 1;
   }
   if (!ok) ERR_clear_error();  // a bad signature leaves OpenSSL errors on this thread's queue
@@ -111,19 +139,7 @@ bool rrsig_signer(const ldns_rr* rrsig, wire::Name& out) noexcept {
   return name_of(ldns_rr_rrsig_signame(rrsig), out);
 }
 
-bool supported_algorithm(std::uint8_t a) noexcept {
-  switch (a) {
-    case LDNS_RSASHA1:
-    case LDNS_RSASHA1_NSEC3:
-    case LDNS_RSASHA256:
-    case LDNS_RSASHA512:
-    case LDNS_ECDSAP256SHA256:
-    case LDNS_ECDSAP384SHA384:
-    case LDNS_ED25519:
-    case LDNS_ED448: return true;
-    default: return false;
-  }
-}
+bool supported_algorithm(std::uint8_t a) noexcept { return verifiable_algorithm(a); }
 
 bool supported_digest(std::uint8_t d) noexcept {
   return d == LDNS_SHA1 || d == LDNS_SHA256 || d == LDNS_SHA384;
@@ -169,7 +185,7 @@ SigCheck verify_rrset(const RrSet& set, const wire::Name& zone, const KeySet* ke
       if (options.cache->known(fp, now, labels)) return SigCheck{true, BogusReason::kNone, labels};
     }
     std::array<const KeySet::Key*, kMaxKeysPerSig> candidates{};
-    const std::size_t n = keys != nullptr ? keys_for(sig, *keys, candidates) : 0;
+    const std::size_t n = keys != nullptr ? keys_for(sig, *keys, set.type, candidates) : 0;
     if (n == 0) {
       note(BogusReason::kDnskeyMissing);
       continue;

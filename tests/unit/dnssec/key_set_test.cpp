@@ -40,6 +40,7 @@ SigCheck elsewhere(const RrSet& set, const Zone& z, const KeySet* keys) {
 
 TEST_CASE("KeySet decodes every key once; RSA and ECDSA get a ready context", "[dnssec][key_set]") {
   const auto alg = GENERATE(LDNS_SIGN_ECDSAP256SHA256, LDNS_SIGN_ECDSAP384SHA384, LDNS_SIGN_ED25519,
+                            LDNS_SIGN_ED448, LDNS_SIGN_RSASHA1, LDNS_SIGN_RSASHA1_NSEC3,
                             LDNS_SIGN_RSASHA256, LDNS_SIGN_RSASHA512);
   CAPTURE(static_cast<int>(alg));
   Zone z("example.", alg);
@@ -49,7 +50,9 @@ TEST_CASE("KeySet decodes every key once; RSA and ECDSA get a ready context", "[
   CHECK(k.pkey != nullptr);
   CHECK(k.algorithm == static_cast<std::uint8_t>(alg));
   CHECK(k.tag == z.keytag());
-  CHECK((k.verify_ctx != nullptr) == (alg != LDNS_SIGN_ED25519));
+  CHECK(k.usable);
+  CHECK_FALSE(k.revoked);
+  CHECK((k.verify_ctx != nullptr) == (alg != LDNS_SIGN_ED25519 && alg != LDNS_SIGN_ED448));
   CHECK(keys->owned_here());
 
   OneSet good(z.signed_set(www()));
@@ -96,9 +99,10 @@ TEST_CASE("KeySet: a key that does not decode verifies nothing", "[dnssec][key_s
 }
 
 // The zone's key with RDATA field `field` replaced, as a KeySet, and a signature by the zone's
-// key that names the changed key's tag (flags and protocol are part of the tag): the key is
-// tried, so whatever makes it fail is the key itself.
-void changed_key_fails(std::size_t field, ldns_rdf* value) {
+// key that names the changed key's tag (flags and protocol are part of the tag). Unchecked,
+// the changed key would verify it (its public key is the signer's); a key that is not a zone
+// key is no candidate at all: no DNSKEY for the signature (EDE 9).
+void changed_key_fails(std::size_t field, ldns_rdf* value, BogusReason why) {
   Zone z("example.");
   LdnsRr other(ldns_rr_clone(z.dnskey()));
   ldns_rdf_deep_free(ldns_rr_set_rdf(other.get(), value, field));
@@ -113,19 +117,21 @@ void changed_key_fails(std::size_t field, ldns_rdf* value) {
   OneSet s(www() + sigs);
   const SigCheck c = verify_rrset(*s.set, z.name(), &keys, kNow);
   CHECK_FALSE(c.ok);
-  CHECK(c.reason == BogusReason::kBadSignature);
+  CHECK(c.reason == why);
 }
 
 TEST_CASE("KeySet: a DNSKEY without the Zone Key flag or with protocol 4 verifies nothing",
           "[dnssec][key_set]") {
   SECTION("flags 0 (RFC 4034 section 2.1.1: some other kind of key)") {
-    changed_key_fails(0, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, 0));
+    changed_key_fails(0, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, 0),
+                      BogusReason::kDnskeyMissing);
   }
   SECTION("flags 1 (SEP alone, no Zone Key flag)") {
-    changed_key_fails(0, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, 1));
+    changed_key_fails(0, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, 1),
+                      BogusReason::kDnskeyMissing);
   }
   SECTION("protocol 4 (RFC 4034 section 2.1.2: must be 3)") {
-    changed_key_fails(1, ldns_native2rdf_int8(LDNS_RDF_TYPE_INT8, 4));
+    changed_key_fails(1, ldns_native2rdf_int8(LDNS_RDF_TYPE_INT8, 4), BogusReason::kDnskeyMissing);
   }
   SECTION("a ZSK (flags 256) and a KSK (257) are zone keys") {
     const auto flags = GENERATE(256, 257);
@@ -134,6 +140,40 @@ TEST_CASE("KeySet: a DNSKEY without the Zone Key flag or with protocol 4 verifie
     OneSet s(z.signed_set(www()));
     CHECK(verify_rrset(*s.set, z.name(), z.key_list().get(), kNow).ok);
   }
+}
+
+TEST_CASE("KeySet: a revoked key (RFC 5011) signs its DNSKEY RRset only", "[dnssec][key_set]") {
+  Zone z("example.", LDNS_SIGN_ECDSAP256SHA256, 257 | 0x0080);
+  const auto keys = z.key_list();
+  REQUIRE(keys->size() == 1);
+  CHECK(keys->keys().front().usable);
+  CHECK(keys->keys().front().revoked);
+  OneSet a(z.signed_set(www()));
+  const SigCheck c = verify_rrset(*a.set, z.name(), keys.get(), kNow);
+  CHECK_FALSE(c.ok);
+  CHECK(c.reason == BogusReason::kDnskeyMissing);
+  OneSet k(z.signed_set(z.dnskey_records()), "example.", LDNS_RR_TYPE_DNSKEY);
+  CHECK(verify_rrset(*k.set, z.name(), keys.get(), kNow).ok);
+}
+
+TEST_CASE("KeySet: keys past the eagerly decoded ones are decoded per check", "[dnssec][key_set]") {
+  Zone z("example.");
+  for (std::size_t i = 1; i <= KeySet::kEagerKeys; ++i) z.add_key(LDNS_SIGN_ECDSAP256SHA256, 256);
+  const auto keys = z.key_list();
+  REQUIRE(keys->size() == KeySet::kEagerKeys + 1);
+  const KeySet::Key& last = keys->keys().back();
+  CHECK(last.usable);
+  CHECK(last.pkey == nullptr);
+  CHECK(last.verify_ctx == nullptr);
+  CHECK(keys->keys().front().pkey != nullptr);
+  // Signed by the last key only.
+  const int only = static_cast<int>(KeySet::kEagerKeys);
+  OneSet s(www() + z.sign(www(), {}, only));
+  CHECK(verify_rrset(*s.set, z.name(), keys.get(), kNow).ok);
+  CHECK(elsewhere(*s.set, z, keys.get()).ok);
+  OneSet t(rrs({"www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.99"}) +
+           z.sign(www(), {}, only));
+  CHECK(verify_rrset(*t.set, z.name(), keys.get(), kNow).reason == BogusReason::kBadSignature);
 }
 
 TEST_CASE("KeySet of no list and of records that are not DNSKEYs", "[dnssec][key_set]") {

@@ -116,8 +116,9 @@ class Zone {
   std::size_t add_key(ldns_signing_algorithm alg, std::uint16_t flags,
                       std::vector<std::uint16_t> avoid = {}) {
     for (const auto& d : dnskeys_) avoid.push_back(ldns_calc_keytag(d.get()));
-    const std::uint16_t bits =
-        alg == LDNS_SIGN_RSASHA256 || alg == LDNS_SIGN_RSASHA512 ? 1024 : 256;
+    const bool rsa = alg == LDNS_SIGN_RSASHA1 || alg == LDNS_SIGN_RSASHA1_NSEC3 ||
+                     alg == LDNS_SIGN_RSASHA256 || alg == LDNS_SIGN_RSASHA512;
+    const std::uint16_t bits = rsa ? 1024 : 256;
     for (;;) {
       ldns_key* k = ldns_key_new_frm_algorithm(alg, bits);
       REQUIRE(k != nullptr);

@@ -5,6 +5,9 @@
 // algorithm and digest lists and the verdict's EDE codes.
 #include "resolver/dnssec/verifier.hpp"
 
+#include <algorithm>
+#include <vector>
+
 #include <catch2/catch.hpp>
 
 #include "resolver/dnssec/verdict.hpp"
@@ -186,6 +189,64 @@ TEST_CASE("verify_rrset: a labels field above the owner's label count is refused
   const SigCheck c = verify_rrset(*s.set, z.name(), z.key_list().get(), kNow);
   CHECK_FALSE(c.ok);
   CHECK(c.reason == BogusReason::kBadSignature);
+}
+
+TEST_CASE("verify_rrset: fields of the RRSIG that make it unusable", "[dnssec][verifier]") {
+  Zone z("example.");
+  SECTION("type covered is not the RRset's type") {
+    Records sigs = z.sign(www());
+    ldns_rdf_deep_free(ldns_rr_set_rdf(
+        sigs.front().get(), ldns_native2rdf_int16(LDNS_RDF_TYPE_TYPE, LDNS_RR_TYPE_TXT), 0));
+    // Grouped under the type it covers (TXT) the A RRset has no RRSIG; checked against the A
+    // RRset directly, the signature is refused before any crypto.
+    OneSet s(www() + sigs);
+    CHECK(verify_rrset(*s.set, z.name(), z.key_list().get(), kNow).reason ==
+          BogusReason::kRrsigsMissing);
+  }
+  SECTION("expiration before inception") {
+    OneSet s(z.signed_set(www(), Validity{kNow + kDay, kNow - kDay}));
+    const SigCheck c = verify_rrset(*s.set, z.name(), z.key_list().get(), kNow);
+    CHECK_FALSE(c.ok);
+    CHECK(c.reason == BogusReason::kBadSignature);
+  }
+  SECTION("an ECDSA signature of the wrong length (zero-padded r and s)") {
+    Records sigs = z.sign(www());
+    const ldns_rdf* sig = ldns_rr_rrsig_sig(sigs.front().get());
+    REQUIRE(ldns_rdf_size(sig) == 64);
+    std::vector<std::uint8_t> padded(66, 0);
+    std::copy(ldns_rdf_data(sig), ldns_rdf_data(sig) + 32, padded.begin() + 1);
+    std::copy(ldns_rdf_data(sig) + 32, ldns_rdf_data(sig) + 64, padded.begin() + 34);
+    ldns_rdf_deep_free(
+        ldns_rr_set_rdf(sigs.front().get(),
+                        ldns_rdf_new_frm_data(LDNS_RDF_TYPE_B64, padded.size(), padded.data()), 8));
+    OneSet s(www() + sigs);
+    CHECK(verify_rrset(*s.set, z.name(), z.key_list().get(), kNow).reason ==
+          BogusReason::kBadSignature);
+  }
+  SECTION("a record of another class in the RRset") {
+    const Records sigs = z.sign(www());
+    OneSet s(rrs({"www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.2",
+                  "www.example. 300 CH A 192.0.2.2"}) +
+             sigs);
+    REQUIRE(s.set->size() == 3);
+    CHECK(verify_rrset(*s.set, z.name(), z.key_list().get(), kNow).reason ==
+          BogusReason::kBadSignature);
+  }
+}
+
+TEST_CASE("verify_rrset: the validity window across the 2^32 wrap (RFC 4034 section 3.1.5)",
+          "[dnssec][verifier]") {
+  Zone z("example.");
+  // Inception just before the 32-bit counter wraps, expiration just after.
+  const Validity v{0xFFFF0000U, 0x00010000U};
+  OneSet s(z.signed_set(www(), v));
+  const auto keys = z.key_list();
+  CHECK(verify_rrset(*s.set, z.name(), keys.get(), 0xFFFFFF00U).ok);
+  CHECK(verify_rrset(*s.set, z.name(), keys.get(), 0x00000100U).ok);
+  CHECK(verify_rrset(*s.set, z.name(), keys.get(), 0xFFFE0000U).reason ==
+        BogusReason::kSignatureNotYetValid);
+  CHECK(verify_rrset(*s.set, z.name(), keys.get(), 0x00020000U).reason ==
+        BogusReason::kSignatureExpired);
 }
 
 TEST_CASE("SignedMessage groups RRsets and attaches their RRSIGs", "[dnssec][message]") {
