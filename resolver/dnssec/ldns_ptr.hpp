@@ -5,6 +5,7 @@
 // is immutable (a validated key set is read concurrently, never written).
 #pragma once
 
+#include <cstddef>
 #include <memory>
 
 // Before ldns: without __bool_true_false_are_defined, ldns/common.h #defines bool, true and
@@ -30,13 +31,28 @@ struct RrListShallowFree {
 struct RrListDeepFree {
   void operator()(ldns_rr_list* l) const noexcept { ldns_rr_list_deep_free(l); }
 };
+struct BufferFree {
+  void operator()(ldns_buffer* b) const noexcept { ldns_buffer_free(b); }
+};
 
 using LdnsPkt = std::unique_ptr<ldns_pkt, PktFree>;
 using LdnsRr = std::unique_ptr<ldns_rr, RrFree>;
 using LdnsRdf = std::unique_ptr<ldns_rdf, RdfFree>;
 using LdnsRrList = std::unique_ptr<ldns_rr_list, RrListShallowFree>;
 using LdnsRrListDeep = std::unique_ptr<ldns_rr_list, RrListDeepFree>;
+using LdnsBuffer = std::unique_ptr<ldns_buffer, BufferFree>;
 
 inline LdnsRrList new_list() { return LdnsRrList(ldns_rr_list_new()); }
+
+// `buffer` emptied for reuse (a thread's scratch buffer), made first when it is missing or
+// failed (an ldns buffer keeps its error status after a failed allocation); nullptr when
+// memory is out.
+inline ldns_buffer* reuse(LdnsBuffer& buffer, std::size_t capacity) {
+  if (buffer == nullptr || ldns_buffer_status(buffer.get()) != LDNS_STATUS_OK) {
+    buffer.reset(ldns_buffer_new(capacity));
+  }
+  if (buffer != nullptr) ldns_buffer_clear(buffer.get());
+  return buffer.get();
+}
 
 }  // namespace vnetdns::dnssec

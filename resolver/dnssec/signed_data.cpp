@@ -1,27 +1,16 @@
 #include "resolver/dnssec/signed_data.hpp"
 
 #include <algorithm>
-#include <cstring>
-#include <memory>
 #include <string_view>
 
 namespace vnetdns::dnssec {
 
 namespace {
 
-struct BufferFree {
-  void operator()(ldns_buffer* b) const noexcept { ldns_buffer_free(b); }
-};
-
-// This thread's scratch buffer, emptied; made again after a failed allocation (an ldns
-// buffer keeps its error status); nullptr when memory is out.
+// This thread's scratch buffer, emptied (nullptr when memory is out).
 ldns_buffer* scratch() {
-  thread_local std::unique_ptr<ldns_buffer, BufferFree> buffer;
-  if (buffer == nullptr || ldns_buffer_status(buffer.get()) != LDNS_STATUS_OK) {
-    buffer.reset(ldns_buffer_new(512));
-  }
-  if (buffer != nullptr) ldns_buffer_clear(buffer.get());
-  return buffer.get();
+  thread_local LdnsBuffer buffer;
+  return reuse(buffer, 512);
 }
 
 // One record's RDATA inside the per-thread arena.

@@ -70,22 +70,14 @@ std::size_t keys_for(const ldns_rr* sig, const KeySet& keys, std::uint16_t type,
 struct MdCtxFree {
   void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
 };
-struct BufferFree {
-  void operator()(ldns_buffer* b) const noexcept { ldns_buffer_free(b); }
-};
 struct PkeyFree {
   void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
 };
 
-// This thread's buffer for DER signatures, emptied; made again after a failed allocation
-// (an ldns buffer keeps its error status); nullptr when memory is out.
+// This thread's buffer for DER signatures, emptied (nullptr when memory is out).
 ldns_buffer* scratch_buffer() {
-  thread_local std::unique_ptr<ldns_buffer, BufferFree> buffer;
-  if (buffer == nullptr || ldns_buffer_status(buffer.get()) != LDNS_STATUS_OK) {
-    buffer.reset(ldns_buffer_new(128));
-  }
-  if (buffer != nullptr) ldns_buffer_clear(buffer.get());
-  return buffer.get();
+  thread_local LdnsBuffer buffer;
+  return reuse(buffer, 128);
 }
 
 // One signature check with a decoded key. ECDSA signatures are r|s in the DNS (RFC 6605
