@@ -31,7 +31,8 @@ struct ZoneKeys {
 // A fresh ZoneKeys::id (never 0; unique in the process).
 std::uint64_t next_key_set_id() noexcept;
 
-// A shared KeySet of `dnskeys`: a deep copy with every key decoded (nullptr stays nullptr).
+// A shared KeySet of `dnskeys`: a deep copy, its usable keys decoded (key_set.hpp; nullptr stays
+// nullptr).
 std::shared_ptr<const KeySet> share_keys(const ldns_rr_list* dnskeys);
 
 // What one DS lookup (and the DNSKEY lookup that follows a DS) found at a possible cut.
