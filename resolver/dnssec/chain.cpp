@@ -66,7 +66,7 @@ DsResult check_ds(const SignedMessage& reply, const Name& child, const ZoneKeys&
     for (std::size_t i = 0; i < ds->size(); ++i) {
       const ldns_rr* rr = ds->rr(i);
       if (ldns_rr_rd_count(rr) < 4) continue;
-      if (!supported_algorithm(anchor_algorithm(rr))) {
+      if (!verifiable_algorithm(anchor_algorithm(rr))) {
         unknown_algorithm = true;
         continue;
       }
@@ -134,7 +134,7 @@ ZoneKeys check_dnskey(const SignedMessage& reply, const Name& zone, const ldns_r
   bool any_supported = false;
   for (std::size_t a = 0; a < ldns_rr_list_rr_count(anchors); ++a) {
     const ldns_rr* anchor = ldns_rr_list_rr(anchors, a);
-    if (!supported_algorithm(anchor_algorithm(anchor))) continue;
+    if (!verifiable_algorithm(anchor_algorithm(anchor))) continue;
     any_supported = true;
     for (std::size_t k = 0; k < keys->size(); ++k) {
       const ldns_rr* key = keys->rr(k);

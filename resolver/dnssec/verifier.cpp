@@ -131,8 +131,6 @@ bool rrsig_signer(const ldns_rr* rrsig, wire::Name& out) noexcept {
   return name_of(ldns_rr_rrsig_signame(rrsig), out);
 }
 
-bool supported_algorithm(std::uint8_t a) noexcept { return verifiable_algorithm(a); }
-
 bool supported_digest(std::uint8_t d) noexcept {
   return d == LDNS_SHA1 || d == LDNS_SHA256 || d == LDNS_SHA384;
 }

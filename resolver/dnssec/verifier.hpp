@@ -6,7 +6,7 @@
 // bad signature over no matching key), so the EDE a client sees says why. Wildcard expansion (RRSIG
 // labels < owner labels) is reported so the caller can demand the proof that the name itself does
 // not exist (RFC 4035 section 5.3.4). Algorithms: those a KeySet decodes (RSA/SHA-1, RSA/SHA-256,
-// RSA/SHA-512, ECDSA P-256/P-384, Ed25519, Ed448); supported_algorithm() names them.
+// RSA/SHA-512, ECDSA P-256/P-384, Ed25519, Ed448); verifiable_algorithm() (key_set.hpp) names them.
 // Thread safety: pure functions; the key set is read only, scratch buffers are per thread.
 #pragma once
 
@@ -53,9 +53,6 @@ SigCheck verify_rrset(const RrSet& set, const wire::Name& zone, const KeySet* ke
 SigCheck verify_rrset(const RrSet& set, const wire::Name& zone, const ldns_rr_list* keys,
                       std::uint32_t now, const VerifyOptions& options = {});
 
-// True for DNSKEY/DS algorithms the validator can verify (RFC 8624 section 3.1 "MUST
-// validate" and "RECOMMENDED", as far as ldns decodes their keys): verifiable_algorithm().
-bool supported_algorithm(std::uint8_t algorithm) noexcept;
 // True for DS digest types the validator can compute (SHA-1, SHA-256, SHA-384).
 bool supported_digest(std::uint8_t digest_type) noexcept;
 

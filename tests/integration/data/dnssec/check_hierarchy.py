@@ -319,26 +319,19 @@ def main():
             sh.start()
             print(f"# knotd {sh.knot_addr}:{sh.knot_port}, Unbound {sh.unbound_addr}:"
                   f"{sh.unbound_port}, started in {time.monotonic() - t0:.1f}s", flush=True)
-            for check in (check_anchors, check_zones, check_passthrough, check_cases,
-                          check_only_knot):
-                print(f"# {check.__name__}: {check.__doc__.splitlines()[0]}", flush=True)
+            checks = [(c, c.__doc__.splitlines()[0], (sh, t)) for c in
+                      (check_anchors, check_zones, check_passthrough, check_cases,
+                       check_only_knot)]
+            checks += [(check_wrong_anchor, "a control", (sh, t, workdir)),
+                       (check_validating_unbound, "the reference validator",
+                        (sh, t, workdir, args.verbose))]
+            for check, what, check_args in checks:
+                print(f"# {check.__name__}: {what}", flush=True)
                 try:
-                    check(sh, t)
+                    check(*check_args)
                 except Exception as e:  # noqa: BLE001 - a crashed check is a failure
                     t.ok(False, f"{check.__name__} ran to the end ({e!r})",
                          traceback.format_exc())
-            print("# check_wrong_anchor: a control", flush=True)
-            try:
-                check_wrong_anchor(sh, t, workdir)
-            except Exception as e:  # noqa: BLE001
-                t.ok(False, f"check_wrong_anchor ran to the end ({e!r})",
-                     traceback.format_exc())
-            print("# check_validating_unbound: the reference validator", flush=True)
-            try:
-                check_validating_unbound(sh, t, workdir, args.verbose)
-            except Exception as e:  # noqa: BLE001
-                t.ok(False, f"check_validating_unbound ran to the end ({e!r})",
-                     traceback.format_exc())
         elapsed = time.monotonic() - t0
         t.ok(elapsed < BUDGET_S, f"finished in {elapsed:.1f}s (< {BUDGET_S:.0f}s)")
     finally:
