@@ -1,6 +1,11 @@
 #include "resolver/upstream/udp_pool.hpp"
 
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -8,7 +13,6 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 
-#include "resolver/upstream/asio_endpoint.hpp"
 #include "resolver/upstream/per_server_table.hpp"
 #include "resolver/util/random.hpp"
 #include "resolver/wire/types.hpp"
@@ -23,7 +27,22 @@ std::shared_ptr<UdpPool> UdpPool::for_server(const asio::any_io_executor& execut
 }
 
 UdpPool::UdpPool(asio::any_io_executor executor, const util::Endpoint& server)
-    : executor_(std::move(executor)), server_(server) {}
+    : executor_(std::move(executor)), server_(server), ready_(executor_) {
+  // Without the set (out of descriptors) no socket can be opened: queries fail locally.
+  const int set = ::epoll_create1(EPOLL_CLOEXEC);
+  if (set >= 0) {
+    boost::system::error_code ec;
+    ready_.assign(set, ec);
+    if (ec) ::close(set);
+  }
+}
+
+void UdpPool::Port::close() noexcept {
+  if (fd < 0) return;
+  ::close(fd);  // also leaves the epoll set: nothing else holds the socket
+  fd = -1;
+  --*open_count;
+}
 
 namespace {
 
@@ -53,37 +72,51 @@ bool avoided(const std::vector<std::uint16_t>* avoid, std::uint16_t port) {
 
 UdpPool::PortPtr UdpPool::open(util::TimePoint now, bool fresh,
                                const std::vector<std::uint16_t>* avoid) {
-  auto port = std::make_shared<Port>(executor_);
-  const auto ep = to_asio<asio::ip::udp::endpoint>(server_);
-  boost::system::error_code ec;
-  port->socket.open(ep.protocol(), ec);
-  if (!ec) port->socket.non_blocking(true, ec);
-  if (!ec && fresh) {
+  if (!ready_.is_open()) return nullptr;
+  const int family = server_.family();
+  const int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return nullptr;
+  auto port = std::make_shared<Port>(open_ports_);
+  port->fd = fd;
+  ++*open_ports_;
+  if (fresh) {
     // We draw the port: uniform over the ephemeral range, none of `avoid`, none of the last
     // kRecentPorts this pool drew (so 1,000 questions in a row leave from 1,000 ports, where
     // independent draws would repeat about 18 of them); a port in use is drawn again.
     const auto [lo, hi] = ephemeral_range();
+    sockaddr_storage local{};
+    local.ss_family = static_cast<sa_family_t>(family);
     bool bound = false;
     for (int attempt = 0; attempt < 32 && !bound; ++attempt) {
       const auto p = static_cast<std::uint16_t>(
           lo + util::Random::thread_instance().below(static_cast<std::uint32_t>(hi - lo + 1)));
       if (avoided(avoid, p) || recent_bits_.test(p)) continue;
-      port->socket.bind(asio::ip::udp::endpoint(ep.protocol(), p), ec);
-      if (ec) continue;
+      // The wildcard address (all zero, as `local` is) and port p.
+      if (family == AF_INET6) {
+        reinterpret_cast<sockaddr_in6*>(&local)->sin6_port = htons(p);
+      } else {
+        reinterpret_cast<sockaddr_in*>(&local)->sin_port = htons(p);
+      }
+      const socklen_t len = family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+      if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), len) != 0) continue;
       bound = true;
       if (recent_[recent_next_] != 0) recent_bits_.reset(recent_[recent_next_]);
       recent_[recent_next_] = p;
       recent_bits_.set(p);
       recent_next_ = (recent_next_ + 1) % recent_.size();
     }
-    if (!bound && !ec) ec = asio::error::address_in_use;
+    if (!bound) return nullptr;  // closed by ~Port
   }
-  if (!ec) port->socket.connect(ep, ec);  // unbound: the kernel binds a random ephemeral port
-  if (ec) return nullptr;
+  // Unbound (a slot's socket): connect() binds a random ephemeral port of the kernel's.
+  if (::connect(fd, server_.sockaddr_ptr(), server_.size()) != 0) return nullptr;
+  epoll_event ev{};
+  ev.events = EPOLLIN;  // level-triggered: a socket not drained is reported again
+  ev.data.ptr = port.get();
+  if (::epoll_ctl(ready_.native_handle(), EPOLL_CTL_ADD, fd, &ev) != 0) return nullptr;
   port->waiting.reserve(kQueriesPerSocket);
   port->expired.reserve(kQueriesPerSocket);
   port->opened = now;
-  await_replies(port);
+  arm();
   return port;
 }
 
@@ -131,10 +164,7 @@ void UdpPool::refill() {
 }
 
 void UdpPool::close_if_done(Port& port) {
-  if (port.retired && port.waiting.empty()) {
-    boost::system::error_code ec;
-    port.socket.close(ec);  // cancels its readiness wait
-  }
+  if (port.retired && port.waiting.empty()) port.close();
 }
 
 void UdpPool::release(Port& port, Waiter* w) {
@@ -165,8 +195,7 @@ void UdpPool::fail_all(Port& port) {
   }
   port.waiting.clear();
   port.retired = true;
-  boost::system::error_code ec;
-  port.socket.close(ec);
+  port.close();
 }
 
 bool UdpPool::start(Ticket& t, const SentQuery& sent, util::Timer& waker, PortRule rule) {
@@ -295,10 +324,10 @@ void UdpPool::send_batch(const PortPtr& port, Ticket** first, std::size_t count)
     h.msg_iov = &send_iov_[k];
     h.msg_iovlen = 1;
   }
-  const int fd = p.socket.native_handle();
   std::size_t sent = 0;
-  while (sent < count && p.socket.is_open()) {
-    const int n = ::sendmmsg(fd, send_msgs_.data() + sent, static_cast<unsigned>(count - sent), 0);
+  while (sent < count && p.is_open()) {
+    const int n =
+        ::sendmmsg(p.fd, send_msgs_.data() + sent, static_cast<unsigned>(count - sent), 0);
     if (n > 0) {
       sent += static_cast<std::size_t>(n);
       continue;
@@ -319,17 +348,28 @@ void UdpPool::send_batch(const PortPtr& port, Ticket** first, std::size_t count)
   }
 }
 
-void UdpPool::await_replies(PortPtr port) {
-  Port& p = *port;
-  p.socket.async_wait(asio::ip::udp::socket::wait_read,
-                      [port = std::move(port)](const boost::system::error_code& ec) {
-                        // Closed: retired and done. Any other outcome (EPOLLERR too: an ICMP
-                        // error waits on the socket) is for the receive to find out.
-                        if (ec == asio::error::operation_aborted || !port->socket.is_open()) {
-                          return;
-                        }
-                        read_replies(port);
-                      });
+void UdpPool::arm() {
+  if (armed_) return;
+  armed_ = true;
+  ready_.async_wait(asio::posix::descriptor_base::wait_read,
+                    [self = shared_from_this()](const boost::system::error_code& ec) {
+                      self->armed_ = false;
+                      // Aborted: the pool is going away. Any other outcome is for the
+                      // sockets' receives to find out.
+                      if (ec != asio::error::operation_aborted) self->on_ready();
+                    });
+}
+
+void UdpPool::on_ready() {
+  std::array<epoll_event, kReadyBatch> ready{};
+  for (;;) {
+    const int n = ::epoll_wait(ready_.native_handle(), ready.data(), kReadyBatch, 0);
+    if (n < 0 && errno == EINTR) continue;
+    // read_replies may close the Port it reads (and no other): the rest stay valid.
+    for (int i = 0; i < n; ++i) read_replies(*static_cast<Port*>(ready[i].data.ptr));
+    if (n < kReadyBatch) break;
+  }
+  if (*open_ports_ > 0) arm();
 }
 
 namespace {
@@ -349,10 +389,8 @@ struct ReceiveArea {
 
 }  // namespace
 
-void UdpPool::read_replies(const PortPtr& port) {
-  Port& p = *port;
+void UdpPool::read_replies(Port& p) {
   ReceiveArea& area = ReceiveArea::thread_instance();
-  const int fd = p.socket.native_handle();
   for (;;) {
     for (std::size_t i = 0; i < ReceiveArea::kCount; ++i) {
       area.iov[i] = {area.bytes.data() + i * ReceiveArea::kSize, ReceiveArea::kSize};
@@ -360,7 +398,7 @@ void UdpPool::read_replies(const PortPtr& port) {
       area.msgs[i].msg_hdr.msg_iov = &area.iov[i];
       area.msgs[i].msg_hdr.msg_iovlen = 1;
     }
-    const int n = ::recvmmsg(fd, area.msgs.data(), ReceiveArea::kCount, MSG_DONTWAIT, nullptr);
+    const int n = ::recvmmsg(p.fd, area.msgs.data(), ReceiveArea::kCount, MSG_DONTWAIT, nullptr);
     if (n < 0) {
       const int err = errno;
       if (err == EINTR) continue;
@@ -370,16 +408,15 @@ void UdpPool::read_replies(const PortPtr& port) {
       fail_all(p);
       return;
     }
-    for (int i = 0; i < n && p.socket.is_open(); ++i) {
+    for (int i = 0; i < n && p.is_open(); ++i) {
       const mmsghdr& m = area.msgs[static_cast<std::size_t>(i)];
       const bool cut = (m.msg_hdr.msg_flags & MSG_TRUNC) != 0 || m.msg_len >= ReceiveArea::kSize;
       take_reply(p, area.bytes.data() + static_cast<std::size_t>(i) * ReceiveArea::kSize, m.msg_len,
                  cut);
     }
-    if (!p.socket.is_open()) return;                               // retired and done
+    if (!p.is_open()) return;                                      // retired and done
     if (static_cast<std::size_t>(n) < ReceiveArea::kCount) break;  // drained
   }
-  await_replies(port);
 }
 
 void UdpPool::take_reply(Port& port, std::uint8_t* reply, std::size_t n, bool cut) {

@@ -1,9 +1,15 @@
 // UdpPool: the UDP sockets one worker thread uses towards one upstream server.
 // RFC 5452 asks for an unpredictable source port per query. On this kind of machine every
-// system call costs about a microsecond before it does anything, and a socket per query
-// costs seven of them (socket, ioctl, connect, two epoll_ctl, close, and a receive that finds
-// nothing) on top of the send and the receive: it dominated the cost of a cache miss. The
-// pool keeps the ports unpredictable and spends about one system call per query in all:
+// system call costs about a microsecond before it does anything, so the pool counts them:
+// - The pool's sockets are not Asio sockets. Each is made non-blocking by socket() itself
+//   and sits in an epoll set of the pool's own (level-triggered, EPOLLIN), and only that
+//   set's descriptor is registered with the worker's io_context. When it is readable, one
+//   epoll_wait lists every socket with replies queued, however many there are. An Asio socket
+//   costs three more system calls per life (FIONBIO, and an EPOLL_CTL_MOD each time a wait is
+//   armed: Boost's reactor re-arms every async_wait that way) and a handler per readiness.
+//   A socket's life is now socket(), [bind()], connect(), one EPOLL_CTL_ADD, its sends and
+//   receives, close() (which also takes it out of the set); the set's own wait is re-armed
+//   once per batch of ready sockets, not per reply.
 // - kSockets slots, each holding a socket connected to the server from an ephemeral port the
 //   kernel picks at random (so the kernel drops datagrams from any other address or port);
 // - queries are queued by start() and sent by one flush posted behind the handlers already
@@ -38,6 +44,9 @@
 // socket(), bind() and connect() off the path between a client's query and the upstream
 // query, up to kReserve such sockets are opened ahead in a handler posted after the flush
 // that drew on them; one left unused for kReserveMaxAge is closed instead of used.
+// Invariant: a Port's socket is in the epoll set exactly while it is open, and a Port is
+// destroyed only closed (its destructor closes it), so every event the set reports names a
+// live Port (events are read and handled within one handler, which closes no other Port).
 // Thread safety: one thread only (the worker's io_context), like TcpChannel.
 #pragma once
 
@@ -51,7 +60,7 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 
 #include "resolver/upstream/sent_query.hpp"
 #include "resolver/upstream/transport.hpp"
@@ -80,6 +89,8 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
   // Fresh-port sockets opened ahead, and how long one may wait for its query.
   static constexpr std::size_t kReserve = 16;
   static constexpr std::chrono::seconds kReserveMaxAge{1};
+  // Ready sockets taken from the epoll set per epoll_wait.
+  static constexpr int kReadyBatch = 64;
 
   using PortRule = UdpPortRule;
 
@@ -136,9 +147,18 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
 
  private:
   using Waiter = Ticket;
+  // One socket of the pool, connected to the server.
   struct Port {
-    explicit Port(const boost::asio::any_io_executor& ex) : socket(ex) {}
-    boost::asio::ip::udp::socket socket;
+    explicit Port(std::shared_ptr<std::size_t> count) : open_count(std::move(count)) {}
+    Port(const Port&) = delete;
+    Port& operator=(const Port&) = delete;
+    ~Port() { close(); }
+    [[nodiscard]] bool is_open() const noexcept { return fd >= 0; }
+    // Closes the socket, which takes it out of the pool's epoll set.
+    void close() noexcept;
+    int fd = -1;
+    // The pool's count of open sockets (shared: a Port may outlive its pool in a ticket).
+    std::shared_ptr<std::size_t> open_count;
     std::vector<std::pair<std::uint16_t, Waiter*>> waiting;  // at most kQueriesPerSocket
     // IDs of queries on this socket that timed out: a late reply to one is dropped quietly,
     // not counted as a forgery against the queries still waiting (at most kQueriesPerSocket).
@@ -162,8 +182,9 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
   static void release(Port& port, Waiter* w);  // w leaves (timed out)
   static void fail(Port& port, Waiter& w, ExchangeStatus status);  // w alone, not sent
   static void fail_all(Port& port);
-  static void await_replies(PortPtr port);  // arms the readiness wait
-  static void read_replies(const PortPtr& port);
+  void arm();       // waits for the epoll set to be readable (if not waiting already)
+  void on_ready();  // reads every ready socket's replies, then waits again if any is open
+  static void read_replies(Port& port);
   static void take_reply(Port& port, std::uint8_t* reply, std::size_t n, bool cut);
   void flush();  // sends what start() queued
   // Gives `count` queued tickets from `first` IDs on `port` and sends them with sendmmsg.
@@ -171,6 +192,9 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
 
   boost::asio::any_io_executor executor_;
   util::Endpoint server_;
+  boost::asio::posix::stream_descriptor ready_;  // the epoll set of the pool's sockets
+  std::shared_ptr<std::size_t> open_ports_ = std::make_shared<std::size_t>(0);
+  bool armed_ = false;
   std::array<PortPtr, kSockets> slots_{};
   std::vector<Ticket*> outbox_;
   bool flush_posted_ = false;
