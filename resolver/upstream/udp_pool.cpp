@@ -113,8 +113,10 @@ UdpPool::PortPtr UdpPool::open(util::TimePoint now, bool fresh,
   ev.events = EPOLLIN;  // level-triggered: a socket not drained is reported again
   ev.data.ptr = port.get();
   if (::epoll_ctl(ready_.native_handle(), EPOLL_CTL_ADD, fd, &ev) != 0) return nullptr;
-  port->waiting.reserve(kQueriesPerSocket);
-  port->expired.reserve(kQueriesPerSocket);
+  // A fresh port carries one query; a slot's, up to kQueriesPerSocket.
+  const std::size_t room = fresh ? 1 : kQueriesPerSocket;
+  port->waiting.reserve(room);
+  port->expired.reserve(room);
   port->opened = now;
   arm();
   return port;
@@ -136,6 +138,8 @@ UdpPool::PortPtr UdpPool::pick(util::TimePoint now) {
 UdpPool::PortPtr UdpPool::take_fresh(util::TimePoint now, const std::vector<std::uint16_t>* avoid) {
   // The newest socket of the reserve, unless it waited too long (then all did: refill()
   // closes them, off this path) or this rule avoids ports (the reserve's draws did not).
+  // One that met an error while it waited (closed by fail_all) is dropped.
+  while (!reserve_.empty() && !reserve_.back()->is_open()) reserve_.pop_back();
   if ((avoid == nullptr || avoid->empty()) && !reserve_.empty() &&
       now - reserve_.back()->opened < kReserveMaxAge) {
     PortPtr p = std::move(reserve_.back());

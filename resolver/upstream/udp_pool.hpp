@@ -1,15 +1,17 @@
 // UdpPool: the UDP sockets one worker thread uses towards one upstream server.
 // RFC 5452 asks for an unpredictable source port per query. On this kind of machine every
-// system call costs about a microsecond before it does anything, so the pool counts them:
-// - The pool's sockets are not Asio sockets. Each is made non-blocking by socket() itself
-//   and sits in an epoll set of the pool's own (level-triggered, EPOLLIN), and only that
-//   set's descriptor is registered with the worker's io_context. When it is readable, one
-//   epoll_wait lists every socket with replies queued, however many there are. An Asio socket
-//   costs three more system calls per life (FIONBIO, and an EPOLL_CTL_MOD each time a wait is
-//   armed: Boost's reactor re-arms every async_wait that way) and a handler per readiness.
-//   A socket's life is now socket(), [bind()], connect(), one EPOLL_CTL_ADD, its sends and
-//   receives, close() (which also takes it out of the set); the set's own wait is re-armed
-//   once per batch of ready sockets, not per reply.
+// system call costs about a microsecond before it does anything, so the pool counts them.
+// Readiness: the pool's sockets are plain descriptors, not Asio sockets. Each is made
+// non-blocking by socket() itself and sits in an epoll set of the pool's own
+// (level-triggered, EPOLLIN); only that set's descriptor is registered with the worker's
+// io_context. When it is readable, one epoll_wait lists every socket with replies queued, and
+// one handler reads them all. An Asio socket would cost more system calls in its life
+// (FIONBIO, and an EPOLL_CTL_MOD each time a wait is armed: Boost 1.81's reactor arms every
+// async_wait that way) and a handler per readiness. So a socket's life is socket(),
+// [bind()], connect(), one EPOLL_CTL_ADD, its sends and receives, close() (which also takes it
+// out of the set); the set's own wait is armed once per batch of ready sockets, and only
+// while the pool has a socket open.
+// Shared ports (`source_ports = "pool"`): about one system call per query in all:
 // - kSockets slots, each holding a socket connected to the server from an ephemeral port the
 //   kernel picks at random (so the kernel drops datagrams from any other address or port);
 // - queries are queued by start() and sent by one flush posted behind the handlers already

@@ -2,8 +2,9 @@
 // carries more than kQueriesPerSocket queries, and a late reply to a query that timed out on
 // a pooled socket is dropped quietly, not counted as a forgery against the next query there,
 // queries asked in one turn all leave in that turn (sharing a port up to its budget, then
-// spilling onto fresh ones), replies queued together are all taken, and a closed port fails
-// every query at once.
+// spilling onto fresh ones), replies queued together are all taken (also on more sockets at
+// once than one epoll_wait of the pool's set returns), and a closed port fails every query at
+// once.
 #include "resolver/upstream/udp_pool.hpp"
 
 #include <algorithm>
@@ -310,6 +311,9 @@ TEST_CASE("UdpPool, fresh ports: queries in flight together each have a port of 
   // is open (all are open here: none was answered yet).
   const auto ports = per_port(got);
   CHECK(ports.size() == static_cast<std::size_t>(total));
+  // Every reply is queued before the pool looks: more sockets are ready at once than one
+  // epoll_wait of its set returns, and every one must still be read.
+  static_assert(total > UdpPool::kReadyBatch);
   answer_all(io, server, got, results);
 }
 
