@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -344,4 +345,36 @@ TEST_CASE("UdpPool, fresh ports: avoid_ports are never used", "[unit][upstream]"
   }
   CHECK(up.per_port.size() == 40);
   for (const auto& [port, n] : up.per_port) CHECK(port % 2 == 1);
+}
+
+namespace {
+
+// Descriptors this process has open (the listing's own included, the same each time).
+std::size_t open_descriptors() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("UdpPool: an io_context destroyed with queries in flight closes every socket",
+          "[unit][upstream]") {
+  // A worker stopping with questions open: their frames, the pools and their epoll sets go
+  // with the io_context, in whatever order its shutdown takes them. Nothing may be touched
+  // after it is freed (ASan), and no socket or epoll set may stay open.
+  const std::size_t before = open_descriptors();
+  Results fresh(20);
+  Results pooled(20);
+  {
+    asio::io_context io;
+    Collector server(io);  // never answers
+    spawn_asks(io, server.endpoint, "f", fresh, std::chrono::seconds(30), true);
+    spawn_asks(io, server.endpoint, "p", pooled, std::chrono::seconds(30));
+    io.poll();
+    REQUIRE(drain(server.socket).size() == fresh.size() + pooled.size());
+  }
+  for (const auto& r : fresh) CHECK(!r);
+  for (const auto& r : pooled) CHECK(!r);
+  CHECK(open_descriptors() == before);
 }
