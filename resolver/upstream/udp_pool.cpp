@@ -27,21 +27,61 @@ std::shared_ptr<UdpPool> UdpPool::for_server(const asio::any_io_executor& execut
 }
 
 UdpPool::UdpPool(asio::any_io_executor executor, const util::Endpoint& server)
-    : executor_(std::move(executor)), server_(server), ready_(executor_) {
-  // Without the set (out of descriptors) no socket can be opened: queries fail locally.
+    : executor_(std::move(executor)), server_(server), ready_(executor_) {}
+
+bool UdpPool::ensure_set() {
+  if (ready_.is_open()) return true;
+  // Made here, not in the constructor: a pool that once met a full descriptor table tries
+  // again with its next socket instead of failing every query for good.
   const int set = ::epoll_create1(EPOLL_CLOEXEC);
-  if (set >= 0) {
-    boost::system::error_code ec;
-    ready_.assign(set, ec);
-    if (ec) ::close(set);
+  if (set < 0) return false;
+  boost::system::error_code ec;
+  ready_.assign(set, ec);
+  if (ec) ::close(set);
+  return !ec;
+}
+
+std::uint64_t UdpPool::PortTable::add(Port* port) {
+  std::uint32_t slot = 0;
+  if (free_slots.empty()) {
+    slot = static_cast<std::uint32_t>(entries.size());
+    entries.emplace_back();
+    free_slots.reserve(entries.size());  // so remove() never allocates
+  } else {
+    slot = free_slots.back();
+    free_slots.pop_back();
   }
+  Entry& e = entries[slot];
+  e.port = port;
+  ++e.generation;  // events keyed with an earlier one are for a socket closed since
+  ++open;
+  return (static_cast<std::uint64_t>(e.generation) << 32) | slot;
+}
+
+void UdpPool::PortTable::remove(std::uint64_t key) noexcept {
+  const auto slot = static_cast<std::uint32_t>(key);
+  entries[slot].port = nullptr;
+  free_slots.push_back(slot);  // within the capacity add() reserved
+  --open;
+}
+
+UdpPool::Port* UdpPool::PortTable::find(std::uint64_t key) const noexcept {
+  const auto slot = static_cast<std::uint32_t>(key);
+  if (slot >= entries.size()) return nullptr;
+  const Entry& e = entries[slot];
+  return e.generation == static_cast<std::uint32_t>(key >> 32) ? e.port : nullptr;
+}
+
+void UdpPool::Port::attach(int socket_fd) {
+  key = table->add(this);
+  fd = socket_fd;
 }
 
 void UdpPool::Port::close() noexcept {
   if (fd < 0) return;
-  ::close(fd);  // also leaves the epoll set: nothing else holds the socket
+  ::close(fd);  // leaves the epoll set once the file is released (see the header)
   fd = -1;
-  --*open_count;
+  table->remove(key);
 }
 
 namespace {
@@ -72,13 +112,12 @@ bool avoided(const std::vector<std::uint16_t>* avoid, std::uint16_t port) {
 
 UdpPool::PortPtr UdpPool::open(util::TimePoint now, bool fresh,
                                const std::vector<std::uint16_t>* avoid) {
-  if (!ready_.is_open()) return nullptr;
+  if (!ensure_set()) return nullptr;
+  auto port = std::make_shared<Port>(ports_);
   const int family = server_.family();
   const int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return nullptr;
-  auto port = std::make_shared<Port>(open_ports_);
-  port->fd = fd;
-  ++*open_ports_;
+  port->attach(fd);  // from here on ~Port closes it
   if (fresh) {
     // We draw the port: uniform over the ephemeral range, none of `avoid`, none of the last
     // kRecentPorts this pool drew (so 1,000 questions in a row leave from 1,000 ports, where
@@ -110,8 +149,10 @@ UdpPool::PortPtr UdpPool::open(util::TimePoint now, bool fresh,
   // Unbound (a slot's socket): connect() binds a random ephemeral port of the kernel's.
   if (::connect(fd, server_.sockaddr_ptr(), server_.size()) != 0) return nullptr;
   epoll_event ev{};
-  ev.events = EPOLLIN;  // level-triggered: a socket not drained is reported again
-  ev.data.ptr = port.get();
+  // One report per arming: a socket read and still open is armed again (on_ready()), and one
+  // closed but still in the set (see the header) is reported at most once.
+  ev.events = EPOLLIN | EPOLLONESHOT;
+  ev.data.u64 = port->key;
   if (::epoll_ctl(ready_.native_handle(), EPOLL_CTL_ADD, fd, &ev) != 0) return nullptr;
   // A fresh port carries one query; a slot's, up to kQueriesPerSocket.
   const std::size_t room = fresh ? 1 : kQueriesPerSocket;
@@ -366,14 +407,25 @@ void UdpPool::arm() {
 
 void UdpPool::on_ready() {
   std::array<epoll_event, kReadyBatch> ready{};
-  for (;;) {
-    const int n = ::epoll_wait(ready_.native_handle(), ready.data(), kReadyBatch, 0);
-    if (n < 0 && errno == EINTR) continue;
-    // read_replies may close the Port it reads (and no other): the rest stay valid.
-    for (int i = 0; i < n; ++i) read_replies(*static_cast<Port*>(ready[i].data.ptr));
-    if (n < kReadyBatch) break;
+  int n = 0;
+  do {
+    n = ::epoll_wait(ready_.native_handle(), ready.data(), kReadyBatch, 0);
+  } while (n < 0 && errno == EINTR);
+  for (int i = 0; i < n; ++i) {
+    // Null: a socket closed since (its file outlived it a moment). read_replies may close
+    // the Port it reads, never another, and frees none.
+    Port* p = ports_->find(ready[i].data.u64);
+    if (p == nullptr) continue;
+    read_replies(*p);
+    if (!p->is_open()) continue;  // the usual end of a fresh port: no re-arming
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    ev.data.u64 = p->key;
+    if (::epoll_ctl(ready_.native_handle(), EPOLL_CTL_MOD, p->fd, &ev) != 0) fail_all(*p);
   }
-  if (*open_ports_ > 0) arm();
+  // At most one batch per handler: sockets still ready make the new wait fire at once,
+  // behind the handlers already queued.
+  if (ports_->open > 0) arm();
 }
 
 namespace {

@@ -2,15 +2,22 @@
 // RFC 5452 asks for an unpredictable source port per query. On this kind of machine every
 // system call costs about a microsecond before it does anything, so the pool counts them.
 // Readiness: the pool's sockets are plain descriptors, not Asio sockets. Each is made
-// non-blocking by socket() itself and sits in an epoll set of the pool's own
-// (level-triggered, EPOLLIN); only that set's descriptor is registered with the worker's
-// io_context. When it is readable, one epoll_wait lists every socket with replies queued, and
-// one handler reads them all. An Asio socket would cost more system calls in its life
-// (FIONBIO, and an EPOLL_CTL_MOD each time a wait is armed: Boost 1.81's reactor arms every
-// async_wait that way) and a handler per readiness. So a socket's life is socket(),
-// [bind()], connect(), one EPOLL_CTL_ADD, its sends and receives, close() (which also takes it
-// out of the set); the set's own wait is armed once per batch of ready sockets, and only
-// while the pool has a socket open.
+// non-blocking by socket() itself and sits in an epoll set of the pool's own (EPOLLIN,
+// EPOLLONESHOT); only that set's descriptor is registered with the worker's io_context. When
+// it is readable, one handler takes up to kReadyBatch ready sockets with one epoll_wait, reads
+// each dry, arms again with EPOLL_CTL_MOD each one still open (a slot's socket, or a fresh
+// one still waiting for its reply), then arms the set's wait again (more still ready: it
+// fires at once, behind the handlers already queued). So a fresh port's life is socket(),
+// bind(), connect(), one EPOLL_CTL_ADD, its send and receive, close(); an Asio socket would
+// add a FIONBIO and an EPOLL_CTL_MOD (Boost 1.81's reactor arms every async_wait that way),
+// and a handler of its own. The set's wait costs one EPOLL_CTL_MOD and one epoll_wait per
+// wake-up, shared by every socket ready then: under load, far fewer than one per question.
+// A wake-up finding no socket open does not arm the set's wait again.
+// An event names its socket by slot and generation in the pool's PortTable, never by
+// pointer: close() takes a socket out of the set only once its file is released, and another
+// process may hold it a moment longer (a /proc/PID/fd reader), so an event may still come
+// for a Port already closed and freed; its slot is then empty or reused, and the event is
+// ignored (one-shot: it does not come again).
 // Shared ports (`source_ports = "pool"`): about one system call per query in all:
 // - kSockets slots, each holding a socket connected to the server from an ephemeral port the
 //   kernel picks at random (so the kernel drops datagrams from any other address or port);
@@ -46,9 +53,8 @@
 // socket(), bind() and connect() off the path between a client's query and the upstream
 // query, up to kReserve such sockets are opened ahead in a handler posted after the flush
 // that drew on them; one left unused for kReserveMaxAge is closed instead of used.
-// Invariant: a Port's socket is in the epoll set exactly while it is open, and a Port is
-// destroyed only closed (its destructor closes it), so every event the set reports names a
-// live Port (events are read and handled within one handler, which closes no other Port).
+// Invariant: a Port is in the PortTable exactly while its socket is open, and a Port is
+// destroyed only closed (its destructor closes it).
 // Thread safety: one thread only (the worker's io_context), like TcpChannel.
 #pragma once
 
@@ -149,18 +155,32 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
 
  private:
   using Waiter = Ticket;
+  // The pool's open sockets, by slot: what an epoll event's key (generation << 32 | slot)
+  // names. Shared with the Ports, which may outlive their pool in a ticket.
+  struct PortTable {
+    struct Entry {
+      Port* port = nullptr;
+      std::uint32_t generation = 0;
+    };
+    std::vector<Entry> entries;
+    std::vector<std::uint32_t> free_slots;
+    std::size_t open = 0;
+    std::uint64_t add(Port* port);  // the key for the port's events
+    void remove(std::uint64_t key) noexcept;
+    [[nodiscard]] Port* find(std::uint64_t key) const noexcept;  // null: closed since
+  };
   // One socket of the pool, connected to the server.
   struct Port {
-    explicit Port(std::shared_ptr<std::size_t> count) : open_count(std::move(count)) {}
+    explicit Port(std::shared_ptr<PortTable> t) : table(std::move(t)) {}
     Port(const Port&) = delete;
     Port& operator=(const Port&) = delete;
     ~Port() { close(); }
     [[nodiscard]] bool is_open() const noexcept { return fd >= 0; }
-    // Closes the socket, which takes it out of the pool's epoll set.
-    void close() noexcept;
+    void attach(int socket_fd);  // takes the descriptor and a slot of the table
+    void close() noexcept;       // closes the socket and frees its slot
     int fd = -1;
-    // The pool's count of open sockets (shared: a Port may outlive its pool in a ticket).
-    std::shared_ptr<std::size_t> open_count;
+    std::uint64_t key = 0;  // its slot and generation in `table`, while open
+    std::shared_ptr<PortTable> table;
     std::vector<std::pair<std::uint16_t, Waiter*>> waiting;  // at most kQueriesPerSocket
     // IDs of queries on this socket that timed out: a late reply to one is dropped quietly,
     // not counted as a forgery against the queries still waiting (at most kQueriesPerSocket).
@@ -184,8 +204,9 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
   static void release(Port& port, Waiter* w);  // w leaves (timed out)
   static void fail(Port& port, Waiter& w, ExchangeStatus status);  // w alone, not sent
   static void fail_all(Port& port);
-  void arm();       // waits for the epoll set to be readable (if not waiting already)
-  void on_ready();  // reads every ready socket's replies, then waits again if any is open
+  bool ensure_set();  // the epoll set, made on first need (false: it could not be)
+  void arm();         // waits for the epoll set to be readable (if not waiting already)
+  void on_ready();    // reads the ready sockets' replies, then waits again if any is open
   static void read_replies(Port& port);
   static void take_reply(Port& port, std::uint8_t* reply, std::size_t n, bool cut);
   void flush();  // sends what start() queued
@@ -195,7 +216,7 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
   boost::asio::any_io_executor executor_;
   util::Endpoint server_;
   boost::asio::posix::stream_descriptor ready_;  // the epoll set of the pool's sockets
-  std::shared_ptr<std::size_t> open_ports_ = std::make_shared<std::size_t>(0);
+  std::shared_ptr<PortTable> ports_ = std::make_shared<PortTable>();
   bool armed_ = false;
   std::array<PortPtr, kSockets> slots_{};
   std::vector<Ticket*> outbox_;

@@ -7,7 +7,12 @@
 // once.
 #include "resolver/upstream/udp_pool.hpp"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -313,7 +318,7 @@ TEST_CASE("UdpPool, fresh ports: queries in flight together each have a port of 
   const auto ports = per_port(got);
   CHECK(ports.size() == static_cast<std::size_t>(total));
   // Every reply is queued before the pool looks: more sockets are ready at once than one
-  // epoll_wait of its set returns, and every one must still be read.
+  // handler takes from its epoll set; the rest must be read when the re-armed wait fires.
   static_assert(total > UdpPool::kReadyBatch);
   answer_all(io, server, got, results);
 }
@@ -377,4 +382,47 @@ TEST_CASE("UdpPool: an io_context destroyed with queries in flight closes every 
   for (const auto& r : fresh) CHECK(!r);
   for (const auto& r : pooled) CHECK(!r);
   CHECK(open_descriptors() == before);
+}
+
+TEST_CASE("UdpPool: an event for a socket closed while its file stays open elsewhere is ignored",
+          "[unit][upstream]") {
+  // close() takes a socket out of an epoll set only once its file is released; another
+  // reference (here a dup, in production a /proc/PID/fd reader) keeps it in the pool's set
+  // after its Port is closed and freed. A datagram arriving then must not reach the freed
+  // Port (ASan sees it if it does) and must not be read by anyone.
+  asio::io_context io;
+  Collector server(io);
+  Results first(1);
+  spawn_asks(io, server.endpoint, "d", first, std::chrono::milliseconds(200), true);
+  io.poll();
+  const auto got = drain(server.socket);
+  REQUIRE(got.size() == 1);
+  // The pool's socket for that query, found by its local port, and a second reference to it.
+  int held = -1;
+  for (int fd = 0; fd < 4096 && held < 0; ++fd) {
+    sockaddr_in local{};
+    socklen_t len = sizeof local;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0 &&
+        local.sin_family == AF_INET && ntohs(local.sin_port) == got[0].second.port()) {
+      held = ::dup(fd);
+    }
+  }
+  REQUIRE(held >= 0);
+  // Unanswered, the query times out: its Port closes while still waiting to be read, and is
+  // freed.
+  run_until_done(io, first, std::chrono::seconds(10));
+  REQUIRE(first[0]);
+  CHECK(first[0]->status == ExchangeStatus::kTimeout);
+  server.socket.send_to(asio::buffer(Upstream::answer(got[0].first)), got[0].second);
+  for (int i = 0; i < 20; ++i) io.poll();  // the set reports the stale socket; it is skipped
+  std::array<std::uint8_t, 512> buf{};
+  CHECK(::recv(held, buf.data(), buf.size(), MSG_DONTWAIT) > 0);  // nobody read it
+  ::close(held);
+  // The pool goes on as before.
+  Results next(3);
+  spawn_asks(io, server.endpoint, "e", next, std::chrono::seconds(5), true);
+  io.poll();
+  const auto more = drain(server.socket);
+  REQUIRE(more.size() == next.size());
+  answer_all(io, server, more, next);
 }
