@@ -29,6 +29,8 @@ std::shared_ptr<UdpPool> UdpPool::for_server(const asio::any_io_executor& execut
 UdpPool::UdpPool(asio::any_io_executor executor, const util::Endpoint& server)
     : executor_(std::move(executor)), server_(server), ready_(executor_) {}
 
+UdpPool::~UdpPool() { ports_->set = -1; }  // Ports left in tickets must not touch it
+
 bool UdpPool::ensure_set() {
   if (ready_.is_open()) return true;
   // Made here, not in the constructor: a pool that once met a full descriptor table tries
@@ -37,8 +39,12 @@ bool UdpPool::ensure_set() {
   if (set < 0) return false;
   boost::system::error_code ec;
   ready_.assign(set, ec);
-  if (ec) ::close(set);
-  return !ec;
+  if (ec) {
+    ::close(set);
+    return false;
+  }
+  ports_->set = set;
+  return true;
 }
 
 std::uint64_t UdpPool::PortTable::add(Port* port) {
@@ -72,14 +78,18 @@ UdpPool::Port* UdpPool::PortTable::find(std::uint64_t key) const noexcept {
   return e.generation == static_cast<std::uint32_t>(key >> 32) ? e.port : nullptr;
 }
 
-void UdpPool::Port::attach(int socket_fd) {
+void UdpPool::Port::attach(int socket_fd, bool fresh_port) {
   key = table->add(this);
   fd = socket_fd;
+  one_shot = fresh_port;
 }
 
 void UdpPool::Port::close() noexcept {
   if (fd < 0) return;
-  ::close(fd);  // leaves the epoll set once the file is released (see the header)
+  // A level-triggered registration must not outlive the Port (see the header); a one-shot
+  // one leaves the set when the file is released.
+  if (!one_shot && table->set >= 0) ::epoll_ctl(table->set, EPOLL_CTL_DEL, fd, nullptr);
+  ::close(fd);
   fd = -1;
   table->remove(key);
 }
@@ -117,7 +127,7 @@ UdpPool::PortPtr UdpPool::open(util::TimePoint now, bool fresh,
   const int family = server_.family();
   const int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return nullptr;
-  port->attach(fd);  // from here on ~Port closes it
+  port->attach(fd, fresh);  // from here on ~Port closes it
   if (fresh) {
     // We draw the port: uniform over the ephemeral range, none of `avoid`, none of the last
     // kRecentPorts this pool drew (so 1,000 questions in a row leave from 1,000 ports, where
@@ -149,9 +159,9 @@ UdpPool::PortPtr UdpPool::open(util::TimePoint now, bool fresh,
   // Unbound (a slot's socket): connect() binds a random ephemeral port of the kernel's.
   if (::connect(fd, server_.sockaddr_ptr(), server_.size()) != 0) return nullptr;
   epoll_event ev{};
-  // One report per arming: a socket read and still open is armed again (on_ready()), and one
-  // closed but still in the set (see the header) is reported at most once.
-  ev.events = EPOLLIN | EPOLLONESHOT;
+  // A fresh port: one report per arming (on_ready() arms one still waiting again). A slot's
+  // socket: level-triggered, nothing to re-arm per reply.
+  ev.events = fresh ? EPOLLIN | EPOLLONESHOT : EPOLLIN;
   ev.data.u64 = port->key;
   if (::epoll_ctl(ready_.native_handle(), EPOLL_CTL_ADD, fd, &ev) != 0) return nullptr;
   // A fresh port carries one query; a slot's, up to kQueriesPerSocket.
@@ -417,7 +427,7 @@ void UdpPool::on_ready() {
     Port* p = ports_->find(ready[i].data.u64);
     if (p == nullptr) continue;
     read_replies(*p);
-    if (!p->is_open()) continue;  // the usual end of a fresh port: no re-arming
+    if (!p->one_shot || !p->is_open()) continue;  // a fresh port's usual end: closed
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLONESHOT;
     ev.data.u64 = p->key;

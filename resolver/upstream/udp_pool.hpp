@@ -2,14 +2,14 @@
 // RFC 5452 asks for an unpredictable source port per query. On this kind of machine every
 // system call costs about a microsecond before it does anything, so the pool counts them.
 // Readiness: the pool's sockets are plain descriptors, not Asio sockets. Each is made
-// non-blocking by socket() itself and sits in an epoll set of the pool's own (EPOLLIN,
-// EPOLLONESHOT); only that set's descriptor is registered with the worker's io_context. When
-// it is readable, one handler takes up to kReadyBatch ready sockets with one epoll_wait, reads
-// each dry, arms again with EPOLL_CTL_MOD each one still open (a slot's socket, or a fresh
-// one still waiting for its reply), then arms the set's wait again (more still ready: it
-// fires at once, behind the handlers already queued). So a fresh port's life is socket(),
-// bind(), connect(), one EPOLL_CTL_ADD, its send and receive, close(); an Asio socket would
-// add a FIONBIO and an EPOLL_CTL_MOD (Boost 1.81's reactor arms every async_wait that way),
+// non-blocking by socket() itself and sits in an epoll set of the pool's own (EPOLLIN; a
+// fresh port's also EPOLLONESHOT); only that set's descriptor is registered with the worker's
+// io_context. When it is readable, one handler takes up to kReadyBatch ready sockets with one
+// epoll_wait, reads each dry, arms again with EPOLL_CTL_MOD a fresh port still waiting for
+// its reply (rare: after a forged or wrong-case datagram), then arms the set's wait again
+// (more still ready: it fires at once, behind the handlers already queued). So a fresh port's life
+// is socket(), bind(), connect(), one EPOLL_CTL_ADD, its send and receive, close(); an Asio socket
+// would add a FIONBIO and an EPOLL_CTL_MOD (Boost 1.81's reactor arms every async_wait that way),
 // and a handler of its own. The set's wait costs one EPOLL_CTL_MOD and one epoll_wait per
 // wake-up, shared by every socket ready then: under load, far fewer than one per question.
 // A wake-up finding no socket open does not arm the set's wait again.
@@ -17,7 +17,9 @@
 // pointer: close() takes a socket out of the set only once its file is released, and another
 // process may hold it a moment longer (a /proc/PID/fd reader), so an event may still come
 // for a Port already closed and freed; its slot is then empty or reused, and the event is
-// ignored (one-shot: it does not come again).
+// ignored. A fresh port's registration is one-shot, so such an event comes at most once; a
+// slot's socket (level-triggered, so no re-arming per reply) leaves the set with
+// EPOLL_CTL_DEL before it closes, one call per kQueriesPerSocket queries at most.
 // Shared ports (`source_ports = "pool"`): about one system call per query in all:
 // - kSockets slots, each holding a socket connected to the server from an ephemeral port the
 //   kernel picks at random (so the kernel drops datagrams from any other address or port);
@@ -107,6 +109,9 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
                                              const util::Endpoint& server);
 
   UdpPool(boost::asio::any_io_executor executor, const util::Endpoint& server);
+  ~UdpPool();
+  UdpPool(const UdpPool&) = delete;
+  UdpPool& operator=(const UdpPool&) = delete;
 
  private:
   struct Port;
@@ -165,6 +170,7 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
     std::vector<Entry> entries;
     std::vector<std::uint32_t> free_slots;
     std::size_t open = 0;
+    int set = -1;                   // the pool's epoll set; -1 once the pool is gone
     std::uint64_t add(Port* port);  // the key for the port's events
     void remove(std::uint64_t key) noexcept;
     [[nodiscard]] Port* find(std::uint64_t key) const noexcept;  // null: closed since
@@ -176,10 +182,12 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
     Port& operator=(const Port&) = delete;
     ~Port() { close(); }
     [[nodiscard]] bool is_open() const noexcept { return fd >= 0; }
-    void attach(int socket_fd);  // takes the descriptor and a slot of the table
-    void close() noexcept;       // closes the socket and frees its slot
+    // Takes the descriptor and a slot of the table; `one_shot`: a fresh port's registration.
+    void attach(int socket_fd, bool one_shot);
+    void close() noexcept;  // closes the socket and frees its slot
     int fd = -1;
     std::uint64_t key = 0;  // its slot and generation in `table`, while open
+    bool one_shot = false;
     std::shared_ptr<PortTable> table;
     std::vector<std::pair<std::uint16_t, Waiter*>> waiting;  // at most kQueriesPerSocket
     // IDs of queries on this socket that timed out: a late reply to one is dropped quietly,
