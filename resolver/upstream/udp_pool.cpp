@@ -127,7 +127,12 @@ UdpPool::PortPtr UdpPool::open(util::TimePoint now, bool fresh,
   const int family = server_.family();
   const int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return nullptr;
-  port->attach(fd, fresh);  // from here on ~Port closes it
+  try {
+    port->attach(fd, fresh);  // from here on ~Port closes it
+  } catch (...) {
+    ::close(fd);  // no slot for it (out of memory)
+    throw;
+  }
   if (fresh) {
     // We draw the port: uniform over the ephemeral range, none of `avoid`, none of the last
     // kRecentPorts this pool drew (so 1,000 questions in a row leave from 1,000 ports, where
