@@ -22,11 +22,8 @@ using test::OneSet;
 using test::operator+;
 using test::Records;
 using test::rrs;
+using test::www;
 using test::Zone;
-
-Records www() {
-  return rrs({"www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.2"});
-}
 
 }  // namespace
 

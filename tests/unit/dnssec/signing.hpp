@@ -58,6 +58,11 @@ inline Records rrs(std::initializer_list<std::string_view> lines) {
   return out;
 }
 
+// The RRset most checks sign: www.example. A, two addresses.
+inline Records www() {
+  return rrs({"www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.2"});
+}
+
 inline Records clone(const Records& in) {
   Records out;
   for (const auto& r : in) out.emplace_back(ldns_rr_clone(r.get()));

@@ -27,11 +27,8 @@ using test::operator+;
 using test::Records;
 using test::rrs;
 using test::Validity;
+using test::www;
 using test::Zone;
-
-Records www() {
-  return rrs({"www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.2"});
-}
 
 TEST_CASE("verify_rrset accepts a good signature of each algorithm", "[dnssec][verifier]") {
   const auto alg = GENERATE(LDNS_SIGN_ECDSAP256SHA256, LDNS_SIGN_ED25519, LDNS_SIGN_RSASHA256);
