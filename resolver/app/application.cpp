@@ -20,7 +20,6 @@
 #include "resolver/settings/loader.hpp"
 #include "resolver/upstream/transport.hpp"
 #include "resolver/util/log.hpp"
-#include "resolver/wire/message_view.hpp"
 
 namespace vnetdns::app {
 
@@ -109,67 +108,17 @@ asio::awaitable<void> send_loop_probe(util::Endpoint server, upstream::UpstreamQ
   co_await upstream::exchange(server, query, options);
 }
 
-// [dnssec] mode = "validate" (docs/dnssec.md): asks one upstream for the root DNSKEY with
-// DO=1 CD=1; a server that answers without its RRSIG strips DNSSEC data, and every signed
-// name it answers will be SERVFAIL. Logged loudly, counted, shown in /readyz and /metrics;
-// the rule keeps answering.
-asio::awaitable<void> check_dnssec_upstream(std::shared_ptr<upstream::ForwardGroup> group,
-                                            std::size_t i) {
-  const util::Endpoint server = group->settings().upstreams[i];
-  upstream::UpstreamQuery q;
-  q.qname = wire::Name();
-  q.qtype = wire::type::kDNSKEY;
-  q.dnssec_ok = true;
-  q.checking_disabled = true;
-  upstream::ExchangeOptions options;
-  options.timeout = std::chrono::milliseconds(2000);
-  upstream::ExchangeResult r = co_await upstream::exchange(server, q, options);
-  const auto ok = [&r] { return r.status == upstream::ExchangeStatus::kOk; };
-  if (ok() && r.reply.size() >= wire::kHeaderSize &&
-      (wire::header_flags(r.reply.data()) & wire::kFlagTC) != 0) {
-    options.tcp = true;  // the keys and their signatures did not fit: ask over TCP
-    r = co_await upstream::exchange(server, q, options);
-  }
-  bool signed_keys = false;
-  wire::MessageView view;
-  if (ok() &&
-      wire::parse_message(r.reply.data(), r.reply.size(), view) == wire::MessageError::kNone) {
-    for (const auto& rr : view.rrs) {
-      if (rr.section == wire::Section::kAnswer && rr.type == wire::type::kRRSIG &&
-          rr.rdlength >= 2 && wire::load16(view.msg + rr.rdata_offset) == wire::type::kDNSKEY) {
-        signed_keys = true;
-      }
-    }
-  }
-  auto& h = group->health(i);
-  if (signed_keys) {
-    if (h.dnssec.exchange(upstream::ServerHealth::kDnssecOk) != upstream::ServerHealth::kDnssecOk) {
-      VLOG_INFO("dnssec: upstream {} of forward rule {} returns DNSSEC data", server.to_string(),
-                group->settings().zone.to_text());
-    }
-    co_return;
-  }
-  h.dnssec.store(upstream::ServerHealth::kDnssecStrips);
-  h.dnssec_strips.fetch_add(1);
-  VLOG_ERROR(
-      "dnssec: upstream {} of forward rule {} did not return the root DNSKEY with its RRSIG ({}): "
-      "it strips DNSSEC data or cannot be reached; names it answers that are signed will be "
-      "SERVFAIL (validation cannot be done without the signatures)",
-      server.to_string(), group->settings().zone.to_text(),
-      ok() ? "answer without signatures" : "no answer");
-}
-
 }  // namespace
 
 void Application::check_dnssec_upstreams() {
   const auto snap = snapshots_->get();
-  if (!snap->validate) return;
-  for (const auto& g : snap->groups) {
-    if (!g->settings().dnssec) continue;  // a rule that is not validated
-    for (std::size_t i = 0; i < g->size(); ++i) {
-      asio::co_spawn(*control_, check_dnssec_upstream(g, i), asio::detached);
+  std::vector<std::shared_ptr<upstream::ForwardGroup>> groups;
+  if (snap->validate) {
+    for (const auto& g : snap->groups) {
+      if (g->settings().dnssec) groups.push_back(g);  // not for a rule that is not validated
     }
   }
+  dnssec_check_->start(groups);
 }
 
 Application::Application(std::string config_path)
@@ -187,6 +136,7 @@ void Application::release_control() {
   // The control loop's handlers may hold continuations of admin coroutines: destroy them
   // while the admin io_context still exists, then the admin endpoint itself.
   watcher_.reset();
+  dnssec_check_.reset();
   signals_.reset();
   drain_timer_.reset();
   watchdog_timer_.reset();
@@ -347,6 +297,7 @@ void Application::on_signal(const boost::system::error_code& ec, int signo) {
 void Application::begin_stop() {
   stopping_ = true;
   notify_.stopping();
+  if (dnssec_check_) dnssec_check_->stop();
   if (watcher_) watcher_->stop();
   if (admin_) admin_->stop();
   // Let queries waiting on an upstream finish, within kDrainTimeout; the workers keep
@@ -470,6 +421,7 @@ int Application::run() {
   signals_ = std::make_unique<asio::signal_set>(*control_, SIGHUP, SIGTERM, SIGINT);
   drain_timer_ = std::make_unique<asio::steady_timer>(*control_);
   watchdog_timer_ = std::make_unique<asio::steady_timer>(*control_);
+  dnssec_check_ = std::make_unique<upstream::DnssecCheck>(control_->get_executor());
   std::vector<wire::Name> rule_zones;
   for (const auto& f : snapshots_->get()->settings.forwards) rule_zones.push_back(f.zone);
   const auto probes = pipeline::LoopGuard::instance().arm(rule_zones);

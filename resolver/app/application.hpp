@@ -36,6 +36,7 @@
 #include "resolver/cache/packet_cache.hpp"
 #include "resolver/pipeline/snapshot.hpp"
 #include "resolver/server/worker.hpp"
+#include "resolver/upstream/dnssec_check.hpp"
 #include "resolver/xfr/transfer_service.hpp"
 
 namespace vnetdns::app {
@@ -61,8 +62,8 @@ class Application {
   void release_control();
   admin::ReloadOutcome load_and_publish();
   void update_watch();
-  // [dnssec] mode = "validate": checks that each validated rule's upstreams return DNSSEC
-  // data (runs on the control loop; results in each server's ServerHealth::dnssec).
+  // [dnssec] mode = "validate": (re)starts the checks that each validated rule's upstreams
+  // return DNSSEC data (upstream/dnssec_check.hpp; results in ServerHealth::dnssec).
   void check_dnssec_upstreams();
   void on_signal(const boost::system::error_code& ec, int signo);
   void begin_stop();
@@ -83,7 +84,8 @@ class Application {
   std::unique_ptr<boost::asio::signal_set> signals_;
   std::unique_ptr<boost::asio::steady_timer> drain_timer_;
   std::unique_ptr<boost::asio::steady_timer> watchdog_timer_;
-  std::unique_ptr<settings::Settings> attempted_;  // last reload's settings when they parsed
+  std::unique_ptr<upstream::DnssecCheck> dnssec_check_;  // on the control loop
+  std::unique_ptr<settings::Settings> attempted_;        // last reload's settings when they parsed
   admin::SystemdNotifier notify_;
   std::vector<std::uint64_t> beats_;
   bool stopping_ = false;

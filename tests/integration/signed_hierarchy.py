@@ -492,16 +492,26 @@ class SignedHierarchy:
             self.knotd.wait_for_line(r"server started", deadline_s)
             for name, _ in self.zones:  # every zone loaded (SOA answered with AA)
                 self._wait_zone(name, deadline_s)
-            ub_conf = os.path.join(self.dir, "unbound.conf")
-            with open(ub_conf, "w") as f:
+            with open(os.path.join(self.dir, "unbound.conf"), "w") as f:
                 f.write(self._unbound_conf())
-            self.unbound = h.Child("unbound", [h.UNBOUND, "-d", "-c", ub_conf],
-                                   os.path.join(self.dir, "unbound.log"))
-            stack.callback(self.unbound.stop)
-            h.wait_answered(self.unbound_addr, self.unbound_port, ".", "SOA", deadline_s,
-                            tcp_too=True)
+            stack.callback(self.stop_unbound)
+            self.start_unbound(deadline_s)
             self._stack = stack.pop_all()
         return self
+
+    def start_unbound(self, deadline_s=20.0):
+        """Starts the upstream Unbound (start() does; again after stop_unbound()), on the same
+        address and port; returns once it answers over UDP and TCP."""
+        self.unbound = h.Child("unbound", [h.UNBOUND, "-d", "-c",
+                                           os.path.join(self.dir, "unbound.conf")],
+                               os.path.join(self.dir, "unbound.log"))
+        h.wait_answered(self.unbound_addr, self.unbound_port, ".", "SOA", deadline_s,
+                        tcp_too=True)
+
+    def stop_unbound(self):
+        """Stops the upstream Unbound alone (an outage of the upstream; knotd stays)."""
+        if self.unbound is not None:
+            self.unbound.stop()
 
     def _wait_zone(self, name, deadline_s):
         end = time.monotonic() + deadline_s

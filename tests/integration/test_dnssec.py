@@ -18,7 +18,9 @@ Then: the guide's scenario in validate mode (a signed public azurecr.io. CNAME s
 the local privatelink.azurecr.io zone: the guide's answer, AD=0 even with DO=1; the public
 part alone is AD=1); negative trust anchors (dnssec.insecure, [[forward]] dnssec = false);
 mode off (DO passed through, never AD); an upstream that strips DNSSEC data (logged, counted,
-shown in /readyz, names SERVFAIL); the metrics by validation state.
+shown in /readyz, names SERVFAIL); the metrics by validation state; an upstream that is down
+when vnetdns starts (not reported as stripping; checked again, and validating, once it is
+back, without a reload).
 
 Only loopback; every server is a child of this process, stopped by PID; readiness is polled.
 Run: /usr/bin/python3 tests/integration/test_dnssec.py --binary build/vnetdns --source .
@@ -26,6 +28,7 @@ Run: /usr/bin/python3 tests/integration/test_dnssec.py --binary build/vnetdns --
 
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -44,14 +47,15 @@ def hierarchy(ctx, **kw):
     return hier
 
 
-def validating(ctx, hier, *, extra="", forwards=None, zones=(), admin_port=None):
+def validating(ctx, hier, *, extra="", forwards=None, zones=(), admin_port=None, answered=True):
     toml = (f'[dnssec]\nmode = "validate"\ntrust_anchor_file = "{hier.trust_anchor}"\n'
             + extra)
     if admin_port:
         toml += h.admin_toml(admin_port)
     fwd = forwards or [{"zone": ".", "upstreams": [f"{hier.unbound_addr}:{hier.unbound_port}"]}]
     v = ctx.vnetdns(forwards=fwd, zones=zones, extra_toml=toml, probe=None)
-    h.wait_answered(v.addr, v.port, "vnet.", "SOA", 15.0)
+    if answered:
+        h.wait_answered(v.addr, v.port, "vnet.", "SOA", 15.0)
     return v
 
 
@@ -207,8 +211,53 @@ def check_stripping_upstream_and_metrics(ctx, t):
          "vnetdns_upstream_dnssec = 1 for the validating path's upstream")
 
 
+def check_upstream_down_at_start(ctx, t):
+    """the upstream down when vnetdns starts: not reported as stripping; checked and validating once it is back"""
+    hier = hierarchy(ctx)
+    hier.stop_unbound()  # the outage: knotd stays, the resolver vnetdns forwards to is gone
+    admin = h.free_port()
+    up = f"{hier.unbound_addr}:{hier.unbound_port}"
+    v = validating(ctx, hier, admin_port=admin, answered=False)
+    line = v.child.wait_for_line(r"dnssec: could not check whether upstream .* returns DNSSEC",
+                                 15.0)
+    t.ok(up in line, "the unanswered check is logged as such", line)
+
+    def states():
+        code, body = h.http_request(h.LOOPBACK4, admin, "GET", "/metrics")[:2]
+        samples = h.parse_prometheus(body)
+        return (h.metric(samples, "vnetdns_upstream_dnssec", rule=".", upstream=up),
+                h.metric(samples, "vnetdns_upstream_dnssec_strips_total", rule=".",
+                         upstream=up))
+    t.eq(states(), (-1, 0), "while it is down: vnetdns_upstream_dnssec -1, no strips counted")
+    code, body = h.http_request(h.LOOPBACK4, admin, "GET", "/readyz")[:2]
+    t.ok("DNSSEC" not in body, "/readyz does not report it as stripping DNSSEC", body)
+    t.ok(not any("strips DNSSEC" in line for line in v.child.lines),
+         "no 'strips DNSSEC data' error logged", v.tail())
+    m = ask(v, "www.secure.vnet.", "A", want_dnssec=True)
+    t.eq(h.rcode_text(m), "SERVFAIL", "www.secure.vnet. during the outage: SERVFAIL", summary(m))
+
+    mark = v.child.line_count()
+    hier.start_unbound()
+    back = time.monotonic()
+    line = v.child.wait_for_line(r"dnssec: upstream .* returns DNSSEC data", 60.0, after=mark)
+    t.ok(up in line, f"checked again once it is back ({time.monotonic() - back:.1f} s), "
+         "without a reload", line)
+    t.eq(states(), (1, 0), "vnetdns_upstream_dnssec 1, still no strips counted")
+    # And the names validate again: the failure answered during the outage is remembered
+    # only briefly (RFC 9520; pipeline.hpp's kFailureTtl, 5 s).
+    end = time.monotonic() + 30.0
+    while True:
+        m = ask(v, "www.secure.vnet.", "A", want_dnssec=True)
+        if (h.rcode_text(m), ad(m)) == ("NOERROR", True) or time.monotonic() > end:
+            break
+        time.sleep(0.2)  # poll interval while the remembered failures expire
+    t.ok((h.rcode_text(m), ad(m)) == ("NOERROR", True),
+         f"www.secure.vnet. validated again ({time.monotonic() - back:.1f} s after the "
+         "upstream's return)", summary(m))
+
+
 CHECKS = [check_verdicts, check_guide_scenario, check_negative_trust_anchors, check_mode_off,
-          check_stripping_upstream_and_metrics]
+          check_stripping_upstream_and_metrics, check_upstream_down_at_start]
 
 
 if __name__ == "__main__":
