@@ -115,9 +115,9 @@ namespace vnetdns::admin {
   X(kUpstreamLatencySeconds, "vnetdns_upstream_latency_seconds", "histogram", "rule, upstream, le", \
     "Round-trip time of answered tries, per upstream server (since the rule last changed).") \
   X(kUpstreamDnssec, "vnetdns_upstream_dnssec", "gauge", "rule, upstream", \
-    "[dnssec] mode = \"validate\": 1 when the server returned the root DNSKEY with its RRSIG at the last start or reload, 0 when it stripped them (signed names it answers are SERVFAIL), -1 before the check.") \
+    "[dnssec] mode = \"validate\": 1 when the server returned the root DNSKEY with its RRSIG at its last check (at start, on reload, then every 5 minutes), 0 when it stripped them or sent FORMERR to the EDNS query (signed names it answers are SERVFAIL), -1 while it has not answered a check (down, or SERVFAIL/REFUSED: asked again up to every 30 s).") \
   X(kUpstreamDnssecStripsTotal, "vnetdns_upstream_dnssec_strips_total", "counter", "rule, upstream", \
-    "Start-up and reload checks that found the server stripping DNSSEC data (or not answering the root DNSKEY).") \
+    "Checks (at start, on reload, every 5 minutes) that found the server stripping DNSSEC data. A check with no answer is not counted.") \
   X(kDnssecAnswersTotal, "vnetdns_dnssec_answers_total", "counter", "state", \
     "Forwarded answers validated, by outcome: secure, insecure, bogus (answered SERVFAIL), indeterminate (the chain of trust could not be fetched: SERVFAIL).") \
   X(kDnssecBogusTotal, "vnetdns_dnssec_bogus_total", "counter", "reason", \
