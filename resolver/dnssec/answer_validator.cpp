@@ -118,6 +118,7 @@ class Judge {
         verify_rrset(set, zk->zone, zk->keys.get(), now_, {&budget_, cache_, zk->id});
     if (!sc.ok) return settle(Verdict::bogus(sc.reason));
     labels = sc.labels;
+    ttl_cap_ = std::min(ttl_cap_, sc.ttl_cap);
     return true;
   }
 
@@ -143,7 +144,11 @@ class Judge {
     }
   }
   [[nodiscard]] bool settled() const { return settled_; }
-  [[nodiscard]] Verdict verdict() const { return verdict_; }
+  [[nodiscard]] Verdict verdict() const {
+    Verdict v = verdict_;
+    v.ttl_cap = ttl_cap_;
+    return v;
+  }
 
  private:
   const ZoneLookup& lookup_;
@@ -151,6 +156,7 @@ class Judge {
   SignatureCache* cache_;
   CryptoBudget budget_;
   Verdict verdict_ = Verdict::secure();
+  std::uint32_t ttl_cap_ = Verdict::kNoTtlCap;  // of every RRset verified so far
   bool settled_ = false;
 };
 

@@ -76,12 +76,12 @@ DsResult check_ds(const SignedMessage& reply, const Name& child, const ZoneKeys&
     if (ldns_rr_list_rr_count(usable.get()) == 0) {
       out.end = Verdict::insecure(unknown_algorithm ? wire::ede::kUnsupportedDnskeyAlgorithm
                                                     : wire::ede::kUnsupportedDsDigestType);
-      out.ttl = set_ttl(*ds);
+      out.ttl = std::min(set_ttl(*ds), sc.ttl_cap);
       return out;
     }
     out.kind = CutKind::kZone;
     out.ds = std::move(usable);
-    out.ttl = set_ttl(*ds);
+    out.ttl = std::min(set_ttl(*ds), sc.ttl_cap);  // RFC 4035 section 5.3.3
     return out;
   }
   if (reply.find(wire::Section::kAnswer, child, wire::type::kCNAME) != nullptr) {
@@ -96,9 +96,10 @@ DsResult check_ds(const SignedMessage& reply, const Name& child, const ZoneKeys&
   for (const auto& set : reply.authority()) {
     if (set.type != wire::type::kNSEC && set.type != wire::type::kNSEC3) continue;
     // The denial must come from the parent side: signed by the zone we hold keys for.
-    if (!verify_rrset(set, parent.zone, parent.keys.get(), now).ok) continue;
+    const SigCheck sc = verify_rrset(set, parent.zone, parent.keys.get(), now);
+    if (!sc.ok) continue;
     denial.add(set);
-    ttl = std::min(ttl, set_ttl(set));
+    ttl = std::min({ttl, set_ttl(set), sc.ttl_cap});
   }
   out.ttl = ttl;
   switch (denial.ds_absent(child)) {
@@ -146,7 +147,7 @@ ZoneKeys check_dnskey(const SignedMessage& reply, const Name& zone, const ldns_r
         out.verdict = Verdict::secure();
         out.keys = share_keys(keys->rrs.get());
         out.id = next_key_set_id();
-        out.ttl = set_ttl(*keys);
+        out.ttl = std::min(set_ttl(*keys), sc.ttl_cap);
         return out;
       }
       worst = sc.reason;

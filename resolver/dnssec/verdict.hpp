@@ -31,6 +31,11 @@ struct Verdict {
   // An informational EDE for an insecure answer (1 Unsupported DNSKEY Algorithm, 2 Unsupported
   // DS Digest Type, 27 Unsupported NSEC3 Iterations Value); -1 for none.
   int info_ede = -1;
+  // RFC 4035 section 5.3.3, for a secure or insecure answer: the longest its data may be
+  // cached, and its TTLs may read, in seconds (the least of the verified RRSIGs' Original TTLs
+  // and times left to expiration); kNoTtlCap when no signature was verified.
+  static constexpr std::uint32_t kNoTtlCap = 0xffffffff;
+  std::uint32_t ttl_cap = kNoTtlCap;
 
   static Verdict secure() { return {Security::kSecure, BogusReason::kNone, -1}; }
   static Verdict insecure(int info = -1) { return {Security::kInsecure, BogusReason::kNone, info}; }

@@ -125,6 +125,19 @@ bool crypto_ok(const KeySet& keys, const KeySet::Key& key, const ldns_rdf* signa
   return ok;
 }
 
+// RFC 4035 section 5.3.3: how long data that `sig` authenticates may be kept and handed on at
+// `now` (a time inside the signature's window): at most the RRSIG's Original TTL and the time
+// left before its Signature Expiration.
+std::uint32_t ttl_cap(const ldns_rr* sig, std::uint32_t now) {
+  const ldns_rdf* orig = ldns_rr_rrsig_origttl(sig);
+  const ldns_rdf* exp = ldns_rr_rrsig_expiration(sig);
+  std::uint32_t cap = orig != nullptr && ldns_rdf_size(orig) == 4 ? ldns_rdf2native_int32(orig) : 0;
+  if (exp != nullptr && ldns_rdf_size(exp) == 4) {
+    cap = std::min(cap, ldns_rdf2native_int32(exp) - now);  // serial arithmetic: not negative
+  }
+  return cap;
+}
+
 }  // namespace
 
 bool rrsig_signer(const ldns_rr* rrsig, wire::Name& out) noexcept {
@@ -172,7 +185,9 @@ SigCheck verify_rrset(const RrSet& set, const wire::Name& zone, const KeySet* ke
     if (options.cache != nullptr) {
       fp = options.cache->fingerprint(set, sig, options.keys_id);
       std::uint8_t labels = 0;
-      if (options.cache->known(fp, now, labels)) return SigCheck{true, BogusReason::kNone, labels};
+      if (options.cache->known(fp, now, labels)) {
+        return SigCheck{true, BogusReason::kNone, labels, ttl_cap(sig, now)};
+      }
     }
     std::array<const KeySet::Key*, kMaxKeysPerSig> candidates{};
     const std::size_t n = keys != nullptr ? keys_for(sig, *keys, set.type, candidates) : 0;
@@ -208,7 +223,7 @@ SigCheck verify_rrset(const RrSet& set, const wire::Name& zone, const KeySet* ke
     }
     const std::uint8_t labels = ldns_rdf2native_int8(labels_rdf);
     if (options.cache != nullptr) options.cache->remember(fp, sig, labels);
-    return SigCheck{true, BogusReason::kNone, labels};
+    return SigCheck{true, BogusReason::kNone, labels, ttl_cap(sig, now)};
   }
   return best;
 }

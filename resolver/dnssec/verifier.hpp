@@ -5,9 +5,11 @@
 // suffices; when none is good the most telling failure is returned (expired or not yet valid over a
 // bad signature over no matching key), so the EDE a client sees says why. Wildcard expansion (RRSIG
 // labels < owner labels) is reported so the caller can demand the proof that the name itself does
-// not exist (RFC 4035 section 5.3.4). Algorithms: those a KeySet decodes (RSA/SHA-1, RSA/SHA-256,
-// RSA/SHA-512, ECDSA P-256/P-384, Ed25519, Ed448); verifiable_algorithm() (key_set.hpp) names them.
-// Thread safety: pure functions; the key set is read only, scratch buffers are per thread.
+// not exist (RFC 4035 section 5.3.4), and so is how long the RRset may live (section 5.3.3:
+// the RRSIG's Original TTL and the time left to its expiration). Algorithms: those a KeySet decodes
+// (RSA/SHA-1, RSA/SHA-256, RSA/SHA-512, ECDSA P-256/P-384, Ed25519, Ed448); verifiable_algorithm()
+// (key_set.hpp) names them. Thread safety: pure functions; the key set is read only, scratch
+// buffers are per thread.
 #pragma once
 
 #include <cstddef>
@@ -26,6 +28,9 @@ struct SigCheck {
   // When ok: the RRSIG labels field (RFC 4034 section 3.1.3) of the good signature; less
   // than the owner's label count means the RRset was synthesised from a wildcard.
   std::uint8_t labels = 0;
+  // When ok (RFC 4035 section 5.3.3): the longest the RRset may be cached and its TTLs may
+  // read, in seconds: the good RRSIG's Original TTL, and the time left to its expiration.
+  std::uint32_t ttl_cap = 0;
 };
 
 // Bounds on the work a hostile answer can ask for (KeyTrap, CVE-2023-50387: many keys with

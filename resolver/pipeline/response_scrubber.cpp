@@ -194,6 +194,25 @@ util::Result<Processed, ScrubError> scrub_reply(const std::uint8_t* reply, std::
   return out;
 }
 
+void cap_ttls(Processed& p, std::uint32_t cap) {
+  p.ttl = std::min(p.ttl, cap);
+  std::uint8_t* m = p.wire.data();
+  const auto clamp_at = [&](std::size_t at) {
+    if (at + 4 <= p.wire.size() && wire::load32(m + at) > cap) wire::store32(m + at, cap);
+  };
+  if (p.wire.size() < wire::kHeaderSize) return;
+  const std::size_t records =
+      std::size_t{wire::header_ancount(m)} + wire::header_nscount(m) + wire::header_arcount(m);
+  if (p.ttl_offsets.size() == records) {
+    for (const std::uint16_t at : p.ttl_offsets) clamp_at(at);
+    return;
+  }
+  // More records than the builder kept offsets for: find each TTL field by parsing.
+  wire::MessageView view;
+  if (wire::parse_message(m, p.wire.size(), view) != wire::MessageError::kNone) return;
+  for (const auto& rr : view.rrs) clamp_at(rr.rdata_offset - 6u);  // TTL, RDLENGTH, RDATA
+}
+
 Processed failure_answer(const cache::CacheKey& key, std::uint32_t ttl) {
   Processed out;
   out.wire.resize(wire::kHeaderSize + key.qname.size() + 4);

@@ -47,6 +47,11 @@ util::Result<Processed, ScrubError> scrub_reply(const std::uint8_t* reply, std::
                                                 const zone::ZoneSet& zones,
                                                 const TtlPolicy& policy);
 
+// Lowers every TTL of `p` (its records' and its cache lifetime) to at most `cap` seconds: a
+// validated answer's RFC 4035 section 5.3.3 limit (dnssec::Verdict::ttl_cap), which wins over
+// the configured min_ttl.
+void cap_ttls(Processed& p, std::uint32_t cap);
+
 // A SERVFAIL answer for `key` in the same format (what a failure entry holds, RFC 9520).
 Processed failure_answer(const cache::CacheKey& key, std::uint32_t ttl);
 

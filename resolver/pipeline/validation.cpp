@@ -178,6 +178,9 @@ asio::awaitable<std::shared_ptr<Processed>> Pipeline::judge_answer(
     if (!key.dnssec_ok) {
       scrubbed = scrub_reply(reply.data(), reply.size(), key, *snap->zones, ttl_policy(*snap));
     }
+    // RFC 4035 section 5.3.3: verified data is kept and handed on no longer than its
+    // signatures' Original TTL and their expiry allow (an upstream cannot stretch a TTL).
+    if (scrubbed && v.ttl_cap != dnssec::Verdict::kNoTtlCap) cap_ttls(scrubbed.value(), v.ttl_cap);
     // RFC 4035 section 3.2.3: AD only for data that validated; never for a spliced answer,
     // whose end is local data (resolve() also clears it for local rounds).
     if (scrubbed && v.security == dnssec::Security::kSecure && !scrubbed.value().splice) {

@@ -47,6 +47,9 @@ The zones (each child holds at least `www A 192.0.2.N`, `www AAAA 2001:db8::N`, 
   unsupported.vnet. signed with ECDSAP256SHA256, but vnet.'s only DS says algorithm 200 (the
                     digest is over the DNSKEY with its algorithm field rewritten to 200): no
                     validator supports 200, so the zone is insecure (RFC 6840 section 5.2).
+  soon.vnet.        ECDSAP256SHA256, NSEC, every RRSIG expires an hour after the build, and
+                    `long` A 192.0.2.60 has a TTL of 7200 s: secure, but a validator may keep
+                    and hand on that A for at most the hour left (RFC 4035 section 5.3.3).
 
 CASES lists what a correct validator must conclude with the fake root's anchor; the verdicts
 were checked against BIND's delv by data/dnssec/check_hierarchy.py (which see), which also
@@ -83,6 +86,7 @@ LDNS_KEYGEN = "/usr/bin/ldns-keygen"
 LDNS_SIGNZONE = "/usr/bin/ldns-signzone"
 DAY = 86400
 TTL = 300
+SOON_TTL, SOON_EXPIRY = 7200, 3600  # soon.vnet.: long's TTL; its RRSIGs' life left at the build
 
 # Each case (a dict): name, type; verdict (secure | insecure | bogus) as BIND's delv 9.18
 # gives it with the fake root's anchor; rcode, what the non-validating Unbound returns (a
@@ -164,6 +168,8 @@ CASES = [
           what="the DS matches no DNSKEY of the child"),
     _case("www.unsupported.vnet.", "A", _I, delv=_UNS,
           what="the only DS has algorithm 200: unsupported, so insecure (RFC 6840 5.2)"),
+    _case("long.soon.vnet.", "A", _S, delv=_FULL,
+          what="a 7200 s TTL under signatures that expire in an hour"),
 ]
 
 # label: (N of www's addresses, algorithm or None (unsigned), denial: "nsec" or ("nsec3",
@@ -180,6 +186,7 @@ CHILDREN = {
     "nosig": (9, "ECDSAP256SHA256", "nsec"),
     "dsmismatch": (10, "ECDSAP256SHA256", "nsec"),
     "unsupported": (11, "ECDSAP256SHA256", "nsec"),
+    "soon": (12, "ECDSAP256SHA256", "nsec"),
 }
 
 
@@ -334,6 +341,8 @@ class SignedHierarchy:
             recs += ["* A 192.0.2.50", '* TXT "wildcard"']
         elif label == "wild3":
             recs += ["* A 192.0.2.51"]
+        elif label == "soon":
+            recs += [f"long {SOON_TTL} A 192.0.2.60"]
         if alg is None:  # insecure.vnet.: no keys, no DS
             return self._write(name, recs), [], glue
         key = _Key(self.keydir, name, alg, ksk=True)
@@ -342,6 +351,8 @@ class SignedHierarchy:
             inc, exp = now - 60 * DAY, now - 30 * DAY
         elif label == "notyet":
             inc, exp = now + 30 * DAY, now + 60 * DAY
+        elif label == "soon":
+            inc, exp = now - DAY, now + SOON_EXPIRY
         ds = [key.ds()]
         if label == "wrongkey":
             # The published (KSK) key signs only the DNSKEY RRset; the ZSK that signs the rest

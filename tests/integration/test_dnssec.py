@@ -20,7 +20,8 @@ part alone is AD=1); negative trust anchors (dnssec.insecure, [[forward]] dnssec
 mode off (DO passed through, never AD); an upstream that strips DNSSEC data (logged, counted,
 shown in /readyz, names SERVFAIL); the metrics by validation state; an upstream that is down
 when vnetdns starts (not reported as stripping; checked again, and validating, once it is
-back, without a reload).
+back, without a reload); TTLs of validated data no longer than its signatures allow (RFC 4035
+section 5.3.3: long.soon.vnet., TTL 7200 s, signatures expiring within the hour).
 
 Only loopback; every server is a child of this process, stopped by PID; readiness is polled.
 Run: /usr/bin/python3 tests/integration/test_dnssec.py --binary build/vnetdns --source .
@@ -256,8 +257,28 @@ def check_upstream_down_at_start(ctx, t):
          "upstream's return)", summary(m))
 
 
+def check_signature_expiry_caps_ttl(ctx, t):
+    """RFC 4035 5.3.3: a validated answer lives no longer than its signatures allow"""
+    hier = hierarchy(ctx)
+    name = "long.soon.vnet."  # TTL SOON_TTL (7200 s); its RRSIG expires SOON_EXPIRY after the build
+    direct = h.udp(hier.unbound_addr, hier.unbound_port, name, "A", timeout=8.0,
+                   want_dnssec=True)
+    up_ttl = max(rrset.ttl for rrset in direct.answer)
+    t.ok(up_ttl > sh.SOON_EXPIRY, f"the upstream hands on TTL {up_ttl} (> {sh.SOON_EXPIRY})",
+         summary(direct))
+    v = validating(ctx, hier)
+    for do, asked in ((True, "DO=1"), (False, "DO=0"), (True, "DO=1 again (cached)")):
+        m = ask(v, name, "A", want_dnssec=do)
+        ttls = [rrset.ttl for rrset in m.answer]
+        t.ok(h.rcode_text(m) == "NOERROR" and ad(m) == do and ttls and
+             0 < max(ttls) <= sh.SOON_EXPIRY,
+             f"{name} {asked}: every TTL at most the {sh.SOON_EXPIRY} s its signature has "
+             f"left, not {sh.SOON_TTL} ({ttls})", summary(m))
+
+
 CHECKS = [check_verdicts, check_guide_scenario, check_negative_trust_anchors, check_mode_off,
-          check_stripping_upstream_and_metrics, check_upstream_down_at_start]
+          check_stripping_upstream_and_metrics, check_upstream_down_at_start,
+          check_signature_expiry_caps_ttl]
 
 
 if __name__ == "__main__":

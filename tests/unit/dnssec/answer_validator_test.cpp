@@ -164,6 +164,48 @@ TEST_CASE("judge: secure answers", "[dnssec][answer]") {
   }
 }
 
+TEST_CASE("judge: the verdict's TTL cap is the least of its signatures' (RFC 4035 5.3.3)",
+          "[dnssec][answer]") {
+  Fixture f;
+  SECTION("a CNAME chain: the link whose signature expires first") {
+    const auto m = Message{
+        "www.example.",
+        wire::type::kA,
+        0,
+        f.ex.signed_set({"www.example. 3600 IN CNAME www.other."}) +
+            f.other.signed_set(rrs({"www.other. 600 IN A 192.0.2.1"}),
+                               test::Validity{kNow - test::kDay, kNow + 90}),
+        {}}.parse();
+    const Verdict v = judge(m, question("www.example."), f.zones.lookup(), kNow);
+    REQUIRE(v.security == Security::kSecure);
+    CHECK(v.ttl_cap == 90);
+  }
+  SECTION("the Original TTLs, when every signature lasts longer") {
+    const auto m = Message{
+        "www.example.",
+        wire::type::kA,
+        0,
+        f.ex.signed_set({"www.example. 3600 IN CNAME www.other."}) +
+            f.other.signed_set({"www.other. 600 IN A 192.0.2.1"}),
+        {}}.parse();
+    CHECK(judge(m, question("www.example."), f.zones.lookup(), kNow).ttl_cap == 600);
+  }
+  SECTION("a negative answer: its proofs count") {
+    const auto m =
+        Message{"nope.example.",
+                wire::type::kA,
+                3,
+                {},
+                f.soa() + f.ex.signed_set(
+                              rrs({"example. 300 IN NSEC www.example. SOA NS RRSIG NSEC DNSKEY"}),
+                              test::Validity{kNow - test::kDay, kNow + 42})}
+            .parse();
+    const Verdict v = judge(m, question("nope.example."), f.zones.lookup(), kNow);
+    REQUIRE(v.security == Security::kSecure);
+    CHECK(v.ttl_cap == 42);
+  }
+}
+
 TEST_CASE("judge: insecure and bogus zones", "[dnssec][answer]") {
   Zone ex("example.");
   const Records chain = ex.signed_set({"www.example. 300 IN CNAME www.other."}) +

@@ -246,6 +246,42 @@ TEST_CASE("verify_rrset: the validity window across the 2^32 wrap (RFC 4034 sect
         BogusReason::kSignatureExpired);
 }
 
+TEST_CASE("verify_rrset: how long the RRset may live (RFC 4035 section 5.3.3)",
+          "[dnssec][verifier]") {
+  Zone z("example.");
+  const auto keys = z.key_list();
+  SECTION("the Original TTL, when the signature lasts longer") {
+    OneSet s(z.signed_set(www()));  // TTL 300, expires in 30 days
+    const SigCheck c = verify_rrset(*s.set, z.name(), keys.get(), kNow);
+    REQUIRE(c.ok);
+    CHECK(c.ttl_cap == 300);
+  }
+  SECTION("an upstream that stretches the TTL does not stretch the cap") {
+    Records signed_www = z.signed_set(www());
+    for (auto& r : signed_www) ldns_rr_set_ttl(r.get(), 86400);  // the RRSIG's TTL too
+    OneSet s(signed_www);
+    const SigCheck c = verify_rrset(*s.set, z.name(), keys.get(), kNow);
+    REQUIRE(c.ok);  // the Original TTL is what was signed (RFC 4034 section 6.2)
+    CHECK(c.ttl_cap == 300);
+  }
+  SECTION("the time left to the expiration, when it is shorter") {
+    OneSet s(z.signed_set(www(), Validity{kNow - kDay, kNow + 120}));
+    const SigCheck c = verify_rrset(*s.set, z.name(), keys.get(), kNow);
+    REQUIRE(c.ok);
+    CHECK(c.ttl_cap == 120);
+    // The same from the signature cache (no crypto the second time).
+    SignatureCache cache;
+    CryptoBudget budget;
+    REQUIRE(verify_rrset(*s.set, z.name(), keys.get(), kNow, {&budget, &cache, 1}).ok);
+    const std::size_t left = budget.left;
+    const SigCheck again =
+        verify_rrset(*s.set, z.name(), keys.get(), kNow + 20, {&budget, &cache, 1});
+    REQUIRE(again.ok);
+    CHECK(budget.left == left);
+    CHECK(again.ttl_cap == 100);
+  }
+}
+
 TEST_CASE("SignedMessage groups RRsets and attaches their RRSIGs", "[dnssec][message]") {
   Zone z("example.");
   const Records a = z.signed_set(www());

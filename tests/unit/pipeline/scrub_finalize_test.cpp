@@ -125,6 +125,41 @@ cache::CacheKey key(const char* name, std::uint16_t qtype = t::kA, bool dnssec_o
   return cache::CacheKey{N(name), qtype, wire::klass::kIN, dnssec_ok};
 }
 
+TEST_CASE("cap_ttls: a validated answer's records and lifetime at most the cap (RFC 4035 5.3.3)",
+          "[unit][pipeline]") {
+  const auto zones = private_zones();
+  const Bytes r = reply(
+      "www.example.com", t::kA, 0,
+      {CNAME("www.example.com", 3600, "web.example.net"), A("web.example.net", 120, "192.0.2.10")});
+  TtlPolicy floor;
+  floor.min_ttl = 900;  // the operator's floor raises the A record to 900
+  auto p = scrub_reply(r.data(), r.size(), key("www.example.com"), *zones, floor);
+  REQUIRE(p.ok());
+  REQUIRE(p->ttl == 900);
+  cap_ttls(*p, 300);
+  CHECK(p->ttl == 300);
+  CHECK(records(p->wire) == std::vector<std::string>{"an www.example.com. 300 web.example.net.",
+                                                     "an web.example.net. 300 192.0.2.10"});
+  cap_ttls(*p, 1000);  // a cap above every TTL changes nothing
+  CHECK(p->ttl == 300);
+  CHECK(records(p->wire)[0] == "an www.example.com. 300 web.example.net.");
+
+  // More records than the builder keeps TTL offsets for (not cached, ttl 0): found by parsing.
+  std::vector<Rr> many;
+  for (int i = 0; i < 140; ++i) {
+    const std::string addr = "192.0." + std::to_string(i / 200) + "." + std::to_string(i % 200);
+    many.push_back(A("big.example.com", 3600, addr.c_str()));
+  }
+  const Bytes big = reply("big.example.com", t::kA, 0, many);
+  auto q = scrub_reply(big.data(), big.size(), key("big.example.com"), *zones, TtlPolicy{});
+  REQUIRE(q.ok());
+  REQUIRE(q->ttl_offsets.size() < many.size());
+  cap_ttls(*q, 60);
+  const auto out = records(q->wire);
+  REQUIRE(out.size() == many.size());
+  for (const auto& line : out) CHECK(line.find(" 60 ") != std::string::npos);
+}
+
 TEST_CASE("scrub_reply: only the question's chain is kept; additional and extras dropped",
           "[unit][pipeline]") {
   const auto zones = private_zones();
