@@ -56,6 +56,11 @@ TEST_CASE("check_ds: a DS set signed by the parent is a zone cut", "[dnssec][cha
     const auto high = ds_reply(parent.signed_set(one(std::move(ds2))));
     CHECK(check_ds(high, N("sub.example."), parent.secure(), kNow).ttl == kMaxKeyTtl);
   }
+  SECTION("and at most what its signature has left (RFC 4035 section 5.3.3)") {
+    const auto soon =
+        ds_reply(parent.signed_set(one(child.ds()), test::Validity{kNow - test::kDay, kNow + 77}));
+    CHECK(check_ds(soon, N("sub.example."), parent.secure(), kNow).ttl == 77);
+  }
   SECTION("unusable records are dropped from the set") {
     const Records set =
         one(child.ds()) + rrs({std::string("sub.example. 3600 IN DS 1 200 2 ") + kDigest,
@@ -217,6 +222,14 @@ TEST_CASE("check_dnskey: a DS that names a key signing the set", "[dnssec][chain
     REQUIRE(k.keys != nullptr);
     CHECK(k.keys->size() == 2);
     CHECK(k.ttl == 3600);
+  }
+  SECTION("a key set whose signature expires first lives only that long (RFC 4035 5.3.3)") {
+    const auto soon = dnskey_reply(
+        "sub.example.",
+        child.signed_set(child.dnskey_records(), test::Validity{kNow - test::kDay, kNow + 99}, 0));
+    const ZoneKeys k = check_dnskey(soon, N("sub.example."), anchors(one(child.ds(0))).get(), kNow);
+    CHECK(k.verdict.security == Security::kSecure);
+    CHECK(k.ttl == 99);
   }
   SECTION("SHA-1 and SHA-384 digests too") {
     for (ldns_hash h : {LDNS_SHA1, LDNS_SHA384}) {
