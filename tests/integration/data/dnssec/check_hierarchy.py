@@ -47,7 +47,6 @@ import harness as h  # noqa: E402
 from signed_hierarchy import CASES, SignedHierarchy, validating_unbound_conf  # noqa: E402
 
 DELV = shutil.which("delv") or "/usr/bin/delv"
-BUDGET_S = 60.0
 _STATUS = re.compile(r"^; ((?:negative response, )?(?:fully validated|unsigned answer|"
                      r"answer not validated))\s*$", re.M)
 _FAILED = re.compile(r"^;; resolution failed: (.*)$", re.M)
@@ -332,8 +331,8 @@ def main():
                 except Exception as e:  # noqa: BLE001 - a crashed check is a failure
                     t.ok(False, f"{check.__name__} ran to the end ({e!r})",
                          traceback.format_exc())
-        elapsed = time.monotonic() - t0
-        t.ok(elapsed < BUDGET_S, f"finished in {elapsed:.1f}s (< {BUDGET_S:.0f}s)")
+        # Reported, not asserted: speed belongs in benchmarks; CTest's timeout bounds the run.
+        print(f"# finished in {time.monotonic() - t0:.1f}s", flush=True)
     finally:
         if args.keep or t.failed:
             print(f"# logs, zones and keys kept in {workdir}", flush=True)
