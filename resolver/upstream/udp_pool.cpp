@@ -60,7 +60,6 @@ std::uint64_t UdpPool::PortTable::add(Port* port) {
   Entry& e = entries[slot];
   e.port = port;
   ++e.generation;  // events keyed with an earlier one are for a socket closed since
-  ++open;
   return (static_cast<std::uint64_t>(e.generation) << 32) | slot;
 }
 
@@ -68,7 +67,6 @@ void UdpPool::PortTable::remove(std::uint64_t key) noexcept {
   const auto slot = static_cast<std::uint32_t>(key);
   entries[slot].port = nullptr;
   free_slots.push_back(slot);  // within the capacity add() reserved
-  --open;
 }
 
 UdpPool::Port* UdpPool::PortTable::find(std::uint64_t key) const noexcept {
@@ -440,7 +438,7 @@ void UdpPool::on_ready() {
   }
   // At most one batch per handler: sockets still ready make the new wait fire at once,
   // behind the handlers already queued.
-  if (ports_->open > 0) arm();
+  if (ports_->any_open()) arm();
 }
 
 namespace {

@@ -169,11 +169,12 @@ class UdpPool : public std::enable_shared_from_this<UdpPool> {
     };
     std::vector<Entry> entries;
     std::vector<std::uint32_t> free_slots;
-    std::size_t open = 0;
     int set = -1;                   // the pool's epoll set; -1 once the pool is gone
     std::uint64_t add(Port* port);  // the key for the port's events
     void remove(std::uint64_t key) noexcept;
     [[nodiscard]] Port* find(std::uint64_t key) const noexcept;  // null: closed since
+    // True while some socket of the pool is open (every slot not free holds one).
+    [[nodiscard]] bool any_open() const noexcept { return free_slots.size() < entries.size(); }
   };
   // One socket of the pool, connected to the server.
   struct Port {
